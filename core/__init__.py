@@ -1,0 +1,1 @@
+"""ImageFX Studio core: everything the app does, without Qt."""

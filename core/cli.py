@@ -1,0 +1,413 @@
+"""The command line: ``python main.py <command>``. With no command, the GUI starts.
+
+Flags follow the original ``imagefx`` npm CLI (``generate -p -n -m --size -s -r -d -c``)
+so its users feel at home. Exit codes: 0 success, 2 usage, 3 not signed in / cookie
+invalid, 4 refused by the safety filter, 5 network or server failure, 6 database failure.
+Errors go to stderr as one sentence, never a traceback, never a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+import unicodedata
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
+
+log = logging.getLogger("imagefx.cli")
+
+
+class UsageError(Exception):
+    """Bad command-line input (exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 1 <= n <= 8:
+        raise argparse.ArgumentTypeError(f"{n} is out of range; use 1 to 8")
+    return n
+
+
+def _seed(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= n <= 2**31 - 1:
+        raise argparse.ArgumentTypeError(f"{n} is out of range; use 0 to 2147483647 (0 = random)")
+    return n
+
+
+def _non_negative(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} must be 0 or more")
+    return n
+
+
+def _positive(value: str) -> int:
+    n = _non_negative(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _size(value: str) -> str:
+    from core.imagefx.protocol import normalize_aspect_ratio
+
+    try:
+        return normalize_aspect_ratio(value)
+    except ValueError:
+        from core.imagefx.protocol import ASPECT_ALIASES
+
+        raise argparse.ArgumentTypeError(
+            f"unknown size {value!r}; use one of {', '.join(ASPECT_ALIASES)}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="imagefx", description="ImageFX Studio: generate, fetch, caption and browse your "
+                "ImageFX images. Without a command, the desktop app starts.")
+    p.add_argument("--demo", action="store_true",
+                   help="offline demo: talk to the built-in stand-in server instead of Google")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    g = sub.add_parser("generate", help="generate images from a prompt")
+    g.add_argument("-p", "--prompt", required=True, help="what to draw")
+    g.add_argument("-n", "--count", type=_count, default=None, help="number of images, 1-8 (default 4)")
+    g.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5; IMAGEN_4 is an alias)")
+    g.add_argument("--size", type=_size, default=None,
+                   help="SQUARE, PORTRAIT, LANDSCAPE, LANDSCAPE_FOUR_THREE (or MOBILE_LANDSCAPE), UNSPECIFIED")
+    g.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
+    g.add_argument("-r", "--retry", type=_non_negative, default=None,
+                   help="retries on rate limits and server errors (default 1)")
+    g.add_argument("-d", "--dir", default=".", help="folder to save the images in (created if missing)")
+    g.add_argument("-c", "--cookie", default=None, help="Google cookie (default: GOOGLE_COOKIE, then keyring)")
+
+    f = sub.add_parser("fetch", help="download an image by its media id")
+    f.add_argument("media_id", help="the image's mediaGenerationId")
+    f.add_argument("-d", "--dir", default=".", help="folder to save the image in")
+    f.add_argument("-c", "--cookie", default=None, help="Google cookie")
+
+    c = sub.add_parser("caption", help="describe an image in words")
+    c.add_argument("-i", "--image", required=True, help="image file")
+    c.add_argument("-t", "--type", default=None, help="image type (default: detected from the file)")
+    c.add_argument("-n", "--count", type=_count, default=3, help="number of captions, 1-8 (default 3)")
+    c.add_argument("-c", "--cookie", default=None, help="Google cookie")
+
+    h = sub.add_parser("history", help="list past generations (reads the local database only)")
+    h.add_argument("-l", "--limit", type=_positive, default=20, help="how many (default 20)")
+    h.add_argument("-q", "--search", default="", help="only prompts containing these words or this text")
+    h.add_argument("-u", "--user", default=None, help="only this account (e-mail)")
+    h.add_argument("--json", action="store_true", help="one JSON array instead of text")
+
+    li = sub.add_parser("login", help="store a cookie in the keyring after checking it with labs.google")
+    src = li.add_mutually_exclusive_group()
+    src.add_argument("-c", "--cookie", default=None, help="the cookie text")
+    src.add_argument("-f", "--file", default=None, help="a cookie file (header text, JSON export, cookies.txt)")
+
+    lo = sub.add_parser("logout", help="forget the stored cookie")
+    lo.add_argument("-u", "--user", default=None, help="account to sign out (default: the current one)")
+
+    sub.add_parser("accounts", help="list signed-in accounts")
+    sw = sub.add_parser("switch", help="make another signed-in account the current one")
+    sw.add_argument("email")
+
+    m = sub.add_parser("maintenance", help="database maintenance tasks")
+    msub = m.add_subparsers(dest="task", metavar="TASK", parser_class=_Parser, required=True)
+    msub.add_parser("cleanup-sessions", help="delete expired sessions")
+    ar = msub.add_parser("archive", help="move images older than N days to generated_images_archive")
+    ar.add_argument("--days", type=_non_negative, default=90, help="age in days (default 90)")
+    return p
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def _err(message: str) -> None:
+    from core.redact import redact
+
+    print(redact(message), file=sys.stderr)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    from core.imagefx.errors import AuthError, ImageFXError, SafetyRefusal
+    from core.images import ImageError
+    from core.secrets import SecretError
+    from core.service import StorageFailed, ValidationError
+    from core.store import DatabaseError
+
+    if isinstance(exc, (UsageError, ValidationError, ImageError)):
+        return EXIT_USAGE
+    if isinstance(exc, AuthError):
+        return EXIT_AUTH
+    if isinstance(exc, SafetyRefusal):
+        return EXIT_SAFETY
+    if isinstance(exc, ImageFXError):
+        return EXIT_NETWORK
+    if isinstance(exc, (DatabaseError, StorageFailed)):
+        return EXIT_DATABASE
+    if isinstance(exc, SecretError):
+        return EXIT_AUTH
+    return EXIT_ERROR
+
+
+_UNSAFE = re.compile(r"[^\w\- ]+", re.UNICODE)
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe fragment of a prompt."""
+    norm = unicodedata.normalize("NFKC", text)
+    s = _UNSAFE.sub("", norm).strip().replace(" ", "-")
+    s = re.sub(r"-{2,}", "-", s)[:limit].strip("-_")
+    return s or "image"
+
+
+def unique_path(directory: Path, stem: str, ext: str) -> Path:
+    path = directory / f"{stem}{ext}"
+    n = 2
+    while path.exists():
+        path = directory / f"{stem}-{n}{ext}"
+        n += 1
+    return path
+
+
+def _write_image(directory: Path, stem: str, data: bytes) -> Path:
+    from core.images import extension_for
+
+    path = unique_path(directory, stem, extension_for(data))
+    # O_EXCL: never overwrite a file another run wrote a moment ago.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return path
+
+
+def _prepare_dir(value: str) -> Path:
+    directory = Path(value).expanduser()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"The folder {directory} cannot be created ({exc.strerror}).") from None
+    if not os.access(directory, os.W_OK):
+        raise UsageError(f"The folder {directory} is not writable.")
+    return directory
+
+
+def _read_cookie_arg(args: argparse.Namespace) -> str:
+    if getattr(args, "file", None):
+        try:
+            return Path(args.file).expanduser().read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise UsageError(f"The cookie file {args.file} cannot be read ({exc.strerror}).") from None
+    if getattr(args, "cookie", None):
+        return str(args.cookie)
+    if os.environ.get("GOOGLE_COOKIE"):
+        return os.environ["GOOGLE_COOKIE"]
+    if sys.stdin is not None and not sys.stdin.isatty():
+        return sys.stdin.read()
+    raise UsageError("Give the cookie with --cookie, --file, GOOGLE_COOKIE or on standard input.")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def _service(args: argparse.Namespace, cookie: str | None = None):
+    from core.config import load_settings
+    from core.service import Service
+
+    overrides = {"demo": True} if args.demo else {}
+    return Service(load_settings(**overrides), cookie=cookie)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from core.imagefx.types import GenerationRequest
+
+    directory = _prepare_dir(args.dir)
+    with _service(args, args.cookie) as svc:
+        d = svc.settings.generation
+        req = GenerationRequest(prompt=args.prompt, count=args.count or d.count, model=args.model or d.model,
+                                aspect_ratio=args.size or d.aspect_ratio, seed=args.seed)
+        from core.service import StorageFailed
+
+        try:
+            svc.open()
+        except Exception as exc:  # the database being down must not stop a generation
+            from core.store import DatabaseError
+
+            if not isinstance(exc, DatabaseError):
+                raise
+            _err(f"Warning: {exc} Images will be kept in the spool until it is back.")
+        try:
+            result = svc.generate(req, retries=args.retry)
+        except StorageFailed as exc:
+            _save_generation(directory, exc.generation.prompt, exc.generation.images)
+            raise
+        _save_generation(directory, result.generation.prompt, result.generation.images)
+        if result.spooled:
+            _err(f"The database could not store the images ({result.storage_error}); they are saved in "
+                 f"{directory} and kept in the spool, to be stored when the database is back.")
+            return EXIT_DATABASE
+        if result.record.duplicates:
+            log.info("%d image(s) were already stored", result.record.duplicates)
+    return EXIT_OK
+
+
+def _save_generation(directory: Path, prompt: str, images: Sequence[object]) -> None:
+    import base64
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i, img in enumerate(images, 1):
+        data = base64.b64decode(img.encoded_image)  # type: ignore[attr-defined]
+        seed = img.seed if img.seed is not None else 0  # type: ignore[attr-defined]
+        path = _write_image(directory, f"{stamp}_{slug(prompt)}_{seed}_{i}", data)
+        print(path)
+        sys.stdout.flush()
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    directory = _prepare_dir(args.dir)
+    with _service(args, args.cookie) as svc:
+        svc.open()
+        record, data = svc.fetch(args.media_id)
+        stem = slug(args.media_id, 80)
+        print(_write_image(directory, stem, data))
+    return EXIT_OK
+
+
+def cmd_caption(args: argparse.Namespace) -> int:
+    with _service(args, args.cookie) as svc:
+        svc.open()
+        result = svc.caption_file(args.image, count=args.count, image_type=args.type)
+        for text in result.captions:
+            print(" ".join(text.split()))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from core.config import load_settings
+    from core.store import Database, repo
+
+    db = Database(load_settings())
+    try:
+        with db.session() as s:
+            rows = repo.history(s, limit=args.limit, search=args.search, user_email=args.user)
+    finally:
+        db.close()
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("No generations yet." if not args.search else "No generations match.", file=sys.stderr)
+        return EXIT_OK
+    for r in rows:
+        when = r.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        aspect = (r.aspect_ratio or "").replace("IMAGE_ASPECT_RATIO_", "")
+        prompt = " ".join(r.prompt.split())
+        print(f"{when}  {r.image_count} img  {r.model or '-'}  {aspect or '-'}  seed {r.seed or 0}  "
+              f"{r.user_email}  {prompt}")
+    return EXIT_OK
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    text = _read_cookie_arg(args)
+    with _service(args) as svc:
+        account = svc.sign_in(text)
+        print(f"Signed in as {account.name} <{account.email}>.")
+        warning = svc.secrets.warning
+        if warning:
+            _err(warning)
+    return EXIT_OK
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    with _service(args) as svc:
+        email = args.user or svc.current_email()
+        if not email:
+            print("No account is signed in.")
+            return EXIT_OK
+        svc.sign_out(email)
+        print(f"Signed out {email}; its cookie was removed from the keyring and the database.")
+    return EXIT_OK
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    with _service(args) as svc:
+        accounts = svc.accounts()
+        if not accounts:
+            print("No account is signed in. Run: python main.py login")
+        for a in accounts:
+            print(f"{'*' if a.current else ' '} {a.name} <{a.email}>")
+    return EXIT_OK
+
+
+def cmd_switch(args: argparse.Namespace) -> int:
+    with _service(args) as svc:
+        a = svc.switch_account(args.email)
+        print(f"Now using {a.name} <{a.email}>.")
+    return EXIT_OK
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    with _service(args) as svc:
+        svc.open()
+        if args.task == "cleanup-sessions":
+            print(f"Deleted {svc.delete_expired_sessions()} expired session(s).")
+        elif args.task == "archive":
+            print(f"Archived {svc.archive_older_than(args.days)} image(s) older than {args.days} days.")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "generate": cmd_generate, "fetch": cmd_fetch, "caption": cmd_caption, "history": cmd_history,
+    "login": cmd_login, "logout": cmd_logout, "accounts": cmd_accounts, "switch": cmd_switch,
+    "maintenance": cmd_maintenance,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from gui.app import run
+
+        return run(demo=args.demo)
+    from core.config import load_settings
+    from core.logs import setup_logging
+
+    settings = load_settings()
+    setup_logging(verbose=args.verbose, log_dir=settings.log_dir if args.command != "history" else None,
+                  log_queries=settings.log_queries)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        _err("Interrupted.")
+        return 130
+    except Exception as exc:
+        from core.service import describe
+
+        code = exit_code_for(exc)
+        if code == EXIT_ERROR:
+            log.debug("unexpected error", exc_info=True)
+        _err(str(exc) if isinstance(exc, UsageError) else describe(exc))
+        return code

@@ -1,0 +1,284 @@
+"""HTTP client for ImageFX: four calls, a cached access token, and retries where they help.
+
+Wire details live in ``protocol.py``; this module moves bytes, times them out, retries
+429/5xx/connection failures with backoff, and turns ``requests`` exceptions into the
+error tree of ``errors.py``. The retry loop is hand-written rather than a urllib3
+``Retry`` adapter because a wait must be cancellable from the GUI and a long
+``Retry-After`` must be handed to the caller (the queue schedules it) instead of
+blocking a thread for minutes.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from core.cancel import CancelToken
+from core.imagefx import protocol
+from core.imagefx.cookies import merge_set_cookies, parse_cookie
+from core.imagefx.errors import (
+    AuthError,
+    ImageFXError,
+    NetworkError,
+    ProtocolChanged,
+    RateLimited,
+    RequestTimeout,
+)
+from core.imagefx.types import (
+    Caption,
+    GeneratedImage,
+    Generation,
+    GenerationRequest,
+    HistoryPage,
+    SessionInfo,
+)
+from core.redact import register_secret
+
+log = logging.getLogger(__name__)
+
+# Refresh the token this long before it expires, so a call never races the expiry.
+TOKEN_MARGIN = timedelta(minutes=5)
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keep requests' own jar empty: the Cookie header is ours alone (see ``_absorb_cookies``)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+class ImageFXClient:
+    """One signed-in user's connection to ImageFX. Thread-safe for concurrent calls."""
+
+    def __init__(
+        self,
+        cookie: str,
+        *,
+        labs_url: str = "https://labs.google",
+        api_url: str = "https://aisandbox-pa.googleapis.com",
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        retries: int = 2,
+        backoff: float = 1.0,
+        max_retry_wait: float = 60.0,
+        on_cookie_rotated: Callable[[str], None] | None = None,
+    ) -> None:
+        self._cookie = parse_cookie(cookie)
+        register_secret(self._cookie)
+        self.labs_url = labs_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self.timeout = (connect_timeout, timeout)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_retry_wait = max_retry_wait
+        self.on_cookie_rotated = on_cookie_rotated
+        self._session_id = protocol.session_id(int(time.time() * 1000))
+        self._http = requests.Session()
+        self._http.cookies.set_policy(_NoCookies())
+        self._http.trust_env = False  # no proxies from the environment for loopback tests
+        self._token_lock = threading.Lock()
+        self._session: SessionInfo | None = None
+        self.session_fetches = 0  # how many times the session endpoint was called
+
+    # --- public surface ---------------------------------------------------------------
+
+    @property
+    def cookie(self) -> str:
+        return self._cookie
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ImageFXClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fetch_session(self) -> SessionInfo:
+        """Ask labs.google for a fresh session (user and access token), bypassing the cache."""
+        with self._token_lock:
+            return self._refresh_locked()
+
+    def session(self, cancel: CancelToken | None = None) -> SessionInfo:
+        """The cached session, refreshed under a lock when it is missing or about to expire."""
+        with self._token_lock:
+            s = self._session
+            if s is not None and s.expires - TOKEN_MARGIN > datetime.now(UTC):
+                return s
+            return self._refresh_locked(cancel)
+
+    def generate(self, req: GenerationRequest, cancel: CancelToken | None = None, *,
+                 retries: int | None = None) -> Generation:
+        """``retries`` overrides the client's retry count for this call (the CLI's ``--retry``)."""
+        body = protocol.generate_body(req, self._session_id)
+        data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries)
+        gen = protocol.parse_generate(data, req)
+        for img in gen.images:  # a shape problem surfaces now, not when it is stored
+            try:
+                img.image_bytes()
+            except ValueError:
+                raise ProtocolChanged("ImageFX sent an image that cannot be decoded.",
+                                      detail="invalid base64") from None
+        return gen
+
+    def fetch_media(self, media_id: str, cancel: CancelToken | None = None) -> GeneratedImage:
+        data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel)
+        return protocol.parse_fetch_media(data)
+
+    def user_history(self, cursor: str | None = None, limit: int = 12,
+                     cancel: CancelToken | None = None) -> HistoryPage:
+        data = self._authed("GET", protocol.user_history_url(self.labs_url, cursor, limit), None, cancel)
+        return protocol.parse_user_history(data)
+
+    def caption(self, image: bytes, mime_type: str, count: int = 3,
+                cancel: CancelToken | None = None) -> list[Caption]:
+        body = protocol.caption_body(image, mime_type, count, self._session_id)
+        data = self._authed("POST", self.labs_url + protocol.CAPTION_PATH, body, cancel)
+        return protocol.parse_caption(data)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _refresh_locked(self, cancel: CancelToken | None = None) -> SessionInfo:
+        self.session_fetches += 1
+        data = self._send("GET", self.labs_url + protocol.SESSION_PATH, None, token=None,
+                          cancel=cancel, on_session=True)
+        info = protocol.parse_session(data)
+        register_secret(info.access_token)
+        self._session = info
+        return info
+
+    def _authed(self, method: str, url: str, body: dict[str, Any] | None,
+                cancel: CancelToken | None, retries: int | None = None) -> Any:
+        """A call with the bearer token; one 401 triggers one token refresh and one retry."""
+        info = self.session(cancel)
+        try:
+            return self._send(method, url, body, token=info.access_token, cancel=cancel, retries=retries)
+        except AuthError:
+            with self._token_lock:
+                if self._session is info:  # nobody refreshed meanwhile
+                    self._session = None
+            fresh = self.session(cancel)
+            if fresh.access_token == info.access_token:
+                raise
+            return self._send(method, url, body, token=fresh.access_token, cancel=cancel, retries=retries)
+
+    def _send(self, method: str, url: str, body: dict[str, Any] | None, *, token: str | None,
+              cancel: CancelToken | None, on_session: bool = False,
+              retries: int | None = None) -> Any:
+        cancel = cancel or CancelToken()
+        max_retries = self.retries if retries is None else max(0, retries)
+        attempt = 0
+        while True:
+            cancel.raise_if_cancelled()
+            try:
+                return self._send_once(method, url, body, token=token, on_session=on_session)
+            except ImageFXError as err:
+                if not err.retryable or attempt >= max_retries:
+                    raise
+                wait = self._wait_for(err, attempt)
+                if wait is None:
+                    raise
+                log.info("ImageFX %s %s failed (%s); retry %d of %d in %.1fs", method, _path(url),
+                         type(err).__name__, attempt + 1, max_retries, wait)
+                if cancel.wait(wait):
+                    cancel.raise_if_cancelled()
+                attempt += 1
+
+    def _wait_for(self, err: ImageFXError, attempt: int) -> float | None:
+        if isinstance(err, RateLimited) and err.retry_after is not None:
+            # A long Retry-After is the caller's to schedule, not ours to sleep through.
+            return err.retry_after if err.retry_after <= self.max_retry_wait else None
+        wait = self.backoff * (2 ** attempt)
+        return min(wait, self.max_retry_wait) * (0.8 + 0.4 * random.random())
+
+    def _send_once(self, method: str, url: str, body: dict[str, Any] | None, *, token: str | None,
+                   on_session: bool) -> Any:
+        started = time.perf_counter()
+        try:
+            resp = self._http.request(
+                method, url,
+                data=json.dumps(body).encode("utf-8") if body is not None else None,
+                headers=protocol.headers(self._cookie, token),
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            content = resp.content  # read the whole body here, so a cut-off shows as a network error
+        except requests.exceptions.ReadTimeout:
+            raise RequestTimeout() from None
+        except requests.exceptions.ConnectTimeout:
+            raise NetworkError("Could not connect to ImageFX (the connection timed out).") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise _connection_error(exc) from None
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+            raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
+        except requests.exceptions.RequestException as exc:
+            raise NetworkError(detail=type(exc).__name__) from None
+        elapsed = (time.perf_counter() - started) * 1000
+        log.debug("ImageFX %s %s -> %d in %.0f ms (%d bytes)", method, _path(url), resp.status_code,
+                  elapsed, len(content))
+        if url.startswith(self.labs_url):
+            self._absorb_cookies(resp)
+        text = content.decode("utf-8", errors="replace")
+        if resp.status_code >= 300:
+            raise protocol.error_for(resp.status_code, text, resp.headers.get("Retry-After"),
+                                     on_session=on_session)
+        try:
+            return json.loads(text)
+        except ValueError:
+            kind = "a web page" if text.lstrip().startswith("<") else "incomplete or invalid JSON"
+            raise ProtocolChanged(detail=f"answer was {kind}") from None
+
+    def _absorb_cookies(self, resp: requests.Response) -> None:
+        """Keep a session cookie the server rotated with ``Set-Cookie``."""
+        raw = resp.raw.headers.getlist("Set-Cookie") if resp.raw is not None and hasattr(
+            resp.raw.headers, "getlist") else []
+        updates: dict[str, str] = {}
+        for line in raw:
+            first = line.split(";", 1)[0]
+            if "=" in first:
+                name, value = first.split("=", 1)
+                expired = "max-age=0" in line.lower().replace(" ", "")
+                updates[name.strip()] = "" if expired else value.strip()
+        if not updates:
+            return
+        new_cookie = merge_set_cookies(self._cookie, updates)
+        if new_cookie != self._cookie and new_cookie:
+            register_secret(new_cookie)
+            self._cookie = new_cookie
+            log.info("labs.google rotated the session cookie; keeping the new one")
+            if self.on_cookie_rotated is not None:
+                try:
+                    self.on_cookie_rotated(new_cookie)
+                except Exception:  # storing the cookie must not fail the call that returned it
+                    log.exception("could not store the rotated cookie")
+
+
+def _path(url: str) -> str:
+    """The URL's path only: query strings can hold media ids, never worth logging in full."""
+    return url.split("?", 1)[0].split("//", 1)[-1].split("/", 1)[-1][:80]
+
+
+def _connection_error(exc: requests.exceptions.ConnectionError) -> NetworkError:
+    text = str(exc)
+    if "NameResolution" in text or "Name or service not known" in text or "nodename nor servname" in text \
+            or "getaddrinfo failed" in text or "Temporary failure in name resolution" in text:
+        return NetworkError("Could not find the ImageFX server (DNS lookup failed).",
+                            action="Check your internet connection and try again.")
+    if "Connection refused" in text or "ECONNREFUSED" in text:
+        return NetworkError("The ImageFX server refused the connection.")
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "reset by peer" in text:
+        return NetworkError("The connection to ImageFX was closed before it answered.")
+    return NetworkError()

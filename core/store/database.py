@@ -1,0 +1,260 @@
+"""Engine, pool, schema bootstrap and upgrades, for the embedded server or a real one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.config import DatabaseSettings, Settings
+from core.redact import redact, register_secret
+from core.store.embedded import EmbeddedServer, EmbeddedServerError
+
+log = logging.getLogger(__name__)
+query_log = logging.getLogger("imagefx.sql")
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
+SCHEMA_VERSION = 1
+POOL_SIZE = 5
+MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
+_BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap
+
+
+class DatabaseError(Exception):
+    """The database cannot be used. ``user_message`` and ``action`` are for people."""
+
+    def __init__(self, message: str, action: str = "Check the database settings and try again.") -> None:
+        self.user_message = redact(message)
+        self.action = action
+        super().__init__(f"{self.user_message} {action}".strip())
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The server cannot be reached right now (down, restarting, network)."""
+
+
+def schema_sql() -> str:
+    return SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+def server_url(db: DatabaseSettings) -> URL:
+    """The SQLAlchemy URL of a configured server (``DATABASE_URL`` wins over the parts)."""
+    if db.url:
+        url = make_url(db.url)
+        if url.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+            url = url.set(drivername="postgresql+psycopg")
+    else:
+        url = URL.create("postgresql+psycopg", username=db.user, password=db.password or None,
+                         host=db.host, port=db.port, database=db.name)
+    query = dict(url.query)
+    if db.sslmode:
+        query["sslmode"] = db.sslmode
+    if db.sslrootcert:
+        query["sslrootcert"] = db.sslrootcert
+    if url.password:
+        register_secret(str(url.password))
+    return url.set(query=query)
+
+
+def describe_error(exc: BaseException, where: str) -> DatabaseError:
+    """A sentence for an exception from the driver, never with the password in it."""
+    orig = getattr(exc, "orig", exc)
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    low = text.lower()
+    if "password authentication failed" in low or "authentication failed" in low:
+        return DatabaseError(f"The database at {where} rejected the user name or password.",
+                             "Check the user and password in Settings → Database.")
+    if "does not exist" in low and "database" in low:
+        return DatabaseError(f"The database named in the settings does not exist on {where}.",
+                             "Create it, or choose another database name in Settings → Database.")
+    if "ssl" in low and ("required" in low or "not support" in low or "certificate" in low):
+        return DatabaseError(f"The secure connection to {where} failed: {text}",
+                             "Check the SSL setting for this server.")
+    if "no space left" in low or "disk full" in low:
+        return DatabaseError(f"The database at {where} has no disk space left.",
+                             "Free some disk space and try again.")
+    if isinstance(exc, OperationalError) or "connection" in low or "could not connect" in low \
+            or "server closed" in low or "terminating connection" in low or "shutting down" in low:
+        return DatabaseUnavailable(f"The database at {where} cannot be reached.",
+                                   "Check that it is running; the app reconnects when it is back.")
+    return DatabaseError(f"Database error on {where}: {text[:200]}")
+
+
+class Database:
+    """Owns the engine; every unit of work gets its own Session from :meth:`session`."""
+
+    def __init__(self, settings: Settings, *, url: str | URL | None = None) -> None:
+        self.settings = settings
+        self._explicit_url = url
+        self._embedded: EmbeddedServer | None = None
+        self._engine: Engine | None = None
+        self._sessionmaker: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+        self.has_trigram = False
+        self.where = "the embedded database" if settings.database.mode == "embedded" and url is None \
+            else settings.database.describe()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def is_embedded(self) -> bool:
+        return self._explicit_url is None and self.settings.database.mode == "embedded"
+
+    def connect(self) -> Database:
+        """Start the embedded server if needed, create the engine and bootstrap the schema."""
+        with self._lock:
+            if self._engine is not None:
+                return self
+            url = self._resolve_url()
+            engine = sa.create_engine(
+                url,
+                pool_size=POOL_SIZE,
+                max_overflow=MAX_OVERFLOW,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                connect_args={"connect_timeout": self.settings.database.connect_timeout,
+                              "application_name": "ImageFX Studio"},
+            )
+            if self.settings.log_queries:
+                _install_query_logging(engine)
+            try:
+                self._bootstrap(engine)
+            except DBAPIError as exc:
+                engine.dispose()
+                raise describe_error(exc, self.where) from None
+            self._engine = engine
+            self._sessionmaker = sessionmaker(engine, expire_on_commit=False)
+            return self
+
+    def _resolve_url(self) -> URL:
+        if self._explicit_url is not None:
+            url = make_url(self._explicit_url) if isinstance(self._explicit_url, str) else self._explicit_url
+            if url.drivername in ("postgresql", "postgres"):
+                url = url.set(drivername="postgresql+psycopg")
+            if url.password:
+                register_secret(str(url.password))
+            return url
+        if self.settings.database.mode == "embedded":
+            self._embedded = EmbeddedServer(self.settings.embedded_db_dir)
+            try:
+                return make_url(self._embedded.start())
+            except EmbeddedServerError as exc:
+                raise DatabaseError(str(exc), "Check the data folder (IMAGEFX_DATA_DIR) and free disk "
+                                              "space.") from None
+        return server_url(self.settings.database)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+                self._sessionmaker = None
+            if self._embedded is not None:
+                self._embedded.stop()
+                self._embedded = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self.connect()
+        assert self._engine is not None
+        return self._engine
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A Session in a transaction: commit on success, rollback on any error.
+
+        Driver errors come out as :class:`DatabaseError` with a sentence for the user.
+        """
+        if self._sessionmaker is None:
+            self.connect()
+        assert self._sessionmaker is not None
+        try:
+            with self._sessionmaker() as s, s.begin():
+                yield s
+        except DBAPIError as exc:
+            raise describe_error(exc, self.where) from None
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except (DBAPIError, DatabaseError):
+            return False
+
+    # --- schema --------------------------------------------------------------------------
+
+    def _bootstrap(self, engine: Engine) -> None:
+        """Run schema.sql unless this database already has our current version.
+
+        Idempotent and safe with several processes starting at once: an advisory lock
+        serialises them. A database made by the original schema is upgraded in place.
+        """
+        with engine.begin() as conn:
+            current = conn.execute(sa.text(
+                "SELECT to_regclass('public.imagefx_schema_version') IS NOT NULL")).scalar()
+            if current:
+                version = conn.execute(sa.text("SELECT version FROM imagefx_schema_version WHERE id = 1")
+                                       ).scalar()
+                if version is not None and version >= SCHEMA_VERSION:
+                    self.has_trigram = _has_trigram(conn)
+                    return
+        started = time.perf_counter()
+        raw = engine.raw_connection()
+        try:
+            dbapi = raw.driver_connection
+            assert dbapi is not None
+            with dbapi.transaction():
+                dbapi.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
+                dbapi.execute(schema_sql())  # type: ignore[arg-type]
+            self.has_trigram = _try_trigram(dbapi)
+        finally:
+            raw.close()
+        log.info("database schema checked/upgraded in %.0f ms", (time.perf_counter() - started) * 1000)
+
+
+def _has_trigram(conn: sa.Connection) -> bool:
+    return bool(conn.execute(sa.text(
+        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'idx_prompts_text_trgm')")).scalar())
+
+
+def _try_trigram(dbapi: Any) -> bool:
+    """Substring search gets a trigram index where pg_trgm exists (not on the embedded server)."""
+    try:
+        with dbapi.transaction():
+            dbapi.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            dbapi.execute("CREATE INDEX IF NOT EXISTS idx_prompts_text_trgm "
+                          "ON prompts USING GIN (prompt_text gin_trgm_ops)")
+        return True
+    except Exception as exc:  # not installed, or no privilege: ILIKE still works, unindexed
+        log.info("pg_trgm not available (%s); substring search runs without a trigram index",
+                 type(exc).__name__)
+        return False
+
+
+def _install_query_logging(engine: Engine) -> None:
+    """LOG_QUERIES=true: each statement and its duration; never parameter values."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+                executemany: bool) -> None:
+        conn.info.setdefault("query_start", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any,
+               executemany: bool) -> None:
+        started = conn.info["query_start"].pop()
+        ms = (time.perf_counter() - started) * 1000
+        text = " ".join(statement.split())
+        query_log.info("%.1f ms  %s", ms, text[:1000])

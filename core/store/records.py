@@ -1,0 +1,155 @@
+"""Plain values the store hands out: no Session, no lazy loading, safe to pass to any thread."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    id: int
+    email: str
+    name: str
+    image_url: str | None
+    has_cookie: bool
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One stored image, as listed: everything but the full image bytes."""
+
+    id: int
+    media_id: str
+    user_id: int
+    user_email: str | None
+    prompt_id: int | None
+    prompt: str  # what the user sent (or, for fetched images, what the service reports)
+    returned_prompt: str | None
+    seed: int | None
+    model: str | None
+    aspect_ratio: str | None
+    width: int | None
+    height: int | None
+    mime_type: str | None
+    created_at: datetime
+    is_favorite: bool
+    source: str
+    thumbnail: bytes | None = field(default=None, repr=False)
+
+    @property
+    def cursor(self) -> tuple[datetime, int]:
+        return (self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    prompt_id: int | None
+    prompt: str
+    created_at: datetime
+    images: tuple[ImageRecord, ...]
+    spooled: bool = False  # stored in the local spool, not (yet) in the database
+    duplicates: int = 0  # images that were already stored (same media id)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One generation (prompt row) for the CLI's history listing."""
+
+    prompt_id: int
+    prompt: str
+    created_at: datetime
+    user_email: str
+    model: str | None
+    aspect_ratio: str | None
+    seed: int | None
+    requested: int | None
+    image_count: int
+    media_ids: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        d["media_ids"] = list(self.media_ids)
+        return d
+
+
+@dataclass(frozen=True)
+class CaptionRecord:
+    id: int
+    user_id: int
+    image_path: str
+    image_type: str
+    caption: str
+    media_id: str | None
+    created_at: datetime
+
+
+@dataclass
+class NewImage:
+    """An image ready to store: decoded facts and thumbnail made off the database transaction."""
+
+    media_id: str
+    encoded_image: str
+    seed: int | None
+    returned_prompt: str | None
+    model: str | None
+    aspect_ratio: str | None
+    workflow_id: str | None
+    fingerprint_log_record_id: str | None
+    mime_type: str | None
+    width: int | None
+    height: int | None
+    byte_size: int
+    thumbnail: bytes | None
+    thumb_width: int | None
+    thumb_height: int | None
+
+
+@dataclass
+class NewGeneration:
+    """Everything one generation stores, in one transaction. Serialisable for the spool."""
+
+    user_email: str
+    user_name: str
+    prompt: str
+    seed: int | None
+    count: int
+    aspect_ratio: str | None
+    model: str | None
+    workflow_id: str | None
+    images: list[NewImage]
+    source: str = "generate"
+    created_at: datetime | None = None
+    spool_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    user_image_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["created_at"] = self.created_at.isoformat() if self.created_at else None
+        for img in d["images"]:
+            thumb = img.get("thumbnail")
+            img["thumbnail"] = base64.b64encode(thumb).decode("ascii") if thumb else None
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> NewGeneration:
+        images = []
+        for img in data.get("images", []):
+            img = dict(img)
+            thumb = img.get("thumbnail")
+            img["thumbnail"] = base64.b64decode(thumb) if thumb else None
+            images.append(NewImage(**img))
+        created = data.get("created_at")
+        return cls(
+            user_email=data["user_email"], user_name=data["user_name"], prompt=data["prompt"],
+            seed=data.get("seed"), count=data.get("count", len(images)),
+            aspect_ratio=data.get("aspect_ratio"), model=data.get("model"),
+            workflow_id=data.get("workflow_id"), images=images, source=data.get("source", "generate"),
+            created_at=datetime.fromisoformat(created) if created else None,
+            spool_id=data.get("spool_id") or uuid.uuid4().hex,
+            user_image_url=data.get("user_image_url"),
+        )

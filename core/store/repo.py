@@ -1,0 +1,414 @@
+"""Queries. Each function takes a Session (one unit of work) and returns plain records.
+
+Nothing that lists images reads ``generated_images.encoded_image``; pages are fetched
+with keyset pagination on ``(created_at, id)`` so page 500 costs what page 1 costs.
+All SQL is parameterised; search text never becomes SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from core.store.models import (
+    GeneratedImage,
+    GeneratedImageArchive,
+    ImageCaption,
+    ImageThumbnail,
+    Prompt,
+    SessionRow,
+    User,
+)
+from core.store.records import (
+    CaptionRecord,
+    GenerationRecord,
+    HistoryRow,
+    ImageRecord,
+    NewGeneration,
+    UserRecord,
+)
+
+Cursor = tuple[datetime, int]
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+
+
+# --- users and sessions ---------------------------------------------------------------------
+
+def _user_record(u: User) -> UserRecord:
+    return UserRecord(id=u.id, email=u.email, name=u.name, image_url=u.image_url,
+                      has_cookie=bool(u.google_cookie))
+
+
+def upsert_user(s: Session, email: str, name: str, image_url: str | None = None,
+                encrypted_cookie: str | None = None, *, keep_cookie: bool = False) -> UserRecord:
+    """Insert or update by e-mail. ``keep_cookie`` leaves a stored cookie untouched."""
+    values: dict[str, Any] = {"email": email.lower(), "name": name or email, "image_url": image_url}
+    if not keep_cookie:
+        values["google_cookie"] = encrypted_cookie
+    stmt = pg_insert(User).values(**values)
+    update = {"name": stmt.excluded.name}
+    if image_url:
+        update["image_url"] = stmt.excluded.image_url
+    if not keep_cookie:
+        update["google_cookie"] = stmt.excluded.google_cookie
+    stmt = stmt.on_conflict_do_update(index_elements=[User.email], set_=update).returning(User.id)
+    user_id = s.execute(stmt).scalar_one()
+    user = s.get(User, user_id, populate_existing=True)
+    assert user is not None
+    return _user_record(user)
+
+
+def ensure_user(s: Session, email: str, name: str, image_url: str | None = None) -> int:
+    """The user's id, creating a minimal row if needed (spooled work from another DB)."""
+    existing = s.execute(sa.select(User.id).where(User.email == email.lower())).scalar()
+    if existing is not None:
+        return int(existing)
+    return upsert_user(s, email, name, image_url, keep_cookie=True).id
+
+
+def get_user(s: Session, email: str) -> UserRecord | None:
+    u = s.execute(sa.select(User).where(User.email == email.lower())).scalar()
+    return _user_record(u) if u else None
+
+
+def list_users(s: Session) -> list[UserRecord]:
+    return [_user_record(u) for u in s.execute(sa.select(User).order_by(User.email)).scalars()]
+
+
+def encrypted_cookie(s: Session, email: str) -> str | None:
+    return s.execute(sa.select(User.google_cookie).where(User.email == email.lower())).scalar()
+
+
+def set_encrypted_cookie(s: Session, email: str, value: str | None) -> None:
+    s.execute(sa.update(User).where(User.email == email.lower()).values(google_cookie=value))
+
+
+def store_session(s: Session, user_id: int, token_hash: str, expires_at: datetime) -> None:
+    stmt = pg_insert(SessionRow).values(user_id=user_id, access_token=token_hash, expires_at=expires_at)
+    stmt = stmt.on_conflict_do_update(constraint="unique_active_session",
+                                      set_={"expires_at": stmt.excluded.expires_at})
+    s.execute(stmt)
+
+
+def delete_user_sessions(s: Session, user_id: int) -> int:
+    return s.execute(sa.delete(SessionRow).where(SessionRow.user_id == user_id)).rowcount or 0
+
+
+def delete_expired_sessions(s: Session) -> int:
+    return s.execute(sa.delete(SessionRow).where(SessionRow.expires_at < sa.func.now())).rowcount or 0
+
+
+# --- storing generations ------------------------------------------------------------------------
+
+def existing_media_ids(s: Session, media_ids: Iterable[str]) -> set[str]:
+    ids = list(media_ids)
+    if not ids:
+        return set()
+    rows = s.execute(sa.select(GeneratedImage.media_generation_id)
+                     .where(GeneratedImage.media_generation_id.in_(ids))).scalars()
+    return set(rows)
+
+
+class _NothingNew(Exception):
+    """Every image of a generation was already stored: roll back its prompt row."""
+
+
+def store_generation(s: Session, gen: NewGeneration) -> GenerationRecord:
+    """The prompt row, all image rows and their thumbnails, in the caller's transaction.
+
+    Images whose media id is already stored are skipped (a retried spool entry, a second
+    fetch); if nothing is new, no prompt row is written either.
+    """
+    user_id = ensure_user(s, gen.user_email, gen.user_name, gen.user_image_url)
+    created = gen.created_at or datetime.now(UTC)
+    already = existing_media_ids(s, (i.media_id for i in gen.images))
+    fresh = [i for i in gen.images if i.media_id not in already]
+    if not fresh:
+        return GenerationRecord(prompt_id=None, prompt=gen.prompt, created_at=created, images=(),
+                                duplicates=len(gen.images))
+    nested = s.begin_nested()
+    try:
+        prompt_id = s.execute(sa.insert(Prompt).values(
+            user_id=user_id, prompt_text=gen.prompt, seed=gen.seed or 0, number_of_images=gen.count,
+            aspect_ratio=gen.aspect_ratio, generation_model=gen.model, workflow_id=gen.workflow_id,
+            created_at=created,
+        ).returning(Prompt.id)).scalar_one()
+        stored: list[ImageRecord] = []
+        for img in fresh:
+            stmt = pg_insert(GeneratedImage).values(
+                user_id=user_id, prompt_id=prompt_id, media_generation_id=img.media_id,
+                encoded_image=img.encoded_image, seed=img.seed, model_name_type=img.model,
+                aspect_ratio=img.aspect_ratio, fingerprint_log_record_id=img.fingerprint_log_record_id,
+                workflow_id=img.workflow_id, created_at=created, returned_prompt=img.returned_prompt,
+                mime_type=img.mime_type, width=img.width, height=img.height, byte_size=img.byte_size,
+                source=gen.source,
+            ).on_conflict_do_nothing(index_elements=[GeneratedImage.media_generation_id]
+                                     ).returning(GeneratedImage.id)
+            image_id = s.execute(stmt).scalar()
+            if image_id is None:  # another process stored it a moment ago
+                continue
+            if img.thumbnail:
+                s.execute(sa.insert(ImageThumbnail).values(
+                    image_id=image_id, thumbnail=img.thumbnail, width=img.thumb_width or 0,
+                    height=img.thumb_height or 0))
+            stored.append(ImageRecord(
+                id=image_id, media_id=img.media_id, user_id=user_id, user_email=gen.user_email.lower(),
+                prompt_id=prompt_id, prompt=gen.prompt, returned_prompt=img.returned_prompt, seed=img.seed,
+                model=img.model, aspect_ratio=img.aspect_ratio, width=img.width, height=img.height,
+                mime_type=img.mime_type, created_at=created, is_favorite=False, source=gen.source,
+                thumbnail=img.thumbnail))
+        if not stored:
+            raise _NothingNew()
+        nested.commit()
+    except _NothingNew:
+        nested.rollback()
+        return GenerationRecord(prompt_id=None, prompt=gen.prompt, created_at=created, images=(),
+                                duplicates=len(gen.images))
+    return GenerationRecord(prompt_id=prompt_id, prompt=gen.prompt, created_at=created,
+                            images=tuple(stored), duplicates=len(gen.images) - len(stored))
+
+
+# --- listing -----------------------------------------------------------------------------------
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def tsquery_text(search: str) -> str | None:
+    """``purple cat`` → ``'purple':* & 'cat':*`` (prefix match on every word), or None."""
+    words = _WORD_RE.findall(search.lower())
+    if not words:
+        return None
+    return " & ".join("'" + w.replace("'", "''") + "':*" for w in words[:16])
+
+
+def prompt_matches(search: str) -> sa.ColumnElement[bool]:
+    """Words (full-text, indexed) or a plain substring: what a user typing a search expects."""
+    clauses: list[sa.ColumnElement[bool]] = [Prompt.prompt_text.ilike(_like_pattern(search), escape="\\")]
+    query = tsquery_text(search)
+    if query:
+        clauses.append(Prompt.search_vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"),
+                                                                         query)))
+    return sa.or_(*clauses)
+
+
+_IMAGE_COLUMNS = (
+    GeneratedImage.id, GeneratedImage.media_generation_id, GeneratedImage.user_id, User.email,
+    GeneratedImage.prompt_id, Prompt.prompt_text, GeneratedImage.returned_prompt, GeneratedImage.seed,
+    GeneratedImage.model_name_type, GeneratedImage.aspect_ratio, GeneratedImage.width,
+    GeneratedImage.height, GeneratedImage.mime_type, GeneratedImage.created_at,
+    GeneratedImage.is_favorite, GeneratedImage.source,
+)
+
+
+def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None) -> ImageRecord:
+    (iid, media, uid, email, pid, ptext, returned, seed, model, aspect, w, h, mime, created, fav,
+     source) = row[:16]
+    return ImageRecord(
+        id=iid, media_id=media, user_id=uid, user_email=email, prompt_id=pid,
+        prompt=ptext if ptext is not None else (returned or ""), returned_prompt=returned, seed=seed,
+        model=model, aspect_ratio=aspect, width=w, height=h, mime_type=mime,
+        created_at=created or datetime.fromtimestamp(0, UTC), is_favorite=bool(fav), source=source,
+        thumbnail=thumbnail)
+
+
+def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, search: str = "",
+                 favorites_only: bool = False, user_id: int | None = None,
+                 with_thumbnails: bool = True) -> list[ImageRecord]:
+    """One page of the gallery, newest first, starting after ``after`` (keyset pagination)."""
+    cols: list[Any] = list(_IMAGE_COLUMNS)
+    if with_thumbnails:
+        cols.append(ImageThumbnail.thumbnail)
+    q = (sa.select(*cols)
+         .select_from(GeneratedImage)
+         .join(User, User.id == GeneratedImage.user_id)
+         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id))
+    if with_thumbnails:
+        q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
+    if after is not None:
+        q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*after))
+    if user_id is not None:
+        q = q.where(GeneratedImage.user_id == user_id)
+    if favorites_only:
+        q = q.where(GeneratedImage.is_favorite)
+    search = search.strip()
+    if search:
+        matching = sa.select(Prompt.id).where(prompt_matches(search))
+        q = q.where(GeneratedImage.prompt_id.in_(matching))
+    q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
+    rows = s.execute(q).all()
+    return [_image_from_row(r, r[16] if with_thumbnails else None) for r in rows]
+
+
+def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
+                 user_id: int | None = None) -> int:
+    q = sa.select(sa.func.count()).select_from(GeneratedImage)
+    if user_id is not None:
+        q = q.where(GeneratedImage.user_id == user_id)
+    if favorites_only:
+        q = q.where(GeneratedImage.is_favorite)
+    if search.strip():
+        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search.strip()))))
+    return int(s.execute(q).scalar_one())
+
+
+def get_image(s: Session, image_id: int) -> ImageRecord | None:
+    q = (sa.select(*_IMAGE_COLUMNS).select_from(GeneratedImage)
+         .join(User, User.id == GeneratedImage.user_id)
+         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
+         .where(GeneratedImage.id == image_id))
+    row = s.execute(q).first()
+    return _image_from_row(row) if row else None
+
+
+def get_image_by_media_id(s: Session, media_id: str) -> ImageRecord | None:
+    image_id = s.execute(sa.select(GeneratedImage.id)
+                         .where(GeneratedImage.media_generation_id == media_id)).scalar()
+    return get_image(s, int(image_id)) if image_id is not None else None
+
+
+def image_data(s: Session, image_id: int) -> str | None:
+    """The full image as stored (base64). Only the viewer, export and save read this."""
+    return s.execute(sa.select(GeneratedImage.encoded_image).where(GeneratedImage.id == image_id)).scalar()
+
+
+def thumbnails(s: Session, image_ids: Sequence[int]) -> dict[int, bytes]:
+    if not image_ids:
+        return {}
+    rows = s.execute(sa.select(ImageThumbnail.image_id, ImageThumbnail.thumbnail)
+                     .where(ImageThumbnail.image_id.in_(list(image_ids))))
+    return {int(i): bytes(t) for i, t in rows}
+
+
+def images_without_thumbnails(s: Session, limit: int = 50) -> list[int]:
+    q = (sa.select(GeneratedImage.id).outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
+         .where(ImageThumbnail.image_id.is_(None)).order_by(GeneratedImage.id.desc()).limit(limit))
+    return [int(i) for i in s.execute(q).scalars()]
+
+
+def save_thumbnail(s: Session, image_id: int, data: bytes, width: int, height: int) -> None:
+    stmt = pg_insert(ImageThumbnail).values(image_id=image_id, thumbnail=data, width=width, height=height)
+    s.execute(stmt.on_conflict_do_nothing(index_elements=[ImageThumbnail.image_id]))
+
+
+def set_image_facts(s: Session, image_id: int, mime_type: str | None, width: int | None,
+                    height: int | None, byte_size: int | None) -> None:
+    s.execute(sa.update(GeneratedImage).where(GeneratedImage.id == image_id).values(
+        mime_type=mime_type, width=width, height=height, byte_size=byte_size))
+
+
+def set_favorite(s: Session, image_ids: Sequence[int], favorite: bool) -> int:
+    return s.execute(sa.update(GeneratedImage).where(GeneratedImage.id.in_(list(image_ids)))
+                     .values(is_favorite=favorite)).rowcount or 0
+
+
+def delete_images(s: Session, image_ids: Sequence[int]) -> int:
+    """Delete images (thumbnails cascade); a prompt left with no images goes too."""
+    ids = list(image_ids)
+    if not ids:
+        return 0
+    prompt_ids = set(s.execute(sa.select(GeneratedImage.prompt_id).where(GeneratedImage.id.in_(ids))
+                               .where(GeneratedImage.prompt_id.is_not(None))).scalars())
+    n = s.execute(sa.delete(GeneratedImage).where(GeneratedImage.id.in_(ids))).rowcount or 0
+    if prompt_ids:
+        still_used = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
+        s.execute(sa.delete(Prompt).where(Prompt.id.in_(prompt_ids)).where(~still_used))
+    return n
+
+
+def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | None = None,
+            before: Cursor | None = None) -> list[HistoryRow]:
+    """Past generations newest first, each with its image count and media ids."""
+    media = (sa.select(sa.func.count(GeneratedImage.id).label("n"),
+                       sa.func.coalesce(sa.func.array_agg(aggregate_order_by(
+                           GeneratedImage.media_generation_id, GeneratedImage.id)).filter(
+                           GeneratedImage.id.is_not(None)), sa.literal([], sa.ARRAY(sa.String)))
+                       .label("ids"))
+             .where(GeneratedImage.prompt_id == Prompt.id).correlate(Prompt).lateral("m"))
+    q = (sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
+                   Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images, media.c.n, media.c.ids)
+         .join(User, User.id == Prompt.user_id)
+         .join(media, sa.true()))
+    if user_email:
+        q = q.where(User.email == user_email.lower())
+    if search.strip():
+        q = q.where(prompt_matches(search.strip()))
+    if before is not None:
+        q = q.where(sa.tuple_(Prompt.created_at, Prompt.id) < sa.tuple_(*before))
+    q = q.order_by(Prompt.created_at.desc(), Prompt.id.desc()).limit(limit)
+    return [HistoryRow(prompt_id=r[0], prompt=r[1], created_at=r[2], user_email=r[3], model=r[4],
+                       aspect_ratio=r[5], seed=r[6], requested=r[7], image_count=int(r[8] or 0),
+                       media_ids=tuple(r[9] or ())) for r in s.execute(q)]
+
+
+def recent_prompts(s: Session, limit: int = 20, user_id: int | None = None) -> list[str]:
+    """Distinct recent prompt texts, newest first (the prompt editor's drop-down)."""
+    latest = sa.select(Prompt.prompt_text, sa.func.max(Prompt.created_at).label("t")).group_by(
+        Prompt.prompt_text)
+    if user_id is not None:
+        latest = latest.where(Prompt.user_id == user_id)
+    sub = latest.subquery()
+    q = sa.select(sub.c.prompt_text).order_by(sub.c.t.desc()).limit(limit)
+    return list(s.execute(q).scalars())
+
+
+# --- captions ------------------------------------------------------------------------------------
+
+def _caption_record(c: ImageCaption) -> CaptionRecord:
+    return CaptionRecord(id=c.id, user_id=c.user_id, image_path=c.image_path, image_type=c.image_type,
+                         caption=c.caption_text, media_id=c.media_generation_id,
+                         created_at=c.created_at or datetime.now(UTC))
+
+
+def store_captions(s: Session, user_id: int, image_path: str, image_type: str,
+                   captions: Sequence[tuple[str, str | None]]) -> list[CaptionRecord]:
+    rows = [ImageCaption(user_id=user_id, image_path=image_path, image_type=image_type, caption_text=text,
+                         media_generation_id=media) for text, media in captions]
+    s.add_all(rows)
+    s.flush()
+    return [_caption_record(r) for r in rows]
+
+
+def list_captions(s: Session, *, search: str = "", limit: int = 200,
+                  user_id: int | None = None) -> list[CaptionRecord]:
+    q = sa.select(ImageCaption)
+    if user_id is not None:
+        q = q.where(ImageCaption.user_id == user_id)
+    if search.strip():
+        pattern = _like_pattern(search.strip())
+        q = q.where(sa.or_(ImageCaption.caption_text.ilike(pattern, escape="\\"),
+                           ImageCaption.image_path.ilike(pattern, escape="\\")))
+    q = q.order_by(ImageCaption.created_at.desc(), ImageCaption.id.desc()).limit(limit)
+    return [_caption_record(c) for c in s.execute(q).scalars()]
+
+
+# --- maintenance ------------------------------------------------------------------------------
+
+_ARCHIVE_COLUMNS = [c.name for c in GeneratedImageArchive.__table__.columns if c.name != "archived_at"]
+
+
+def archive_older_than(s: Session, days: int) -> int:
+    """Move images older than ``days`` into generated_images_archive, in the caller's transaction."""
+    cutoff = datetime.now(UTC) - timedelta(days=days)
+    cols = ", ".join(_ARCHIVE_COLUMNS)
+    moved = s.execute(sa.text(
+        f"INSERT INTO generated_images_archive ({cols}) SELECT {cols} FROM generated_images "
+        "WHERE created_at < :cutoff ON CONFLICT (id) DO NOTHING"), {"cutoff": cutoff}).rowcount or 0
+    s.execute(sa.text("DELETE FROM generated_images WHERE created_at < :cutoff"), {"cutoff": cutoff})
+    return moved
+
+
+def table_counts(s: Session) -> dict[str, int]:
+    out = {}
+    for table in ("users", "sessions", "prompts", "generated_images", "image_thumbnails", "image_captions",
+                  "generated_images_archive"):
+        out[table] = int(s.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    return out

@@ -1,0 +1,71 @@
+"""A local folder that holds generations the database could not take yet.
+
+A generated image is never lost: if storing fails because the database is unreachable,
+the whole generation (images, thumbnails, parameters) is written here first, and
+:meth:`Spool.drain` stores it once the database is back. Media ids are unique, so a
+spool entry that did reach the database before the failure is not stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from core.store.records import GenerationRecord, NewGeneration
+
+log = logging.getLogger(__name__)
+
+
+class SpoolError(OSError):
+    """The spool folder cannot be written (disk full, permissions)."""
+
+
+class Spool:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def put(self, gen: NewGeneration) -> Path:
+        """Write atomically (temp file + fsync + rename), so a crash leaves a whole entry or none."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            final = self.directory / f"{gen.spool_id}.json"
+            tmp = self.directory / f".{gen.spool_id}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(gen.to_json(), fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise SpoolError(exc.errno, f"cannot write the spool folder {self.directory}: {exc.strerror}"
+                             ) from None
+        return final
+
+    def pending(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+
+    def __len__(self) -> int:
+        return len(self.pending())
+
+    def load(self, path: Path) -> NewGeneration:
+        return NewGeneration.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+    def drain(self, store: Callable[[NewGeneration], GenerationRecord]) -> list[GenerationRecord]:
+        """Store every entry with ``store``; an entry is removed only after its commit."""
+        done = []
+        for path in self.pending():
+            try:
+                gen = self.load(path)
+            except (OSError, ValueError, KeyError, TypeError):
+                log.error("spool entry %s is unreadable; moved aside", path.name)
+                path.rename(path.with_suffix(".broken"))
+                continue
+            record = store(gen)  # raises if the database is still down: the entry stays
+            path.unlink(missing_ok=True)
+            done.append(record)
+        return done

@@ -1,0 +1,174 @@
+-- ImageFX Studio database schema.
+--
+-- Part 1 is the original schema (shared/docs/ORIGINAL_SCHEMA_DOC.md), kept as documented.
+-- Part 2 is what ImageFX Studio adds; it is strictly additive (new tables, nullable or
+-- defaulted columns, indexes), so a database created by the original schema keeps working
+-- and is upgraded in place the first time the app connects.
+--
+-- The whole file is idempotent: `psql -f schema.sql` may run any number of times.
+
+-- =========================================================================================
+-- Part 1: the original schema
+-- =========================================================================================
+
+CREATE TABLE IF NOT EXISTS users (
+    id SERIAL PRIMARY KEY,
+    email VARCHAR(255) UNIQUE NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    image_url TEXT,
+    google_cookie TEXT,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE INDEX IF NOT EXISTS idx_users_email ON users(email);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    access_token TEXT NOT NULL,
+    expires_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT unique_active_session UNIQUE (user_id, access_token)
+);
+
+CREATE INDEX IF NOT EXISTS idx_sessions_user_id ON sessions(user_id);
+CREATE INDEX IF NOT EXISTS idx_sessions_expires_at ON sessions(expires_at);
+
+CREATE TABLE IF NOT EXISTS prompts (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    prompt_text TEXT NOT NULL,
+    seed INTEGER DEFAULT 0,
+    number_of_images INTEGER DEFAULT 1,
+    aspect_ratio VARCHAR(50) DEFAULT 'IMAGE_ASPECT_RATIO_SQUARE',
+    generation_model VARCHAR(50) DEFAULT 'IMAGEN_3',
+    workflow_id VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE INDEX IF NOT EXISTS idx_prompts_user_id ON prompts(user_id);
+CREATE INDEX IF NOT EXISTS idx_prompts_created_at ON prompts(created_at);
+
+CREATE TABLE IF NOT EXISTS generated_images (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    prompt_id INTEGER REFERENCES prompts(id) ON DELETE SET NULL,
+    media_generation_id VARCHAR(255) UNIQUE NOT NULL,
+    encoded_image TEXT NOT NULL,
+    seed INTEGER,
+    model_name_type VARCHAR(50),
+    aspect_ratio VARCHAR(50),
+    fingerprint_log_record_id VARCHAR(255),
+    workflow_id VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE INDEX IF NOT EXISTS idx_generated_images_user_id ON generated_images(user_id);
+CREATE INDEX IF NOT EXISTS idx_generated_images_prompt_id ON generated_images(prompt_id);
+CREATE INDEX IF NOT EXISTS idx_generated_images_media_generation_id ON generated_images(media_generation_id);
+
+CREATE TABLE IF NOT EXISTS image_captions (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    image_path TEXT NOT NULL,
+    image_type VARCHAR(20) NOT NULL,
+    caption_text TEXT NOT NULL,
+    media_generation_id VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+CREATE INDEX IF NOT EXISTS idx_image_captions_user_id ON image_captions(user_id);
+
+CREATE OR REPLACE FUNCTION update_updated_at_column()
+RETURNS TRIGGER AS $$
+BEGIN
+    NEW.updated_at = CURRENT_TIMESTAMP;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS update_users_updated_at ON users;
+CREATE TRIGGER update_users_updated_at BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
+-- =========================================================================================
+-- Part 2: ImageFX Studio additions (additive only)
+-- =========================================================================================
+
+-- Per-image facts the gallery shows without decoding the image, the prompt as the
+-- service returned it (it may rewrite or translate), and the user's own marks.
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS returned_prompt TEXT;
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS mime_type VARCHAR(50);
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS width INTEGER;
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS height INTEGER;
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS byte_size INTEGER;
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS is_favorite BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS source VARCHAR(20) NOT NULL DEFAULT 'generate';
+
+-- The gallery pages newest first with keyset pagination on (created_at, id).
+CREATE INDEX IF NOT EXISTS idx_generated_images_created_id
+    ON generated_images (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_generated_images_user_created_id
+    ON generated_images (user_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_generated_images_favorite_created_id
+    ON generated_images (created_at DESC, id DESC) WHERE is_favorite;
+
+-- Thumbnails are made once, when an image is stored, and kept in the database so a
+-- second machine on the same server sees them too. A separate table keeps the hot
+-- gallery rows narrow and never touches encoded_image.
+CREATE TABLE IF NOT EXISTS image_thumbnails (
+    image_id INTEGER PRIMARY KEY REFERENCES generated_images(id) ON DELETE CASCADE,
+    thumbnail BYTEA NOT NULL,
+    mime_type VARCHAR(50) NOT NULL DEFAULT 'image/jpeg',
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+-- Full-text search over prompts (built-in; works on the embedded server, which has no
+-- pg_trgm). 'simple' keeps every word, in any language, without stemming surprises.
+ALTER TABLE prompts ADD COLUMN IF NOT EXISTS search_vector tsvector
+    GENERATED ALWAYS AS (to_tsvector('simple', coalesce(prompt_text, ''))) STORED;
+CREATE INDEX IF NOT EXISTS idx_prompts_search_vector ON prompts USING GIN (search_vector);
+CREATE INDEX IF NOT EXISTS idx_prompts_user_created ON prompts (user_id, created_at DESC);
+
+CREATE INDEX IF NOT EXISTS idx_image_captions_created_at ON image_captions (created_at DESC);
+
+-- The maintenance section of the original document moves old images here.
+-- Same columns as the original generated_images, in the same order, so
+-- `INSERT INTO generated_images_archive SELECT * FROM generated_images` works on an
+-- original database; our added columns follow, in the order they were added.
+CREATE TABLE IF NOT EXISTS generated_images_archive (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    prompt_id INTEGER,
+    media_generation_id VARCHAR(255) NOT NULL,
+    encoded_image TEXT NOT NULL,
+    seed INTEGER,
+    model_name_type VARCHAR(50),
+    aspect_ratio VARCHAR(50),
+    fingerprint_log_record_id VARCHAR(255),
+    workflow_id VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE,
+    returned_prompt TEXT,
+    mime_type VARCHAR(50),
+    width INTEGER,
+    height INTEGER,
+    byte_size INTEGER,
+    is_favorite BOOLEAN NOT NULL DEFAULT FALSE,
+    source VARCHAR(20) NOT NULL DEFAULT 'generate',
+    archived_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_generated_images_archive_media_generation_id
+    ON generated_images_archive (media_generation_id);
+
+-- Which schema additions this database has seen; the app checks it on connect.
+CREATE TABLE IF NOT EXISTS imagefx_schema_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 1)
+    ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
+                                   applied_at = CURRENT_TIMESTAMP;
