@@ -168,10 +168,43 @@ def prepare_upload(data: bytes, declared_type: str | None = None) -> Upload:
     return Upload(data=out.getvalue(), mime=mime, kind=kind, downscaled=downscaled)
 
 
+_SVG_EXTERNAL_RE = re.compile(rb"""(?:href|src)\s*=\s*["'](?!\s*(?:#|data:))""", re.I)
+_SVG_SIZE_RE = re.compile(rb"""viewBox\s*=\s*["']\s*[-\d.eE]+[\s,]+[-\d.eE]+[\s,]+([\d.eE]+)[\s,]+([\d.eE]+)""", re.I)
+
+
 def _rasterize_svg(data: bytes) -> Upload:
     """SVGs are never sent as is (they can carry scripts): they are drawn to a PNG first.
 
-    Without a renderer in the core (Qt is not a core dependency) an SVG is refused with a
-    reason; the GUI rasterises SVGs with QtSvg before calling the core.
+    resvg runs no scripts. An SVG that points at other files or URLs is refused, so a
+    dropped SVG can never pull a local file into what gets uploaded.
     """
-    raise ImageError("SVG images are not supported for captioning here; export it as PNG first.")
+    if _SVG_EXTERNAL_RE.search(data):
+        raise ImageError("The SVG refers to other files or web addresses; only self-contained SVGs are "
+                         "accepted.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImageError("The SVG is not valid UTF-8 text.") from None
+    width = 1024
+    m = _SVG_SIZE_RE.search(data)
+    if m:
+        try:
+            vw, vh = float(m.group(1)), float(m.group(2))
+            if vw > 0 and vh > 0 and vh / vw > 1:
+                width = max(16, int(1024 * vw / vh))  # keep the long side at 1024 px
+        except ValueError:
+            pass
+    try:
+        import resvg_py
+
+        png = bytes(resvg_py.svg_to_bytes(svg_string=text, width=width, background="#ffffff",
+                                          skip_system_fonts=False))
+    except Exception:  # resvg raises ValueError on bad SVG; anything else is just as unusable
+        raise ImageError("The SVG cannot be drawn (it is damaged or unsupported).") from None
+    img = _open(png)
+    if max(img.size) > MAX_UPLOAD_SIDE:
+        img.thumbnail((MAX_UPLOAD_SIDE, MAX_UPLOAD_SIDE), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        img.save(out, "PNG")
+        png = out.getvalue()
+    return Upload(data=png, mime="image/png", kind="png", downscaled=False)
