@@ -244,6 +244,8 @@ def test_generate_is_deterministic_per_seed(client: ImageFXClient) -> None:
 
 
 def test_generate_jpeg_format(server: StandInServer, client: ImageFXClient) -> None:
+    with pytest.raises(ValueError):
+        server.image_format = "GIF"
     server.image_format = "JPEG"
     img = client.generate(GenerationRequest("a blue car", count=1)).images[0]
     assert detect_image_type(img.image_bytes()) == "jpeg"
@@ -426,7 +428,7 @@ def test_unauthorized_once_is_healed_by_a_token_refresh(server: StandInServer, c
 
 @pytest.mark.parametrize(("endpoint", "fault", "error"), [
     ("fetch_media", "no_panels", ProtocolChanged),
-    ("fetch_media", "bad_base64", ProtocolChanged),  # parse only; decoding is the caller's
+    ("fetch_media", "bad_base64", ProtocolChanged),
     ("user_history", "truncated_json", ProtocolChanged),
     ("user_history", "html", ProtocolChanged),
     ("caption", "server_error", ServerError),
@@ -440,12 +442,9 @@ def test_trpc_faults(server: StandInServer, client: ImageFXClient, endpoint: str
     call = {"fetch_media": lambda: client.fetch_media(media_id).image_bytes(),
             "user_history": lambda: client.user_history(),
             "caption": lambda: client.caption(png(), "image/png", 2)}[endpoint]
-    if fault == "bad_base64":
-        with pytest.raises(ValueError):
-            call()
-    else:
-        with pytest.raises(error):
-            call()
+    # fetch_media does not check base64 itself (unlike generate): image_bytes() raises ValueError.
+    with pytest.raises((error, ValueError) if fault == "bad_base64" else error):
+        call()
 
 
 def test_wildcard_fault_hits_next_call(server: StandInServer, make_client: Callable[..., ImageFXClient]) -> None:
@@ -663,6 +662,9 @@ def test_calls_are_counted(server: StandInServer, make_client: Callable[..., Ima
     r = requests.get(server.url + "/_standin/calls", timeout=5)
     assert r.json()["calls"]["session"] == server.calls["session"]
     assert set(server.calls) == {"session", "generate", "fetch_media", "user_history", "caption"}
+    calls = server.calls
+    server.reset_calls()
+    assert calls is server.calls and set(calls.values()) == {0} and server.last_request == {}
 
 
 def test_control_api(server: StandInServer, make_client: Callable[..., ImageFXClient]) -> None:
@@ -707,17 +709,17 @@ def test_quiet_and_no_secrets_in_output(server: StandInServer, client: ImageFXCl
 
 
 def test_main_prints_url_and_cookie() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "core.standin", "--port", "0", "--scale", "0.1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in range(4)]
-        url = lines[0].split()[-1]
-        assert url.startswith("http://127.0.0.1:")
-        assert any(DEMO_COOKIE in line for line in lines)
-        r = requests.get(url + SESSION_PATH, headers={"Cookie": DEMO_COOKIE}, timeout=5)
-        assert r.json()["user"]["email"] == DEMO_EMAIL
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with subprocess.Popen([sys.executable, "-m", "core.standin", "--port", "0", "--scale", "0.1"],
+                          cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            lines = [proc.stdout.readline() for _ in range(4)]
+            url = lines[0].split()[-1]
+            assert url.startswith("http://127.0.0.1:")
+            assert any(DEMO_COOKIE in line for line in lines)
+            r = requests.get(url + SESSION_PATH, headers={"Cookie": DEMO_COOKIE}, timeout=5)
+            assert r.json()["user"]["email"] == DEMO_EMAIL
+        finally:
+            proc.terminate()  # SIGTERM: main() stops the server and exits 0
+            proc.wait(10)
     assert proc.returncode == 0
