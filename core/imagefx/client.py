@@ -126,17 +126,13 @@ class ImageFXClient:
         body = protocol.generate_body(req, self._session_id)
         data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries)
         gen = protocol.parse_generate(data, req)
-        for img in gen.images:  # a shape problem surfaces now, not when it is stored
-            try:
-                img.image_bytes()
-            except ValueError:
-                raise ProtocolChanged("ImageFX sent an image that cannot be decoded.",
-                                      detail="invalid base64") from None
+        for img in gen.images:
+            _check_decodes(img)
         return gen
 
     def fetch_media(self, media_id: str, cancel: CancelToken | None = None) -> GeneratedImage:
         data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel)
-        return protocol.parse_fetch_media(data)
+        return _check_decodes(protocol.parse_fetch_media(data))
 
     def user_history(self, cursor: str | None = None, limit: int = 12,
                      cancel: CancelToken | None = None) -> HistoryPage:
@@ -221,6 +217,9 @@ class ImageFXClient:
         except requests.exceptions.ConnectTimeout:
             raise NetworkError("Could not connect to ImageFX (the connection timed out).") from None
         except requests.exceptions.ConnectionError as exc:
+            # A read timeout while the body streams in arrives as a ConnectionError.
+            if "ReadTimeoutError" in repr(exc.args) or "Read timed out" in str(exc):
+                raise RequestTimeout() from None
             raise _connection_error(exc) from None
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
             raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
@@ -264,6 +263,15 @@ class ImageFXClient:
                     self.on_cookie_rotated(new_cookie)
                 except Exception:  # storing the cookie must not fail the call that returned it
                     log.exception("could not store the rotated cookie")
+
+
+def _check_decodes(img: GeneratedImage) -> GeneratedImage:
+    """A shape problem surfaces now, as ProtocolChanged, not later when the image is stored."""
+    try:
+        img.image_bytes()
+    except ValueError:
+        raise ProtocolChanged("ImageFX sent an image that cannot be decoded.", detail="invalid base64") from None
+    return img
 
 
 def _path(url: str) -> str:

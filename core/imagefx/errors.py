@@ -109,6 +109,9 @@ class RequestTimeout(NetworkError):
 
     default_message = "ImageFX did not answer in time."
     default_action = "Try again; if it keeps happening, ask for fewer images."
+    # Not retried automatically: the service may still be working on it, and a repeated
+    # generate would only queue more work behind a slow answer (and multiply the wait).
+    retryable = False
 
 
 class ProtocolChanged(ImageFXError):
