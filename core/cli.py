@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     msub.add_parser("cleanup-sessions", help="delete expired sessions")
     ar = msub.add_parser("archive", help="move images older than N days to generated_images_archive")
     ar.add_argument("--days", type=_non_negative, default=90, help="age in days (default 90)")
+    bk = msub.add_parser("backup", help="pg_dump the database to a file (.sql, or .sql.gz compressed)")
+    bk.add_argument("-o", "--out", default=None,
+                    help="file to write (default imagefx-backup-YYYYMMDD-HHMMSS.sql.gz here)")
+    rs = msub.add_parser("restore", help="load a backup into the configured database, which must be empty")
+    rs.add_argument("file", help="a file written by 'maintenance backup'")
     return p
 
 
@@ -369,6 +374,15 @@ def cmd_switch(args: argparse.Namespace) -> int:
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
     with _service(args) as svc:
+        if args.task == "restore":
+            seconds = svc.restore(args.file)
+            print(f"Restored {args.file} in {seconds:.1f} s.")
+            return EXIT_OK
+        if args.task == "backup":
+            out = args.out or f"imagefx-backup-{datetime.now():%Y%m%d-%H%M%S}.sql.gz"
+            result = svc.backup(out)
+            print(result.path)
+            return EXIT_OK
         svc.open()
         if args.task == "cleanup-sessions":
             print(f"Deleted {svc.delete_expired_sessions()} expired session(s).")

@@ -40,8 +40,10 @@ from core.store import (
     Spool,
     SpoolError,
     UserRecord,
+    backup,
     repo,
 )
+from core.store.backup import BackupResult
 
 log = logging.getLogger(__name__)
 
@@ -550,6 +552,15 @@ class Service:
             raise ValidationError("The number of days must be 0 or more.")
         with self.db.session() as s:
             return repo.archive_older_than(s, days)
+
+    def backup(self, path: str | Path) -> BackupResult:
+        """pg_dump of the database in use (embedded or server) to ``path`` (.sql or .sql.gz)."""
+        return backup.backup(self.db, Path(path))
+
+    def restore(self, path: str | Path) -> float:
+        """Load a backup into the configured database, which must be empty. Do not ``open()`` first:
+        opening creates the schema, and the backup brings its own."""
+        return backup.restore(self.db, Path(path))
 
 
 def describe(exc: BaseException) -> str:

@@ -97,6 +97,7 @@ class Database:
         self.settings = settings
         self._explicit_url = url
         self._embedded: EmbeddedServer | None = None
+        self._url: URL | None = None
         self._engine: Engine | None = None
         self._sessionmaker: sessionmaker[Session] | None = None
         self._lock = threading.Lock()
@@ -136,7 +137,20 @@ class Database:
             self._sessionmaker = sessionmaker(engine, expire_on_commit=False)
             return self
 
+    def url(self) -> URL:
+        """The connection URL (starting the embedded server if needed), without touching the schema.
+
+        For tools such as pg_dump/psql, and for restoring into an empty database.
+        """
+        with self._lock:
+            return self._resolve_url()
+
     def _resolve_url(self) -> URL:
+        if self._url is None:
+            self._url = self._resolve_url_once()
+        return self._url
+
+    def _resolve_url_once(self) -> URL:
         if self._explicit_url is not None:
             url = make_url(self._explicit_url) if isinstance(self._explicit_url, str) else self._explicit_url
             if url.drivername in ("postgresql", "postgres"):
@@ -162,6 +176,7 @@ class Database:
             if self._embedded is not None:
                 self._embedded.stop()
                 self._embedded = None
+            self._url = None
 
     @property
     def engine(self) -> Engine:
