@@ -19,6 +19,8 @@ LABS_HOST = "labs.google"
 # RFC 6265 cookie-name is an HTTP token.
 _NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _BAD_VALUE_CHARS = re.compile(r"[\x00-\x1f\x7f;]")
+# Browsers send cookies as ASCII; anything else cannot go into an HTTP header as is.
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def _domain_matches(domain: str | None) -> bool:
@@ -42,6 +44,9 @@ def _check_pair(name: str, value: str) -> tuple[str, str]:
         raise CookieFormatError("The cookie contains a malformed name.", kind=AuthError.BAD_COOKIE_FORMAT)
     if _BAD_VALUE_CHARS.search(value):
         raise CookieFormatError("The cookie contains control characters.", kind=AuthError.BAD_COOKIE_FORMAT)
+    if _NON_ASCII.search(value):
+        raise CookieFormatError("The cookie contains characters a browser never sends (non-ASCII); it was "
+                                "probably changed while copying.", kind=AuthError.BAD_COOKIE_FORMAT)
     return name, value
 
 
@@ -127,7 +132,8 @@ def parse_cookie(text: str) -> str:
                                     kind=AuthError.BAD_COOKIE_FORMAT) from None
         pairs = _from_json(data)
     elif fmt == "netscape":
-        pairs = _from_netscape(stripped)
+        # Not ``stripped``: the last line's empty value is a trailing tab that must stay.
+        pairs = _from_netscape(text.lstrip("\ufeff"))
     else:
         pairs = _from_header(stripped)
     if not pairs:
