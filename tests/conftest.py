@@ -64,11 +64,19 @@ def standin_server() -> Iterator[StandInServer]:
     server.stop()
 
 
+def _reset_standin(server: StandInServer) -> None:
+    server.clear_faults()
+    server.rotate_cookie = False
+    server.image_format = "PNG"
+    server.prompt_rewriter = None
+
+
 @pytest.fixture
 def standin(standin_server: StandInServer) -> Iterator[StandInServer]:
-    standin_server.clear_faults()
+    """The shared stand-in, without faults or knobs left over from another test."""
+    _reset_standin(standin_server)
     yield standin_server
-    standin_server.clear_faults()
+    _reset_standin(standin_server)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
