@@ -163,12 +163,61 @@ CREATE TABLE IF NOT EXISTS generated_images_archive (
 CREATE INDEX IF NOT EXISTS idx_generated_images_archive_media_generation_id
     ON generated_images_archive (media_generation_id);
 
+-- The prompt queue (issue 7): prompts waiting to be generated, one at a time, surviving
+-- quits, crashes and reboots. `position` orders the queue (drag to reorder renumbers it).
+-- A running item's runner holds a session-level advisory lock on the item id for as long
+-- as it works on it, so "running but nobody holds the lock" means its process died
+-- (core/store/queue_repo.py). `attempts` counts runs started; a run that ends without
+-- finishing (sign-in pause, network pause, stop) gives its attempt back, so only crashes
+-- count: an item interrupted by a crash runs again once, then fails.
+-- The result (prompt row) and the item's move to 'done' commit in one transaction.
+CREATE TABLE IF NOT EXISTS generation_queue (
+    id SERIAL PRIMARY KEY,
+    user_email VARCHAR(255),
+    position INTEGER NOT NULL DEFAULT 0,
+    prompt_text TEXT NOT NULL,
+    number_of_images INTEGER NOT NULL DEFAULT 4,
+    generation_model VARCHAR(50) NOT NULL DEFAULT 'IMAGEN_3_5',
+    aspect_ratio VARCHAR(50) NOT NULL DEFAULT 'IMAGE_ASPECT_RATIO_LANDSCAPE',
+    seed INTEGER,
+    state VARCHAR(20) NOT NULL DEFAULT 'pending',
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    prompt_id INTEGER REFERENCES prompts(id) ON DELETE SET NULL,
+    image_count INTEGER NOT NULL DEFAULT 0,
+    source VARCHAR(255),
+    claimed_by VARCHAR(255),
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    started_at TIMESTAMP WITH TIME ZONE,
+    finished_at TIMESTAMP WITH TIME ZONE,
+    CONSTRAINT generation_queue_state_check
+        CHECK (state IN ('pending', 'running', 'done', 'failed', 'cancelled')),
+    CONSTRAINT generation_queue_count_check CHECK (number_of_images BETWEEN 1 AND 8)
+);
+CREATE INDEX IF NOT EXISTS idx_generation_queue_state_position
+    ON generation_queue (state, position, id);
+CREATE INDEX IF NOT EXISTS idx_generation_queue_prompt_id ON generation_queue (prompt_id);
+
+-- Import of the ImageFX web library: where the last import stopped, per account, so an
+-- interrupted import resumes at the page it was on (media ids make re-storing harmless).
+CREATE TABLE IF NOT EXISTS web_import_state (
+    user_email VARCHAR(255) PRIMARY KEY,
+    next_cursor TEXT,
+    pages_done INTEGER NOT NULL DEFAULT 0,
+    images_seen INTEGER NOT NULL DEFAULT 0,
+    images_imported INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    started_at TIMESTAMP WITH TIME ZONE,
+    completed_at TIMESTAMP WITH TIME ZONE,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
 -- Which schema additions this database has seen; the app checks it on connect.
 CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 1)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 2)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

@@ -1,10 +1,10 @@
 """The database: engine and pool, the embedded server, schema bootstrap, models and queries.
 
 Nothing outside this package writes SQL. Public surface: :class:`Database`,
-the error types, the record types, :mod:`repo` and :class:`Spool`.
+the error types, the record types, :mod:`repo`, :mod:`queue_repo` and :class:`Spool`.
 """
 
-from core.store import repo
+from core.store import queue_repo, repo
 from core.store.database import Database, DatabaseError, DatabaseUnavailable
 from core.store.records import (
     CaptionRecord,
@@ -13,11 +13,16 @@ from core.store.records import (
     ImageRecord,
     NewGeneration,
     NewImage,
+    NewQueueItem,
+    QueueCounts,
+    QueueItem,
     UserRecord,
+    WebImportRecord,
 )
 from core.store.spool import Spool, SpoolError
 
 __all__ = [
     "CaptionRecord", "Database", "DatabaseError", "DatabaseUnavailable", "GenerationRecord", "HistoryRow",
-    "ImageRecord", "NewGeneration", "NewImage", "Spool", "SpoolError", "UserRecord", "repo",
+    "ImageRecord", "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem", "Spool", "SpoolError",
+    "UserRecord", "WebImportRecord", "queue_repo", "repo",
 ]

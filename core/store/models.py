@@ -190,3 +190,55 @@ class SchemaVersion(Base):
     applied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
 
     __table_args__ = (CheckConstraint("id = 1"),)
+
+
+class QueueItemRow(Base):
+    """One prompt waiting in (or done by) the queue; see schema.sql for the state rules."""
+
+    __tablename__ = "generation_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_email: Mapped[str | None] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    prompt_text: Mapped[str] = mapped_column(Text, nullable=False)
+    number_of_images: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("4"))
+    generation_model: Mapped[str] = mapped_column(String(50), nullable=False,
+                                                  server_default=text("'IMAGEN_3_5'::character varying"))
+    aspect_ratio: Mapped[str] = mapped_column(
+        String(50), nullable=False, server_default=text("'IMAGE_ASPECT_RATIO_LANDSCAPE'::character varying"))
+    seed: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), nullable=False,
+                                       server_default=text("'pending'::character varying"))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    prompt_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("prompts.id", ondelete="SET NULL"))
+    image_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    source: Mapped[str | None] = mapped_column(String(255))
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'running', 'done', 'failed', 'cancelled')",
+                        name="generation_queue_state_check"),
+        CheckConstraint("number_of_images BETWEEN 1 AND 8", name="generation_queue_count_check"),
+        Index("idx_generation_queue_state_position", "state", "position", "id"),
+        Index("idx_generation_queue_prompt_id", "prompt_id"),
+    )
+
+
+class WebImportState(Base):
+    """Where the last import of an account's ImageFX web library stopped."""
+
+    __tablename__ = "web_import_state"
+
+    user_email: Mapped[str] = mapped_column(String(255), primary_key=True)
+    next_cursor: Mapped[str | None] = mapped_column(Text)
+    pages_done: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    images_seen: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    images_imported: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)

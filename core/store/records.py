@@ -153,3 +153,87 @@ class NewGeneration:
             spool_id=data.get("spool_id") or uuid.uuid4().hex,
             user_image_url=data.get("user_image_url"),
         )
+
+
+# --- the prompt queue and the web import (issue 7) ------------------------------------------
+
+QUEUE_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "cancelled")
+FINISHED_STATES: tuple[str, ...] = ("done", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class NewQueueItem:
+    """A prompt to add to the queue, with its own options (``seed`` None: the server chooses)."""
+
+    prompt: str
+    count: int
+    model: str
+    aspect_ratio: str
+    seed: int | None = None
+    source: str | None = None  # where it came from: "editor", "paste", a file name
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    id: int
+    position: int
+    prompt: str
+    count: int
+    model: str
+    aspect_ratio: str
+    seed: int | None
+    state: str  # one of QUEUE_STATES
+    error: str | None
+    attempts: int
+    prompt_id: int | None  # the stored generation, once done
+    image_count: int
+    source: str | None
+    user_email: str | None
+    claimed_by: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    media_ids: tuple[str, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("created_at", "started_at", "finished_at"):
+            value = getattr(self, key)
+            d[key] = value.isoformat() if value else None
+        d["media_ids"] = list(self.media_ids)
+        return d
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    pending: int = 0
+    running: int = 0
+    done: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.running + self.done + self.failed + self.cancelled
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.cancelled
+
+
+@dataclass(frozen=True)
+class WebImportRecord:
+    """Where an account's last web-library import stopped (``next_cursor`` None: at the top)."""
+
+    user_email: str
+    next_cursor: str | None
+    pages_done: int
+    images_seen: int
+    images_imported: int
+    last_error: str | None
+    started_at: datetime | None
+    completed_at: datetime | None

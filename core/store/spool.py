@@ -52,6 +52,10 @@ class Spool:
     def __len__(self) -> int:
         return len(self.pending())
 
+    def discard(self, spool_id: str) -> None:
+        """Forget an entry that was stored by other means (the queue's own transaction)."""
+        (self.directory / f"{spool_id}.json").unlink(missing_ok=True)
+
     def load(self, path: Path) -> NewGeneration:
         return NewGeneration.from_json(json.loads(path.read_text(encoding="utf-8")))
 
