@@ -562,6 +562,33 @@ class Service:
         opening creates the schema, and the backup brings its own."""
         return backup.restore(self.db, Path(path))
 
+    # --- for the desktop app (issue 3) ----------------------------------------------------------
+
+    def avatar(self, url: str | None, *, max_bytes: int = 2 * 1024 * 1024) -> bytes | None:
+        """The account picture from the session answer (a public URL, sent no cookie); None if it
+        cannot be had. The GUI shows initials instead, so any failure is quiet."""
+        if not url or not url.lower().startswith(("https://", "http://")):
+            return None
+        from urllib.parse import urlsplit
+
+        import requests
+
+        http = requests.Session()
+        # Loopback (the stand-in's avatars) must not go through a proxy from the environment.
+        http.trust_env = (urlsplit(url).hostname or "") not in ("127.0.0.1", "localhost", "::1")
+        try:
+            with http.get(url, timeout=(5, 10), stream=True) as resp:
+                if resp.status_code != 200:
+                    return None
+                data = resp.raw.read(max_bytes + 1, decode_content=True)
+        except (requests.RequestException, OSError):
+            return None
+        finally:
+            http.close()
+        if len(data) > max_bytes or images.sniff(data) is None:
+            return None
+        return data
+
 
 def describe(exc: BaseException) -> str:
     """One sentence (what happened + what to do) for any error a service call can raise."""
@@ -576,3 +603,25 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, SecretError):
         return str(exc)
     return f"Unexpected error ({type(exc).__name__})."
+
+
+def check_database(settings: Settings) -> str:
+    """Connect once to the configured database server and return its version; creates nothing
+    (Settings → Database → Test connection). DatabaseError with a sentence if it fails."""
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.pool import NullPool
+
+    from core.store.database import describe_error, server_url
+
+    where = settings.database.describe()
+    engine = sa.create_engine(server_url(settings.database), poolclass=NullPool,
+                              connect_args={"connect_timeout": settings.database.connect_timeout,
+                                            "application_name": "ImageFX Studio"})
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(sa.text("SHOW server_version")).scalar())
+    except DBAPIError as exc:
+        raise describe_error(exc, where) from None
+    finally:
+        engine.dispose()
