@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from core.store.database import DatabaseError, DatabaseUnavailable
 from core.store.records import GenerationRecord, NewGeneration
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ class Spool:
         return NewGeneration.from_json(json.loads(path.read_text(encoding="utf-8")))
 
     def drain(self, store: Callable[[NewGeneration], GenerationRecord]) -> list[GenerationRecord]:
-        """Store every entry with ``store``; an entry is removed only after its commit."""
+        """Store every entry with ``store``; an entry is removed only after its commit.
+
+        Stops at :class:`DatabaseUnavailable` (raised on); an entry the database refuses
+        otherwise stays and the next one is tried.
+        """
         done = []
         for path in self.pending():
             try:
@@ -69,7 +74,16 @@ class Spool:
                 log.error("spool entry %s is unreadable; moved aside", path.name)
                 path.rename(path.with_suffix(".broken"))
                 continue
-            record = store(gen)  # raises if the database is still down: the entry stays
+            try:
+                record = store(gen)
+            except DatabaseUnavailable:
+                raise  # still down: this entry and the rest stay
+            except DatabaseError as exc:
+                # Refused for a reason of its own (a constraint, a full disk): keep it for a
+                # later try, but never let one entry block the others, or the app's start.
+                log.warning("spool entry %s could not be stored yet (%s); it stays in the spool", path.name,
+                            exc.user_message)
+                continue
             path.unlink(missing_ok=True)
             done.append(record)
         return done
