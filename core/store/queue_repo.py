@@ -169,11 +169,12 @@ def move(s: Session, item_id: int, to_index: int, user_email: str | None = None)
         if slots[i] <= slots[i - 1]:
             slots[i] = slots[i - 1] + 1
     old = {r[0]: r[1] for r in rows}
-    changes = [{"i": iid, "p": pos} for iid, pos in zip(ids, slots, strict=True) if old[iid] != pos]
+    changes = [{"b_id": iid, "b_pos": pos} for iid, pos in zip(ids, slots, strict=True) if old[iid] != pos]
     if changes:
-        s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == sa.bindparam("i"))
-                  .values(position=sa.bindparam("p")).execution_options(synchronize_session=False),
-                  changes)
+        table = QueueItemRow.__table__
+        # Core, not ORM: an ORM update with a parameter list is a bulk update by primary key.
+        s.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
+                  .values(position=sa.bindparam("b_pos")), changes)
     return True
 
 

@@ -1,0 +1,652 @@
+"""The prompt queue: add prompts (editor, file, pasted list), then run them one at a time.
+
+The queue lives in PostgreSQL (``generation_queue``), so it survives quitting, a crash or
+a reboot, and the next run picks up where the last one stopped. What a run does with
+each ImageFX failure:
+
+- 429: wait (``Retry-After`` when the server gives one, else exponential back-off) and
+  try the same item again.
+- safety refusal or another bad request: the item fails with Google's message; next item.
+- server errors, time-outs, garbled answers: a few retries with back-off, then the item fails.
+- network loss: the run pauses, probes until ImageFX answers again, then carries on.
+- sign-in failure: the run stops with outcome ``signin``; the item stays pending.
+
+An item's images and its move to ``done`` commit in one transaction, so a crash leaves
+either both or neither; an item that was running when its process died runs once more
+(``queue_repo.recover_stale``). Core only: the GUI drives this through
+:class:`QueueService` on a worker thread, with a :class:`RunControl` and ``on_event``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.cancel import CancelToken
+from core.imagefx.errors import (
+    AuthError,
+    BadRequest,
+    Cancelled,
+    ImageFXError,
+    NetworkError,
+    ProtocolChanged,
+    RateLimited,
+    RequestTimeout,
+    SafetyRefusal,
+    ServerError,
+)
+from core.imagefx.types import GenerationRequest
+from core.service import prepare
+from core.service.control import RunControl
+from core.service.service import Service, StorageFailed, ValidationError, validate_request
+from core.store import (
+    DatabaseError,
+    GenerationRecord,
+    ImageRecord,
+    NewGeneration,
+    NewQueueItem,
+    QueueCounts,
+    QueueItem,
+    SpoolError,
+    queue_repo,
+    repo,
+)
+from core.store.queue_repo import ItemLocks
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # a prompt file; 16 MB is ~100,000 long prompts
+
+# Event kinds (QueueEvent.kind).
+RUN_STARTED = "run_started"
+ITEM_STARTED = "item_started"
+ITEM_DONE = "item_done"
+ITEM_FAILED = "item_failed"
+ITEM_CANCELLED = "item_cancelled"
+ITEM_RECOVERED = "item_recovered"  # found running with no live runner; pending again (or failed)
+WAITING = "waiting"  # rate limit or back-off; wait_seconds says how long
+PAUSED = "paused"  # reason: network, database, user
+RESUMED = "resumed"
+RUN_FINISHED = "run_finished"
+
+# RunSummary.outcome
+FINISHED = "finished"  # nothing pending any more (failed items included)
+SIGN_IN = "signin"  # paused for sign-in; pending items wait for the next run
+STOPPED = "stopped"  # RunControl.stop()
+
+SIGN_IN_MESSAGE = "Queue paused: sign in again"
+
+
+@dataclass(frozen=True)
+class QueueOptions:
+    """Per-item options; None takes the default from the settings."""
+
+    count: int | None = None
+    model: str | None = None
+    aspect_ratio: str | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueProgress:
+    """Overall progress: ``finished`` of ``total`` ("n of N") and an estimate of the time left."""
+
+    pending: int
+    running: int
+    done: int
+    failed: int
+    cancelled: int
+    eta_seconds: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.running + self.done + self.failed + self.cancelled
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.cancelled
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.total if self.total else 1.0
+
+
+@dataclass(frozen=True)
+class QueueEvent:
+    """One thing that happened in a run; plain data, safe to hand to another thread."""
+
+    kind: str
+    progress: QueueProgress
+    item: QueueItem | None = None
+    message: str = ""
+    reason: str | None = None  # rate_limit, retry, network, database, user
+    wait_seconds: float | None = None
+    images: tuple[ImageRecord, ...] = field(default=(), repr=False)  # ITEM_DONE: for the gallery
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    outcome: str  # FINISHED, SIGN_IN or STOPPED
+    done: int
+    failed: int
+    cancelled: int
+    images: int
+    elapsed: float
+    progress: QueueProgress
+    message: str = ""
+
+
+EventCallback = Callable[[QueueEvent], None]
+
+
+def parse_prompt_lines(text: str) -> list[str]:
+    """One prompt per line; blank lines and lines starting with ``#`` are skipped."""
+    prompts = []
+    for line in text.lstrip("\ufeff").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        prompts.append(stripped)
+    return prompts
+
+
+class _SignInNeeded(Exception):
+    def __init__(self, err: ImageFXError) -> None:
+        super().__init__(str(err))
+        self.error = err
+
+
+class QueueService:
+    """The queue's use cases on top of a :class:`Service`. Thread-safe like the service.
+
+    Timing knobs are for tests (the defaults are what a user wants): ``backoff`` is the
+    first wait after a 429 without Retry-After or after a server error, doubling up to
+    ``max_backoff``; ``probe_interval`` is the first wait between network probes.
+    """
+
+    def __init__(self, service: Service, *, backoff: float = 10.0, max_backoff: float = 300.0,
+                 probe_interval: float = 5.0, max_probe_interval: float = 60.0,
+                 max_transient_failures: int = 3) -> None:
+        self.service = service
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.probe_interval = probe_interval
+        self.max_probe_interval = max_probe_interval
+        self.max_transient_failures = max(1, max_transient_failures)
+
+    # --- adding ------------------------------------------------------------------------------
+
+    def _new_item(self, prompt: str, options: QueueOptions, source: str | None) -> NewQueueItem:
+        d = self.service.settings.generation
+        req = validate_request(GenerationRequest(
+            prompt=prompt, count=options.count or d.count, model=options.model or d.model,
+            aspect_ratio=options.aspect_ratio or d.aspect_ratio, seed=options.seed))
+        return NewQueueItem(prompt=req.prompt, count=req.count, model=req.model, aspect_ratio=req.aspect_ratio,
+                            seed=req.seed, source=source[:255] if source else None)
+
+    def add_prompts(self, prompts: Iterable[str], options: QueueOptions | None = None, *,
+                    source: str | None = "editor", user_email: str | None = None) -> list[QueueItem]:
+        """Append prompts (all or none: one invalid prompt raises ValidationError naming it).
+
+        ``user_email`` reserves the items for one account; None lets whoever runs the queue run them.
+        """
+        options = options or QueueOptions()
+        new = []
+        for n, prompt in enumerate(prompts, 1):
+            try:
+                new.append(self._new_item(prompt, options, source))
+            except ValidationError as exc:
+                raise ValidationError(f"Prompt {n}: {exc}") from None
+        if not new:
+            return []
+        with self.service.db.session() as s:
+            return queue_repo.add_items(s, new, user_email)
+
+    def add_text(self, text: str, options: QueueOptions | None = None, *, source: str | None = "paste",
+                 user_email: str | None = None) -> list[QueueItem]:
+        """A pasted list: one prompt per line, blank lines and ``#`` comments skipped."""
+        lines = parse_prompt_lines(text)
+        try:
+            return self.add_prompts(lines, options, source=source, user_email=user_email)
+        except ValidationError as exc:
+            raise ValidationError(_with_line_number(str(exc), text)) from None
+
+    def add_file(self, path: str | Path, options: QueueOptions | None = None, *,
+                 user_email: str | None = None) -> list[QueueItem]:
+        """A text file (UTF-8, with or without BOM): one prompt per line."""
+        p = Path(path).expanduser()
+        try:
+            if p.stat().st_size > MAX_FILE_BYTES:
+                raise ValidationError(f"{p.name} is too large for a prompt file (over 16 MB).")
+            text = p.read_bytes().decode("utf-8-sig")
+        except FileNotFoundError:
+            raise ValidationError(f"{p}: no such file.") from None
+        except IsADirectoryError:
+            raise ValidationError(f"{p} is a folder, not a prompt file.") from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"{p.name} is not UTF-8 text.") from None
+        except OSError as exc:
+            raise ValidationError(f"{p.name} cannot be read ({exc.strerror}).") from None
+        return self.add_text(text, options, source=p.name, user_email=user_email)
+
+    # --- looking and editing ------------------------------------------------------------------
+
+    def items(self, states: Sequence[str] | None = None, *, user_email: str | None = None) -> list[QueueItem]:
+        with self.service.db.session() as s:
+            return queue_repo.list_items(s, states=states, user_email=user_email)
+
+    def item(self, item_id: int) -> QueueItem | None:
+        with self.service.db.session() as s:
+            return queue_repo.get_item(s, item_id)
+
+    def counts(self, *, user_email: str | None = None) -> QueueCounts:
+        with self.service.db.session() as s:
+            return queue_repo.counts(s, user_email)
+
+    def move(self, item_id: int, to_index: int) -> bool:
+        """Drag to reorder: put the item at ``to_index`` of :meth:`items`."""
+        with self.service.db.session() as s:
+            return queue_repo.move(s, item_id, to_index)
+
+    def remove(self, item_ids: Sequence[int]) -> int:
+        """Delete items (a running item stays; cancel it first)."""
+        with self.service.db.session() as s:
+            return queue_repo.remove(s, item_ids)
+
+    def retry_failed(self, item_ids: Sequence[int] | None = None) -> int:
+        """Failed items (or the named failed/cancelled ones) go back to pending."""
+        with self.service.db.session() as s:
+            return queue_repo.retry(s, item_ids)
+
+    def cancel(self, item_ids: Sequence[int] | None = None, control: RunControl | None = None) -> int:
+        """Cancel pending items (None: all); with the run's ``control``, a named running item too."""
+        with self.service.db.session() as s:
+            n = queue_repo.cancel_pending(s, item_ids)
+        if control is not None and control.current_item is not None and (
+                item_ids is None or control.current_item in item_ids):
+            control.cancel_current(control.current_item)
+            n += 1
+        return n
+
+    def clear(self, *, finished_only: bool = False) -> int:
+        """Remove every item (or only done/failed/cancelled ones) except running ones."""
+        with self.service.db.session() as s:
+            return queue_repo.clear(s, finished_only=finished_only)
+
+    # --- running ------------------------------------------------------------------------------
+
+    def run(self, *, delay: float | None = None, on_event: EventCallback | None = None,
+            control: RunControl | None = None) -> RunSummary:
+        """Run pending items one at a time until none is left, a sign-in is needed, or ``stop()``.
+
+        Blocks: call it on a worker thread in the GUI. ``on_event`` is called on that
+        thread. ``delay`` is the pause between items (default: settings.queue_delay).
+        Raises only for what the queue cannot carry on from: the database (DatabaseError)
+        before anything runs, or StorageFailed (neither database nor spool could keep images).
+        """
+        d = self.service.settings.queue_delay if delay is None else delay
+        return _Run(self, control or RunControl(), on_event, max(0.0, d)).execute()
+
+
+def _with_line_number(message: str, text: str) -> str:
+    """"Prompt 3: …" → "Line 7: …" (the line in the file the user will open)."""
+    if not message.startswith("Prompt "):
+        return message
+    head, _, rest = message.partition(": ")
+    try:
+        n = int(head.split()[1])
+    except (IndexError, ValueError):
+        return message
+    seen = 0
+    for line_no, line in enumerate(text.lstrip("\ufeff").splitlines(), 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            seen += 1
+            if seen == n:
+                return f"Line {line_no}: {rest}"
+    return message
+
+
+class _Run:
+    """One call of QueueService.run: its locks, counters and timing."""
+
+    def __init__(self, q: QueueService, control: RunControl, on_event: EventCallback | None, delay: float) -> None:
+        self.q = q
+        self.svc = q.service
+        self.control = control
+        self.on_event = on_event
+        self.delay = delay
+        self.email: str | None = None
+        self.locks: ItemLocks | None = None
+        self.claimed_by = f"{socket.gethostname()}:{os.getpid()}"
+        self.done = self.failed = self.cancelled = self.images = 0
+        self.durations: deque[float] = deque(maxlen=10)
+        self.counts = QueueCounts()
+
+    # --- events -------------------------------------------------------------------------------
+
+    def _progress(self, refresh: bool = True) -> QueueProgress:
+        if refresh:
+            try:
+                with self.svc.db.session() as s:
+                    self.counts = queue_repo.counts(s, self.email)
+            except DatabaseError:
+                pass  # keep the last counts; the database pause reports the problem
+        c = self.counts
+        eta = None
+        if self.durations:
+            per_item = sum(self.durations) / len(self.durations) + self.delay
+            eta = (c.pending + c.running) * per_item
+        return QueueProgress(pending=c.pending, running=c.running, done=c.done, failed=c.failed,
+                             cancelled=c.cancelled, eta_seconds=eta)
+
+    def emit(self, kind: str, item: QueueItem | None = None, *, refresh: bool = True, **kw: object) -> None:
+        if self.on_event is None:
+            return
+        event = QueueEvent(kind=kind, progress=self._progress(refresh), item=item, **kw)  # type: ignore[arg-type]
+        try:
+            self.on_event(event)
+        except Exception:  # a display bug must not leave an item half-run
+            log.exception("queue event handler failed")
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def execute(self) -> RunSummary:
+        started = time.monotonic()
+        outcome, message = FINISHED, ""
+        try:
+            self.email = self._account()
+            self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)
+            self._recover()
+            self.emit(RUN_STARTED)
+            first = True
+            while True:
+                if self.control.stopped:
+                    outcome = STOPPED
+                    break
+                if self.control.paused:
+                    self.emit(PAUSED, reason="user", message="Queue paused.")
+                    if not self.control.wait_while_paused():
+                        outcome = STOPPED
+                        break
+                    self.emit(RESUMED)
+                if not first and self.delay > 0 and self._progress().pending > 0:
+                    if self.control.wait(self.delay):
+                        continue  # paused or stopped during the pause between items
+                item = self._claim()
+                if item is None:
+                    if self._recover():
+                        continue
+                    break
+                first = False
+                self._run_item(item)
+        except _SignInNeeded as exc:
+            outcome = SIGN_IN
+            message = f"{SIGN_IN_MESSAGE}: {exc.error}"
+        except _Stop:
+            outcome = STOPPED
+        finally:
+            if self.locks is not None:
+                self.locks.close()
+        elapsed = time.monotonic() - started
+        if outcome == FINISHED:
+            message = f"Queue finished: {self.done} done, {self.failed} failed."
+        elif outcome == STOPPED:
+            message = "Queue stopped."
+        progress = self._progress()
+        self.emit(RUN_FINISHED, message=message, reason=outcome, refresh=False)
+        return RunSummary(outcome=outcome, done=self.done, failed=self.failed, cancelled=self.cancelled,
+                          images=self.images, elapsed=elapsed, progress=progress, message=message)
+
+    def _account(self) -> str:
+        """The signed-in account's e-mail; waits out network loss; _SignInNeeded if signed out."""
+        wait = self.q.probe_interval
+        paused = False
+        while True:
+            try:
+                client = self.svc.client()
+                info = client.session(self.control.begin_item(None))
+                self.svc._record_session(info)
+                if paused:
+                    self.emit(RESUMED, refresh=False)
+                return info.email
+            except AuthError as exc:
+                raise _SignInNeeded(exc) from None
+            except (NetworkError, ServerError, RateLimited) as exc:
+                if not paused:
+                    self.emit(PAUSED, reason="network", message=str(exc), refresh=False)
+                    paused = True
+                if self._sleep(wait):
+                    raise _Stop() from None
+                wait = min(wait * 2, self.q.max_probe_interval)
+            except Cancelled:
+                raise _Stop() from None
+
+    def _sleep(self, seconds: float) -> bool:
+        """A wait that holds nothing back (no item to release): a pause just lengthens it.
+        True if the run was stopped."""
+        self.control.wait(seconds, pause=False, cancel=False)
+        if self.control.paused and not self.control.stopped:
+            return not self.control.wait_while_paused()
+        return self.control.stopped
+
+    def _db(self, fn: Callable[..., object], *args: object) -> object:
+        """A queue bookkeeping transaction; waits for the database when it is down."""
+        wait = self.q.probe_interval
+        paused = False
+        while True:
+            try:
+                with self.svc.db.session() as s:
+                    result = fn(s, *args)
+                if paused:
+                    self.emit(RESUMED)
+                return result
+            except DatabaseError as exc:
+                if not paused:
+                    self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
+                    paused = True
+                if self._sleep(wait):
+                    raise
+                wait = min(wait * 2, self.q.max_probe_interval)
+                self._renew_locks()
+
+    def _renew_locks(self) -> None:
+        """After the database came back, the old lock connection is gone; open a new one."""
+        if self.locks is not None:
+            self.locks.close()
+        try:
+            self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)
+        except DatabaseError:
+            self.locks = None
+
+    def _recover(self) -> bool:
+        locks = self.locks
+        if locks is None:
+            return False
+        recovered = self._db(lambda s: queue_repo.recover_stale(s, locks, self.email))
+        for item in recovered:  # type: ignore[attr-defined]
+            log.warning("queue item %d was running when its process stopped; %s", item.id,
+                        "failed" if item.state == "failed" else "running it again")
+            self.emit(ITEM_RECOVERED, item, message=item.error or "")
+        return bool(recovered)
+
+    def _claim(self) -> QueueItem | None:
+        wait = self.q.probe_interval
+        while self.locks is None:  # the lock connection was lost with the database
+            self._renew_locks()
+            if self.locks is None:
+                if self._sleep(wait):
+                    raise _Stop()
+                wait = min(wait * 2, self.q.max_probe_interval)
+        locks = self.locks
+        return self._db(lambda s: queue_repo.claim_next(s, locks, self.claimed_by, self.email))  # type: ignore[return-value]
+
+    def _unlock(self, item: QueueItem) -> None:
+        if self.locks is not None:
+            try:
+                self.locks.unlock(item.id)
+            except DatabaseError:
+                self._renew_locks()
+
+    # --- one item -----------------------------------------------------------------------------
+
+    def _run_item(self, item: QueueItem) -> None:
+        started = time.monotonic()
+        token = self.control.begin_item(item.id)
+        try:
+            self.emit(ITEM_STARTED, item)
+            try:
+                req = validate_request(GenerationRequest(prompt=item.prompt, count=item.count, model=item.model,
+                                                         aspect_ratio=item.aspect_ratio, seed=item.seed))
+            except ValidationError as exc:
+                self._fail(item, str(exc))
+                return
+            new = self._generate(item, req, token)
+            if new is None:
+                return
+            if self.control.cancel_requested:
+                self._finish(item, queue_repo.mark_cancelled, ITEM_CANCELLED, "Cancelled.")
+                return
+            record = self._store(item, new)
+            if record is None:
+                return
+            self.done += 1
+            self.images += len(record.images)
+            self.durations.append(time.monotonic() - started)
+            done = self._item_now(item)
+            self.emit(ITEM_DONE, done, images=record.images,
+                      message=f"{len(new.images)} image(s)")
+        finally:
+            self.control.end_item()
+            self._unlock(item)
+
+    def _item_now(self, item: QueueItem) -> QueueItem:
+        try:
+            with self.svc.db.session() as s:
+                return queue_repo.get_item(s, item.id) or item
+        except DatabaseError:
+            return item
+
+    def _finish(self, item: QueueItem, mark: Callable[..., None], kind: str, message: str,
+                *args: object) -> None:
+        self._db(lambda s: mark(s, item.id, *args))
+        if kind == ITEM_FAILED:
+            self.failed += 1
+        elif kind == ITEM_CANCELLED:
+            self.cancelled += 1
+        self.emit(kind, self._item_now(item), message=message)
+
+    def _fail(self, item: QueueItem, message: str) -> None:
+        log.info("queue item %d failed: %s", item.id, message)
+        self._finish(item, queue_repo.mark_failed, ITEM_FAILED, message, message)
+
+    def _interrupted(self, item: QueueItem) -> None:
+        """A wait was cut short: cancel the item, or put it back for later (pause/stop)."""
+        if self.control.cancel_requested:
+            self._finish(item, queue_repo.mark_cancelled, ITEM_CANCELLED, "Cancelled.")
+        else:
+            self._db(lambda s: queue_repo.release(s, item.id))
+
+    def _generate(self, item: QueueItem, req: GenerationRequest, token: CancelToken) -> NewGeneration | None:
+        """The generation, prepared for storing; None when the item ended otherwise."""
+        transient = rate_waits = 0
+        probe_wait = self.q.probe_interval
+        while True:
+            try:
+                client = self.svc.client()
+                info = client.session(token)
+                self.svc._record_session(info)
+                gen = client.generate(req, token, retries=0)  # every wait is ours: cancellable, reported
+                return prepare.new_generation(gen, user_email=info.email, user_name=info.name,
+                                              user_image_url=info.image_url, requested_seed=req.seed,
+                                              source="queue")
+            except Cancelled:
+                self._interrupted(item)
+                return None
+            except AuthError as exc:
+                self._db(lambda s: queue_repo.release(s, item.id, f"{SIGN_IN_MESSAGE}."))
+                raise _SignInNeeded(exc) from None
+            except (SafetyRefusal, BadRequest) as exc:
+                self._fail(item, exc.user_message)
+                return None
+            except RateLimited as exc:
+                wait = exc.retry_after if exc.retry_after is not None else \
+                    min(self.q.backoff * 2 ** rate_waits, self.q.max_backoff)
+                rate_waits += 1
+                self.emit(WAITING, item, reason="rate_limit", wait_seconds=wait, message=str(exc), refresh=False)
+                if self.control.wait(wait):
+                    self._interrupted(item)
+                    return None
+            except (RequestTimeout, ServerError, ProtocolChanged) as exc:
+                transient += 1
+                if transient >= self.q.max_transient_failures:
+                    self._fail(item, exc.user_message)
+                    return None
+                wait = min(self.q.backoff * 2 ** (transient - 1), self.q.max_backoff)
+                self.emit(WAITING, item, reason="retry", wait_seconds=wait, message=str(exc), refresh=False)
+                if self.control.wait(wait):
+                    self._interrupted(item)
+                    return None
+            except NetworkError as exc:
+                self.emit(PAUSED, item, reason="network", message=str(exc), refresh=False)
+                if not self._wait_for_network(probe_wait):
+                    self._interrupted(item)
+                    return None
+                probe_wait = min(probe_wait * 2, self.q.max_probe_interval)  # it failed again right after
+                self.emit(RESUMED, item, refresh=False)
+
+    def _wait_for_network(self, wait: float) -> bool:
+        """Probe labs.google until it answers; False if paused/stopped/cancelled meanwhile."""
+        while True:
+            if self.control.wait(wait):
+                return False
+            try:
+                self.svc.client().fetch_session()
+                return True
+            except AuthError as exc:
+                raise _SignInNeeded(exc) from None
+            except ImageFXError:
+                wait = min(wait * 2, self.q.max_probe_interval)
+
+    def _store(self, item: QueueItem, new: NewGeneration) -> GenerationRecord | None:
+        """Images and ``done`` in one transaction. If the database is down, the images go to
+        the spool first (never lost) and the transaction is retried when it is back."""
+        spooled = False
+        wait = self.q.probe_interval
+        while True:
+            try:
+                with self.svc.db.session() as s:
+                    record = repo.store_generation(s, new)
+                    prompt_id = record.prompt_id
+                    if prompt_id is None and new.images:  # stored meanwhile from the spool
+                        existing = repo.get_image_by_media_id(s, new.images[0].media_id)
+                        prompt_id = existing.prompt_id if existing else None
+                    queue_repo.mark_done(s, item.id, prompt_id, len(new.images))
+                if spooled:
+                    self.svc.spool.discard(new.spool_id)
+                    self.emit(RESUMED, item)
+                return record
+            except DatabaseError as exc:
+                if not spooled:
+                    try:
+                        self.svc.spool.put(new)
+                    except SpoolError as spool_exc:
+                        raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
+                                            f"folder failed too ({spool_exc.strerror}).", new) from None
+                    spooled = True
+                    self.emit(PAUSED, item, reason="database", refresh=False,
+                              message=f"{exc} The images are kept in the spool meanwhile.")
+                if self._sleep(wait):
+                    # The spool keeps the images; they are stored at the next start.
+                    return None
+                wait = min(wait * 2, self.q.max_probe_interval)
+
+
+class _Stop(Exception):
+    pass
