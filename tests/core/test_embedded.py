@@ -1,0 +1,176 @@
+"""The embedded PostgreSQL server in the data directory: started on demand, stopped cleanly,
+fine with a space in the path, and no leaked server after an app process is SIGKILLed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from core.config import Settings, load_settings
+from core.imagefx import GenerationRequest
+from core.service import Service
+from core.standin import DEMO_COOKIE, DEMO_EMAIL, StandInServer
+from core.store import Database
+from tests.support.pg import pg_bin
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Run as a separate app process: connect to the embedded database, say so, then wait.
+CHILD = """
+import sys
+from core.config import load_settings
+from core.store import Database
+db = Database(load_settings()).connect()
+print("ready", flush=True)
+sys.stdin.readline()
+db.close()
+print("closed", flush=True)
+"""
+
+
+def postmasters(pgdata: Path) -> list[int]:
+    """Live processes serving ``pgdata`` (``postgres -D <pgdata>``); zombies do not count."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z" and b"-D" in args and os.fsencode(pgdata) in args:
+            found.append(int(proc.name))
+    return found
+
+
+def wait_until_gone(pgdata: Path, timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := postmasters(pgdata)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def handle_pids(pgdata: Path) -> list[int]:
+    return json.loads((pgdata / ".handle_pids.json").read_text())
+
+
+def embedded_settings(data_dir: Path, standin: StandInServer) -> Settings:
+    s = load_settings()
+    assert s.database.mode == "embedded" and s.data_dir == data_dir
+    return s.with_overrides(labs_url=standin.url, api_url=standin.url)
+
+
+@pytest.fixture(autouse=True)
+def _no_server_left_behind(tmp_path: Path) -> Iterator[None]:
+    """If a test fails half-way, stop what it left running so later tests start clean."""
+    yield
+    for pgdata in tmp_path.rglob("pgdata"):
+        if postmasters(pgdata):
+            cmd = [str(pg_bin() / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "stop"]
+            if os.geteuid() == 0:
+                cmd = ["runuser", "-u", "pgserver", "--", *cmd]
+            subprocess.run(cmd, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def child_env(data_dir: Path) -> dict[str, str]:
+    return {**os.environ, "IMAGEFX_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+
+
+def test_started_on_demand_in_the_data_dir_and_stopped_on_close(data_dir: Path, standin: StandInServer) -> None:
+    settings = embedded_settings(data_dir, standin)
+    pgdata = settings.embedded_db_dir
+    svc = Service(settings, cookie=DEMO_COOKIE)
+    assert not pgdata.exists() and postmasters(pgdata) == []  # nothing until it is needed
+    try:
+        svc.open()
+        assert pgdata.parent == data_dir and len(postmasters(pgdata)) == 1
+        svc.sign_in(DEMO_COOKIE)
+        svc.generate(GenerationRequest("a paper boat", count=2))
+    finally:
+        svc.close()
+    assert wait_until_gone(pgdata) == []
+    assert not (pgdata / "postmaster.pid").exists()
+
+    again = Service(settings).open()  # the history is still there after a restart
+    try:
+        [row] = again.history()
+        assert (row.prompt, row.image_count, row.user_email) == ("a paper boat", 2, DEMO_EMAIL)
+    finally:
+        again.close()
+    assert wait_until_gone(pgdata) == []
+
+
+def test_a_data_dir_whose_path_contains_a_space(tmp_path: Path, standin: StandInServer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir = tmp_path / "Application Support" / "ImageFX Studio"
+    monkeypatch.setenv("IMAGEFX_DATA_DIR", str(data_dir))
+    settings = embedded_settings(data_dir, standin)
+    db = Database(settings)
+    try:
+        with db.session() as s:
+            assert s.execute(sa.text("SELECT count(*) FROM prompts")).scalar() == 0
+        assert len(postmasters(settings.embedded_db_dir)) == 1
+    finally:
+        db.close()
+    assert wait_until_gone(settings.embedded_db_dir) == []
+
+
+def test_a_sigkilled_app_leaves_a_server_the_next_start_reuses_and_then_stops(
+        data_dir: Path, standin: StandInServer, child_env: dict[str, str]) -> None:
+    settings = embedded_settings(data_dir, standin)
+    pgdata = settings.embedded_db_dir
+    child = subprocess.Popen([sys.executable, "-c", CHILD], env=child_env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        [server] = postmasters(pgdata)
+        assert handle_pids(pgdata) == [child.pid]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    assert postmasters(pgdata) == [server]  # the killed process could not stop it
+
+    db = Database(settings).connect()
+    try:
+        assert postmasters(pgdata) == [server]  # reused, not a second server
+        assert handle_pids(pgdata) == [os.getpid()]  # the dead pid is gone
+    finally:
+        db.close()
+    assert wait_until_gone(pgdata) == []  # so the last one out stops it
+
+
+def test_two_processes_share_the_server_and_the_last_one_out_stops_it(
+        data_dir: Path, standin: StandInServer, child_env: dict[str, str]) -> None:
+    settings = embedded_settings(data_dir, standin)
+    pgdata = settings.embedded_db_dir
+    db = Database(settings).connect()
+    child = subprocess.Popen([sys.executable, "-c", CHILD], env=child_env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+        [server] = postmasters(pgdata)
+        db.close()
+        time.sleep(0.2)
+        assert postmasters(pgdata) == [server]  # still in use by the other process
+        assert child.stdin is not None
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "closed"
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(10)
+        db.close()
+    assert wait_until_gone(pgdata) == []
