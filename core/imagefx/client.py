@@ -149,11 +149,15 @@ class ImageFXClient:
 
     def _refresh_locked(self, cancel: CancelToken | None = None) -> SessionInfo:
         self.session_fetches += 1
+        before = self._cookie
         data = self._send("GET", self.labs_url + protocol.SESSION_PATH, None, token=None,
                           cancel=cancel, on_session=True)
         info = protocol.parse_session(data)
         register_secret(info.access_token)
         self._session = info
+        if self._cookie != before:
+            # Told only now, so the listener knows whose cookie it is (the session says).
+            self._notify_rotated()
         return info
 
     def _authed(self, method: str, url: str, body: dict[str, Any] | None,
@@ -229,7 +233,7 @@ class ImageFXClient:
         log.debug("ImageFX %s %s -> %d in %.0f ms (%d bytes)", method, _path(url), resp.status_code,
                   elapsed, len(content))
         if url.startswith(self.labs_url):
-            self._absorb_cookies(resp)
+            self._absorb_cookies(resp, notify=not on_session)
         text = content.decode("utf-8", errors="replace")
         if resp.status_code >= 300:
             raise protocol.error_for(resp.status_code, text, resp.headers.get("Retry-After"),
@@ -240,8 +244,12 @@ class ImageFXClient:
             kind = "a web page" if text.lstrip().startswith("<") else "incomplete or invalid JSON"
             raise ProtocolChanged(detail=f"answer was {kind}") from None
 
-    def _absorb_cookies(self, resp: requests.Response) -> None:
-        """Keep a session cookie the server rotated with ``Set-Cookie``."""
+    def _absorb_cookies(self, resp: requests.Response, *, notify: bool = True) -> None:
+        """Keep a session cookie the server rotated with ``Set-Cookie``.
+
+        ``notify=False`` for the session call: :meth:`_refresh_locked` tells the listener
+        once the answer says whose session it is.
+        """
         raw = resp.raw.headers.getlist("Set-Cookie") if resp.raw is not None and hasattr(
             resp.raw.headers, "getlist") else []
         updates: dict[str, str] = {}
@@ -258,11 +266,15 @@ class ImageFXClient:
             register_secret(new_cookie)
             self._cookie = new_cookie
             log.info("labs.google rotated the session cookie; keeping the new one")
-            if self.on_cookie_rotated is not None:
-                try:
-                    self.on_cookie_rotated(new_cookie)
-                except Exception:  # storing the cookie must not fail the call that returned it
-                    log.exception("could not store the rotated cookie")
+            if notify:
+                self._notify_rotated()
+
+    def _notify_rotated(self) -> None:
+        if self.on_cookie_rotated is not None:
+            try:
+                self.on_cookie_rotated(self._cookie)
+            except Exception:  # storing the cookie must not fail the call that returned it
+                log.exception("could not store the rotated cookie")
 
 
 def _check_decodes(img: GeneratedImage) -> GeneratedImage:
