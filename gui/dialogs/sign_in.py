@@ -1,0 +1,211 @@
+"""Sign in: paste the labs.google cookie (or pick a cookies.txt / JSON export), verify it.
+
+Verification is ``Service.sign_in``: the session endpoint says who the cookie belongs
+to, and the service keeps the cookie in the keyring. Once verified, the paste box is
+emptied and locked, so the cookie is never left on screen (screenshots, screen sharing).
+A cookie picked from a file is never shown at all. Not modal: the main window stays usable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFontDatabase, QImage
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.service import Account, Service
+from gui import icons
+from gui.context import AppContext
+from gui.errors import view_for
+from gui.widgets.account_widget import round_avatar
+
+INSTRUCTIONS = """
+<ol style="margin-left:-20px">
+<li>Open <b>labs.google/fx/tools/image-fx</b> in your browser and sign in with your Google account.</li>
+<li>Open the developer tools (<b>F12</b>) → <b>Network</b>, reload the page, click any request to
+labs.google and copy the value of the <b>Cookie</b> request header.</li>
+<li>Paste it below. An export from a cookie-editor extension (JSON) or a <i>cookies.txt</i> file
+works too.</li>
+</ol>
+"""
+MAX_COOKIE_FILE = 1024 * 1024
+
+
+class SignInDialog(QDialog):
+    signed_in = Signal(object)  # Account
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("Sign in to ImageFX")
+        self.setModal(False)
+        self.setMinimumWidth(560)
+        self.setAccessibleName("Sign in")
+        self.account: Account | None = None
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 18, 20, 16)
+        layout.setSpacing(10)
+        title = QLabel("Sign in with your labs.google cookie")
+        title.setObjectName("heading")
+        layout.addWidget(title)
+        how = QLabel(INSTRUCTIONS)
+        how.setWordWrap(True)
+        how.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(how)
+
+        self.cookie = QPlainTextEdit()
+        self.cookie.setAccessibleName("Cookie")
+        self.cookie.setAccessibleDescription("Paste the Cookie header, a JSON export or a cookies.txt file")
+        self.cookie.setPlaceholderText("__Secure-next-auth.session-token=…; …")
+        self.cookie.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.cookie.setTabChangesFocus(True)
+        self.cookie.setFixedHeight(96)
+        layout.addWidget(self.cookie)
+        note = QLabel("The cookie is kept in your system keyring and never shown again.")
+        note.setObjectName("subtle")
+        layout.addWidget(note)
+
+        self.error = QLabel()
+        self.error.setObjectName("captionReject")
+        self.error.setWordWrap(True)
+        self.error.setAccessibleName("Sign-in error")
+        self.error.hide()
+        layout.addWidget(self.error)
+
+        self.card = QFrame()
+        self.card.setObjectName("card")
+        cl = QHBoxLayout(self.card)
+        cl.setContentsMargins(12, 10, 12, 10)
+        self.avatar = QLabel()
+        self.avatar.setFixedSize(48, 48)
+        cl.addWidget(self.avatar)
+        who = QVBoxLayout()
+        who.setSpacing(2)
+        self.name = QLabel()
+        self.name.setObjectName("heading")
+        self.name.setAccessibleName("Signed-in name")
+        self.email = QLabel()
+        self.email.setObjectName("subtle")
+        self.email.setAccessibleName("Signed-in e-mail")
+        who.addWidget(self.name)
+        who.addWidget(self.email)
+        cl.addLayout(who, 1)
+        self.ok = QLabel("✓ Signed in")
+        self.ok.setStyleSheet("color: #2e9a4f; font-weight: 600;")
+        cl.addWidget(self.ok)
+        self.card.hide()
+        layout.addWidget(self.card)
+
+        buttons = QHBoxLayout()
+        self.file_button = QPushButton("Load from file…")
+        self.file_button.setAccessibleName("Load cookie from file")
+        icons.bind(self.file_button, "folder")
+        buttons.addWidget(self.file_button)
+        buttons.addStretch(1)
+        self.close_button = QPushButton("Close")
+        self.close_button.setAccessibleName("Close")
+        buttons.addWidget(self.close_button)
+        self.verify_button = QPushButton("Verify and sign in")
+        self.verify_button.setObjectName("primary")
+        self.verify_button.setAccessibleName("Verify and sign in")
+        self.verify_button.setDefault(True)
+        buttons.addWidget(self.verify_button)
+        layout.addLayout(buttons)
+
+        self.verify_button.clicked.connect(self.verify)
+        self.file_button.clicked.connect(self.pick_file)
+        self.close_button.clicked.connect(self.close)
+        self.cookie.textChanged.connect(self._text_changed)
+        self._text_changed()
+
+    def reset(self) -> None:
+        """Ready for another account (Add account…)."""
+        self.account = None
+        self.card.hide()
+        self.error.hide()
+        self.cookie.setReadOnly(False)
+        self.cookie.clear()
+        self.cookie.setPlaceholderText("__Secure-next-auth.session-token=…; …")
+        self.verify_button.setText("Verify and sign in")
+        self._text_changed()
+        self.cookie.setFocus()
+
+    def _text_changed(self) -> None:
+        self.verify_button.setEnabled(bool(self.cookie.toPlainText().strip()) and not self.cookie.isReadOnly())
+
+    def _busy(self, busy: bool) -> None:
+        self.verify_button.setEnabled(not busy and bool(self.cookie.toPlainText().strip()))
+        self.file_button.setEnabled(not busy)
+        if busy:
+            self.verify_button.setText("Verifying…")
+            self.error.hide()
+
+    def verify(self) -> None:
+        text = self.cookie.toPlainText()
+        if text.strip():
+            self._sign_in(lambda s: s.sign_in(text))
+
+    def pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Cookie file", str(Path.home()),
+                                              "Cookie files (*.txt *.json);;All files (*)")
+        if path:
+            self.sign_in_from_file(Path(path))
+
+    def sign_in_from_file(self, path: Path) -> None:
+        """Read and verify on the worker; the file's content never reaches the screen."""
+        def run(s: Service) -> Account:
+            if path.stat().st_size > MAX_COOKIE_FILE:
+                raise ValueError(f"{path.name} is too large to be a cookie file.")
+            return s.sign_in(path.read_text(encoding="utf-8", errors="replace"))
+
+        self._sign_in(run)
+
+    def _sign_in(self, fn: object) -> None:
+        self._busy(True)
+        self.ctx.call(fn, on_success=self._signed_in, on_failure=self._failed, owner=self,  # type: ignore[arg-type]
+                      name="sign in")
+
+    def _signed_in(self, account: Account) -> None:
+        self.account = account
+        # The cookie is in the keyring now; it leaves the screen.
+        self.cookie.clear()
+        self.cookie.setPlaceholderText("Cookie verified and stored in your keyring.")
+        self.cookie.setReadOnly(True)
+        self.name.setText(account.name or account.email)
+        self.email.setText(account.email)
+        self.avatar.setPixmap(round_avatar(None, account.name or account.email, 48))
+        self.card.show()
+        self.error.hide()
+        self.verify_button.setText("Signed in")
+        self.verify_button.setEnabled(False)
+        self.file_button.setEnabled(True)
+        self.close_button.setFocus()
+        self.signed_in.emit(account)
+        url = account.image_url
+        if url:
+            self.ctx.call(lambda s: s.avatar(url), on_success=self._avatar, on_failure=lambda _e: None,
+                          owner=self, name="avatar")
+
+    def _avatar(self, data: bytes | None) -> None:
+        if data and self.account is not None:
+            img = QImage.fromData(data)
+            if not img.isNull():
+                self.avatar.setPixmap(round_avatar(img, self.account.name, 48))
+
+    def _failed(self, exc: BaseException) -> None:
+        self._busy(False)
+        self.verify_button.setText("Verify and sign in")
+        self.error.setText(view_for(exc).text)
+        self.error.show()

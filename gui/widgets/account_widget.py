@@ -1,0 +1,102 @@
+"""Who is signed in, in the toolbar: avatar and name, with a menu to switch, add or sign out."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPixmap
+from PySide6.QtWidgets import QMenu, QSizePolicy, QToolButton, QWidget
+
+from core.service import Account
+from gui import icons, theme
+
+
+def round_avatar(image: QImage | None, name: str, size: int = 28) -> QPixmap:
+    """The avatar in a circle; the initial on a coloured disc when there is no picture."""
+    scale = 2
+    pm = QPixmap(size * scale, size * scale)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    path = QPainterPath()
+    path.addEllipse(QRectF(0, 0, size * scale, size * scale))
+    p.setClipPath(path)
+    if image is not None and not image.isNull():
+        p.drawImage(QRectF(0, 0, size * scale, size * scale), image)
+    else:
+        p.fillPath(path, QColor(theme.colors().accent))
+        f = QFont()
+        f.setPixelSize(int(size * scale * 0.5))
+        f.setBold(True)
+        p.setFont(f)
+        p.setPen(QColor("#ffffff"))
+        p.drawText(QRectF(0, 0, size * scale, size * scale), Qt.AlignmentFlag.AlignCenter,
+                   (name.strip()[:1] or "?").upper())
+    p.end()
+    pm.setDevicePixelRatio(scale)
+    return pm
+
+
+class AccountWidget(QToolButton):
+    sign_in_requested = Signal()
+    sign_out_requested = Signal(str)
+    switch_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.setIconSize(QSize(28, 28))
+        self.setAccessibleName("Account")
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.menu_ = QMenu(self)
+        self.setMenu(self.menu_)
+        self.accounts: list[Account] = []
+        self.avatars: dict[str, QImage] = {}
+        self.set_accounts([])
+
+    @property
+    def current(self) -> Account | None:
+        return next((a for a in self.accounts if a.current), None)
+
+    def set_accounts(self, accounts: list[Account]) -> None:
+        self.accounts = accounts
+        cur = self.current
+        if cur is None:
+            self.setText("Sign in")
+            icons.bind(self, "sign-in")
+            self.setToolTip("Sign in with your labs.google cookie")
+        else:
+            self.setText(cur.name or cur.email)
+            icons.unbind(self)
+            self.setIcon(round_avatar(self.avatars.get(cur.email), cur.name or cur.email))
+            self.setToolTip(f"Signed in as {cur.name} <{cur.email}>")
+        self._build_menu()
+
+    def set_avatar(self, email: str, image: QImage) -> None:
+        self.avatars[email] = image
+        self.set_accounts(self.accounts)
+
+    def _build_menu(self) -> None:
+        m = self.menu_
+        m.clear()
+        cur = self.current
+        if cur is not None:
+            head = m.addAction(round_avatar(self.avatars.get(cur.email), cur.name), f"{cur.name}\n{cur.email}")
+            head.setEnabled(False)
+            m.addSeparator()
+        others = [a for a in self.accounts if not a.current]
+        if others:
+            section = m.addSection("Switch account")
+            section.setEnabled(False)
+            for a in others:
+                act = m.addAction(round_avatar(self.avatars.get(a.email), a.name), f"{a.name} <{a.email}>")
+                act.triggered.connect(lambda _=False, e=a.email: self.switch_requested.emit(e))
+            m.addSeparator()
+        add = m.addAction("Add another account…" if cur else "Sign in…")
+        icons.bind(add, "sign-in")
+        add.triggered.connect(self.sign_in_requested.emit)
+        if cur is not None:
+            out = m.addAction(f"Sign out {cur.email}")
+            icons.bind(out, "sign-out")
+            out.triggered.connect(lambda _=False, e=cur.email: self.sign_out_requested.emit(e))

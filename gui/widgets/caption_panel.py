@@ -1,0 +1,541 @@
+"""Caption images: drop, paste or browse; see each preview with its captions; reuse one.
+
+Files are captioned one after another (kinder to the account's rate limit than all at
+once). Each file gets a card; a file that is not a usable image gets a one-line reason
+and the rest of the batch carries on. Reading, checking and SVG rasterising run on the
+worker with the caption call, so a large drop never stalls the window.
+
+SVGs: the core refuses them (it has no renderer and will not send a file that can carry
+scripts), so they are drawn to a PNG here with QtSvg, which runs no scripts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import shiboken6
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QPainter,
+    QPixmap,
+)
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core import images
+from core.imagefx import protocol
+from core.service import CaptionResult, Service
+from gui import icons
+from gui.context import AppContext
+from gui.errors import view_for
+from gui.export import image_to_png
+from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
+
+PREVIEW = 112
+SVG_SIDE = 1024
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.jpe *.gif *.webp *.bmp *.tif *.tiff *.svg *.avif);;All files (*)"
+
+
+@dataclass
+class CaptionJob:
+    name: str  # shown on the card, stored as image_path
+    path: Path | None = None
+    data: bytes | None = None
+    image: QImage | None = None  # pasted pixels
+    count: int = 3
+
+
+@dataclass(frozen=True)
+class JobResult:
+    result: CaptionResult
+    preview: QImage
+
+
+def rasterize_svg(data: bytes, side: int = SVG_SIDE) -> bytes:
+    """An SVG drawn to PNG bytes, longest side ``side`` px (worker-safe: QImage, not QPixmap)."""
+    renderer = QSvgRenderer(QByteArray(data))
+    if not renderer.isValid():
+        raise images.ImageError("The SVG file is damaged or not a supported drawing.")
+    size = renderer.defaultSize()
+    w, h = (size.width(), size.height()) if size.isValid() and not size.isEmpty() else (side, side)
+    scale = side / max(w, h)
+    img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
+    img.fill(Qt.GlobalColor.white)  # captioning sees what a viewer shows: a drawing on white
+    p = QPainter(img)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(p, QRectF(0, 0, img.width(), img.height()))
+    p.end()
+    return image_to_png(img)
+
+
+def read_job(job: CaptionJob) -> bytes:
+    """The bytes to caption, with the core's limits and one-line reasons."""
+    if job.image is not None:
+        return image_to_png(job.image)
+    if job.data is not None:
+        return job.data
+    assert job.path is not None
+    p = job.path
+    try:
+        size = p.stat().st_size
+        if size > images.MAX_FILE_BYTES:
+            raise images.ImageError(f"The file is too large ({size // (1024 * 1024)} MB; the limit is "
+                                    f"{images.MAX_FILE_BYTES // (1024 * 1024)} MB).")
+        return p.read_bytes()
+    except FileNotFoundError:
+        raise images.ImageError("No such file.") from None
+    except IsADirectoryError:
+        raise images.ImageError("This is a folder, not an image.") from None
+    except OSError as exc:
+        raise images.ImageError(f"The file cannot be read ({exc.strerror}).") from None
+
+
+def caption_job(service: Service, job: CaptionJob) -> JobResult:
+    data = read_job(job)
+    info = images.sniff(data)
+    if info is not None and info.kind == "svg":
+        data = rasterize_svg(data)
+    result = service.caption_bytes(data, job.name, count=job.count)
+    preview = QImage.fromData(data)
+    if not preview.isNull():
+        preview = preview.scaled(PREVIEW * 2, PREVIEW * 2, Qt.AspectRatioMode.KeepAspectRatio,
+                                 Qt.TransformationMode.SmoothTransformation)
+    return JobResult(result, preview)
+
+
+class CaptionCard(QFrame):
+    """One file: preview, name, and its captions (or why it was rejected)."""
+
+    use_as_prompt = Signal(str)
+    copied = Signal(str)
+
+    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.name = name
+        self.captions: list[str] = []
+        self.rejected = ""
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(12)
+        self.preview = QLabel()
+        self.preview.setFixedSize(PREVIEW, PREVIEW)
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setPixmap(icons.icon("image").pixmap(40, 40))
+        layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(6)
+        self.title = QLabel(Path(name).name if "/" in name or "\\" in name else name)
+        self.title.setObjectName("heading")
+        self.title.setToolTip(name)
+        self.body.addWidget(self.title)
+        self.status = QLabel("Waiting…")
+        self.status.setObjectName("subtle")
+        self.status.setAccessibleName(f"Status of {self.title.text()}")
+        self.body.addWidget(self.status)
+        self.body.addStretch(1)
+        layout.addLayout(self.body, 1)
+        self.setAccessibleName(f"Captions for {self.title.text()}")
+
+    def working(self) -> None:
+        self.status.setText("Captioning…")
+
+    def show_result(self, res: JobResult) -> None:
+        if not res.preview.isNull():
+            pm = QPixmap.fromImage(res.preview)
+            pm.setDevicePixelRatio(2)
+            self.preview.setPixmap(pm)
+        self.captions = list(res.result.captions)
+        note = " (downscaled before upload)" if res.result.downscaled else ""
+        n = len(self.captions)
+        self.status.setText(f"{n} caption{'s' if n != 1 else ''} · {res.result.image_type.upper()}{note}")
+        self.body.takeAt(self.body.count() - 1)  # the stretch
+        for i, text in enumerate(self.captions, 1):
+            label = QLabel(text)
+            label.setObjectName("captionText")
+            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setAccessibleName(f"Caption {i}")
+            self.body.addWidget(label)
+            row = QHBoxLayout()
+            row.addStretch(1)
+            copy = QToolButton()
+            copy.setText("Copy")
+            copy.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            copy.setAccessibleName(f"Copy caption {i}")
+            icons.bind(copy, "copy")
+            copy.clicked.connect(lambda _=False, t=text: self._copy(t))
+            use = QToolButton()
+            use.setText("Use as prompt")
+            use.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            use.setAccessibleName(f"Use caption {i} as prompt")
+            icons.bind(use, "remix")
+            use.clicked.connect(lambda _=False, t=text: self.use_as_prompt.emit(t))
+            row.addWidget(copy)
+            row.addWidget(use)
+            self.body.addLayout(row)
+
+    def show_rejection(self, reason: str) -> None:
+        self.rejected = reason
+        self.preview.setPixmap(icons.icon("warning").pixmap(40, 40))
+        self.status.setObjectName("captionReject")
+        self.status.setText(reason)
+        self.status.setToolTip(reason)
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+
+    def _copy(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.copied.emit(text)
+
+
+class DropZone(QFrame):
+    """The target for dropped files and images; also accepts drops on the whole panel."""
+
+    dropped_paths = Signal(list)
+    dropped_image = Signal(QImage)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("dropZone")
+        self.setAcceptDrops(True)
+        self.setAccessibleName("Drop images to caption")
+        self.setMinimumHeight(130)
+
+    def _set_active(self, on: bool) -> None:
+        self.setProperty("active", "true" if on else "false")
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        md = event.mimeData()
+        if md.hasUrls() or md.hasImage():
+            event.acceptProposedAction()
+            self._set_active(True)
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self._set_active(False)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._set_active(False)
+        md = event.mimeData()
+        paths = [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile()]
+        if paths:
+            self.dropped_paths.emit(paths)
+            event.acceptProposedAction()
+        elif md.hasImage():
+            img = QImage(md.imageData())
+            if not img.isNull():
+                self.dropped_image.emit(img)
+                event.acceptProposedAction()
+
+
+class CaptionPanel(QWidget):
+    use_as_prompt = Signal(str)
+    status_message = Signal(str)
+    error = Signal(object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setAccessibleName("Caption panel")
+        self.queue: deque[tuple[CaptionJob, CaptionCard]] = deque()
+        self.cards: list[CaptionCard] = []
+        self._running = False
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.splitter)
+
+        # --- left: drop zone and this batch's results ---
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(14, 12, 14, 12)
+        ll.setSpacing(10)
+        self.drop = DropZone()
+        dz = QVBoxLayout(self.drop)
+        dz.setContentsMargins(16, 14, 16, 14)
+        icon = QLabel()
+        icon.setPixmap(icons.icon("upload").pixmap(32, 32))
+        icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        dz.addWidget(icon)
+        hint = QLabel("Drop images here to caption them — or paste one (Ctrl+Shift+V), or browse")
+        hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        hint.setWordWrap(True)
+        dz.addWidget(hint)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        self.browse_button = QPushButton("Browse…")
+        self.browse_button.setAccessibleName("Browse for images to caption")
+        icons.bind(self.browse_button, "folder")
+        self.paste_button = QPushButton("Paste image")
+        self.paste_button.setAccessibleName("Paste image to caption")
+        icons.bind(self.paste_button, "paste")
+        row.addWidget(self.browse_button)
+        row.addWidget(self.paste_button)
+        count_label = QLabel("Captions per image")
+        count_label.setObjectName("fieldLabel")
+        self.count = QSpinBox()
+        self.count.setRange(protocol.MIN_COUNT, protocol.MAX_COUNT)
+        self.count.setValue(max(protocol.MIN_COUNT, min(protocol.MAX_COUNT, int(ctx.gui.get("caption/count")))))
+        self.count.setAccessibleName("Captions per image")
+        count_label.setBuddy(self.count)
+        row.addSpacing(16)
+        row.addWidget(count_label)
+        row.addWidget(self.count)
+        row.addStretch(1)
+        dz.addLayout(row)
+        ll.addWidget(self.drop)
+
+        head = QHBoxLayout()
+        self.batch_label = QLabel("Results")
+        self.batch_label.setObjectName("heading")
+        head.addWidget(self.batch_label)
+        head.addStretch(1)
+        self.clear_button = QToolButton()
+        self.clear_button.setText("Clear")
+        self.clear_button.setAccessibleName("Clear caption results")
+        self.clear_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        icons.bind(self.clear_button, "close")
+        head.addWidget(self.clear_button)
+        ll.addLayout(head)
+
+        self.results = QWidget()
+        self.results_layout = QVBoxLayout(self.results)
+        self.results_layout.setContentsMargins(0, 0, 4, 0)
+        self.results_layout.setSpacing(8)
+        self.empty = QLabel("Captions appear here. Each image gets its own card with a preview; "
+                            "“Use as prompt” puts a caption into the prompt editor.")
+        self.empty.setObjectName("emptyText")
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.results_layout.addWidget(self.empty)
+        self.results_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.results)
+        self.scroll = scroll
+        ll.addWidget(scroll, 1)
+        self.splitter.addWidget(left)
+
+        # --- right: history ---
+        right = QFrame()
+        right.setObjectName("sidebar")
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(14, 12, 14, 12)
+        rl.setSpacing(8)
+        t = QLabel("Caption history")
+        t.setObjectName("heading")
+        rl.addWidget(t)
+        self.history_search = QLineEdit()
+        self.history_search.setPlaceholderText("Search past captions")
+        self.history_search.setAccessibleName("Search past captions")
+        self.history_search.setClearButtonEnabled(True)
+        rl.addWidget(self.history_search)
+        self.history = CaptionHistoryModel(ctx, self)
+        self.history_view = QListView()
+        self.history_view.setModel(self.history)
+        self.history_view.setAccessibleName("Past captions")
+        self.history_view.setWordWrap(True)
+        self.history_view.setUniformItemSizes(False)
+        self.history_view.setAlternatingRowColors(True)
+        self.history_view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.history_view.setSpacing(2)
+        self.history_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        rl.addWidget(self.history_view, 1)
+        hb = QHBoxLayout()
+        self.history_copy = QPushButton("Copy")
+        self.history_copy.setAccessibleName("Copy selected past caption")
+        icons.bind(self.history_copy, "copy")
+        self.history_use = QPushButton("Use as prompt")
+        self.history_use.setAccessibleName("Use selected past caption as prompt")
+        icons.bind(self.history_use, "remix")
+        hb.addWidget(self.history_copy)
+        hb.addWidget(self.history_use)
+        rl.addLayout(hb)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes([640, 360])
+
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(250)
+        self._history_timer.timeout.connect(lambda: self.history.reload(self.history_search.text()))
+        self.history_search.textChanged.connect(lambda _t: self._history_timer.start())
+        self.history_view.doubleClicked.connect(lambda _i: self._use_history())
+        self.history_use.clicked.connect(self._use_history)
+        self.history_copy.clicked.connect(self._copy_history)
+        self.browse_button.clicked.connect(self.browse)
+        self.paste_button.clicked.connect(self.paste)
+        self.clear_button.clicked.connect(self.clear)
+        self.count.valueChanged.connect(lambda v: ctx.gui.set("caption/count", v))
+        self.drop.dropped_paths.connect(self.add_paths)
+        self.drop.dropped_image.connect(lambda img: self.add_image(img))
+        self.setAcceptDrops(True)
+
+    # --- drops on the whole panel go to the drop zone ------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self.drop.dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self.drop.dragMoveEvent(event)
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.drop.dragLeaveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self.drop.dropEvent(event)
+
+    # --- input -------------------------------------------------------------------------------
+
+    def browse(self) -> None:
+        start = self.ctx.gui.get("caption/last_dir") or str(Path.home())
+        paths, _ = QFileDialog.getOpenFileNames(self, "Images to caption", start, IMAGE_FILTER)
+        if paths:
+            self.ctx.gui.set("caption/last_dir", str(Path(paths[0]).parent))
+            self.add_paths([Path(p) for p in paths])
+
+    def paste(self) -> None:
+        md = QGuiApplication.clipboard().mimeData()
+        if md is not None and md.hasImage():
+            img = QImage(md.imageData())
+            if not img.isNull():
+                self.add_image(img)
+                return
+        if md is not None and md.hasUrls():
+            paths = [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile()]
+            if paths:
+                self.add_paths(paths)
+                return
+        self.status_message.emit("The clipboard holds no image to caption.")
+
+    def add_paths(self, paths: list[Path]) -> None:
+        for p in paths:
+            self._enqueue(CaptionJob(name=str(p), path=p, count=self.count.value()))
+
+    def add_image(self, image: QImage, name: str = "") -> None:
+        name = name or f"Pasted image {time.strftime('%H:%M:%S')}"
+        self._enqueue(CaptionJob(name=name, image=QImage(image), count=self.count.value()))
+
+    def _enqueue(self, job: CaptionJob) -> None:
+        self.empty.hide()
+        card = CaptionCard(job.name)
+        card.use_as_prompt.connect(self.use_as_prompt.emit)
+        card.copied.connect(lambda _t: self.status_message.emit("Caption copied."))
+        self.results_layout.insertWidget(self.results_layout.count() - 1, card)
+        self.cards.append(card)
+        self.queue.append((job, card))
+        self._update_label()
+        self._next()
+
+    def _next(self) -> None:
+        if self._running or not self.queue:
+            return
+        job, card = self.queue.popleft()
+        self._running = True
+        card.working()
+
+        def done(res: JobResult) -> None:
+            if shiboken6.isValid(card):
+                card.show_result(res)
+            self._finished()
+            self.history.reload()
+
+        def failed(exc: BaseException) -> None:
+            if shiboken6.isValid(card):
+                card.show_rejection(view_for(exc).text)
+            self._finished()
+            # Image problems stay on their card; account or network problems also go to the bar.
+            if not isinstance(exc, images.ImageError):
+                self.error.emit(exc)
+
+        self.ctx.call(lambda s: caption_job(s, job), on_success=done, on_failure=failed, owner=self,
+                      name="caption")
+
+    def _finished(self) -> None:
+        self._running = False
+        self._update_label()
+        self._next()
+
+    def _update_label(self) -> None:
+        done = sum(1 for c in self.cards if c.captions)
+        rejected = sum(1 for c in self.cards if c.rejected)
+        waiting = len(self.queue) + (1 if self._running else 0)
+        parts = [f"{done} captioned"]
+        if rejected:
+            parts.append(f"{rejected} rejected")
+        if waiting:
+            parts.append(f"{waiting} to go")
+        self.batch_label.setText("Results — " + ", ".join(parts) if self.cards else "Results")
+
+    def clear(self) -> None:
+        """Remove finished cards (the one being captioned and those waiting stay)."""
+        pending = {id(c) for _, c in self.queue}
+        keep = []
+        for card in self.cards:
+            busy = id(card) in pending or (self._running and card.status.text() == "Captioning…")
+            if busy:
+                keep.append(card)
+            else:
+                card.deleteLater()
+        self.cards = keep
+        if not keep:
+            self.empty.show()
+        self._update_label()
+
+    @property
+    def busy(self) -> bool:
+        return self._running or bool(self.queue)
+
+    # --- history ----------------------------------------------------------------------------
+
+    def _selected_history(self) -> str | None:
+        idx = self.history_view.currentIndex()
+        rec = idx.data(CaptionRole) if idx.isValid() else None
+        return rec.caption if rec is not None else None
+
+    def _use_history(self) -> None:
+        text = self._selected_history()
+        if text:
+            self.use_as_prompt.emit(text)
+
+    def _copy_history(self) -> None:
+        text = self._selected_history()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+            self.status_message.emit("Caption copied.")
+
+    def sizeHint(self) -> QSize:
+        return QSize(900, 600)

@@ -1,0 +1,236 @@
+"""The selected image: a large preview, what made it, and what you can do with it.
+
+The preview shows the thumbnail at once and the full image when the worker has read it.
+Buttons are the main window's actions (same shortcuts, same enabled state as the menus).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPainterPath, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.imagefx import protocol
+from core.store import ImageRecord
+from gui import theme
+
+
+class Preview(QWidget):
+    """Draws an image scaled to fit, centred, with rounded corners."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._pixmap: QPixmap | None = None
+        self.setMinimumHeight(120)
+        policy = QSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        policy.setHeightForWidth(True)
+        self.setSizePolicy(policy)
+        self.setAccessibleName("Preview")
+
+    def set_image(self, image: QImage | QPixmap | None) -> None:
+        if isinstance(image, QImage):
+            image = QPixmap.fromImage(image) if not image.isNull() else None
+        old = self._pixmap
+        self._pixmap = image
+        if old is None or image is None or old.size() != image.size():
+            self.updateGeometry()
+        self.update()
+
+    @property
+    def pixmap(self) -> QPixmap | None:
+        return self._pixmap
+
+    def sizeHint(self) -> QSize:
+        return QSize(320, self.heightForWidth(320))
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        """As tall as the image needs at this width (no bands above and below), within limits."""
+        if self._pixmap is None or self._pixmap.isNull() or self._pixmap.width() == 0:
+            return int(width * 9 / 16)
+        ratio = self._pixmap.height() / self._pixmap.width()
+        return max(120, min(int(width * ratio), int(width * 1.25)))
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        r = QRectF(self.rect())
+        if self._pixmap is None or self._pixmap.isNull():
+            path = QPainterPath()
+            path.addRoundedRect(r.adjusted(1, 1, -1, -1), 10, 10)
+            p.fillPath(path, QColor(theme.colors().cell))
+            p.end()
+            return
+        pw, ph = self._pixmap.width(), self._pixmap.height()
+        scale = min(r.width() / pw, r.height() / ph)
+        w, h = pw * scale, ph * scale
+        target = QRectF(r.x() + (r.width() - w) / 2, r.y() + (r.height() - h) / 2, w, h)
+        path = QPainterPath()
+        path.addRoundedRect(target, 10, 10)
+        p.setClipPath(path)
+        p.drawPixmap(target, self._pixmap, QRectF(self._pixmap.rect()))
+        p.end()
+
+
+class DetailsPanel(QFrame):
+    def __init__(self, actions: dict[str, QAction], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        self.setAccessibleName("Image details")
+        self.setMinimumWidth(260)
+        self.record: ImageRecord | None = None
+        self.actions_ = actions
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(14, 12, 14, 12)
+        outer.setSpacing(10)
+
+        self.preview = Preview()
+        outer.addWidget(self.preview)
+
+        self.stack = QStackedWidget()
+        outer.addWidget(self.stack, 1)
+
+        # Page 0: nothing selected.
+        empty = QWidget()
+        el = QVBoxLayout(empty)
+        el.addStretch(1)
+        t = QLabel("No image selected")
+        t.setObjectName("emptyTitle")
+        t.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        el.addWidget(t)
+        s = QLabel("Select an image in the gallery to see its prompt, seed and size. "
+                   "Double-click opens it full size.")
+        s.setObjectName("emptyText")
+        s.setWordWrap(True)
+        s.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        el.addWidget(s)
+        el.addStretch(2)
+        self.stack.addWidget(empty)
+
+        # Page 1: one image.
+        one = QWidget()
+        ol = QVBoxLayout(one)
+        ol.setContentsMargins(0, 0, 0, 0)
+        ol.setSpacing(8)
+        ol.addLayout(self._buttons(["favorite", "remix", "viewer", "copy_image", "save", "delete"]))
+        self.prompt = QLabel()
+        self.prompt.setWordWrap(True)
+        self.prompt.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                            | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.prompt.setAccessibleName("Prompt of the selected image")
+        self.prompt.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.prompt)
+        scroll.setMinimumHeight(48)
+        scroll.setMaximumHeight(150)
+        head = QLabel("Prompt")
+        head.setObjectName("fieldLabel")
+        ol.addWidget(head)
+        ol.addWidget(scroll)
+        form = QFormLayout()
+        form.setHorizontalSpacing(12)
+        form.setVerticalSpacing(4)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.fields: dict[str, QLabel] = {}
+        for key, label in (("seed", "Seed"), ("model", "Model"), ("aspect", "Aspect ratio"), ("size", "Size"),
+                           ("date", "Created"), ("account", "Account"), ("media", "Media id")):
+            value = QLabel()
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setAccessibleName(label)
+            value.setWordWrap(key == "media")
+            name = QLabel(label)
+            name.setObjectName("fieldLabel")
+            form.addRow(name, value)
+            self.fields[key] = value
+        ol.addLayout(form)
+        ol.addLayout(self._buttons(["copy_prompt", "copy_seed"], text=True))
+        ol.addStretch(1)
+        self.stack.addWidget(one)
+
+        # Page 2: several images.
+        many = QWidget()
+        ml = QVBoxLayout(many)
+        ml.setContentsMargins(0, 0, 0, 0)
+        self.many_label = QLabel()
+        self.many_label.setObjectName("heading")
+        ml.addWidget(self.many_label)
+        hint = QLabel("Save, favourite or delete them together, or drag them to another app.")
+        hint.setObjectName("subtle")
+        hint.setWordWrap(True)
+        ml.addWidget(hint)
+        ml.addLayout(self._buttons(["favorite", "save", "delete"], text=True))
+        ml.addStretch(1)
+        self.stack.addWidget(many)
+        self.show_records([])
+
+    def _buttons(self, names: list[str], *, text: bool = False) -> QGridLayout:
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        cols = 2 if text else len(names)
+        for i, name in enumerate(names):
+            action = self.actions_.get(name)
+            if action is None:
+                continue
+            b = QToolButton()
+            b.setDefaultAction(action)
+            b.setAccessibleName(action.text().replace("&", "").rstrip("…"))
+            if text:
+                b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            else:
+                b.setIconSize(QSize(20, 20))
+                b.setMinimumSize(QSize(36, 34))
+                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            grid.addWidget(b, i // cols, i % cols)
+        return grid
+
+    def show_records(self, records: list[ImageRecord], thumbnail: QPixmap | None = None) -> None:
+        if not records:
+            self.record = None
+            self.preview.set_image(None)
+            self.preview.hide()
+            self.stack.setCurrentIndex(0)
+            return
+        self.preview.show()
+        if len(records) > 1:
+            self.record = None
+            self.many_label.setText(f"{len(records)} images selected")
+            self.preview.set_image(thumbnail)
+            self.stack.setCurrentIndex(2)
+            return
+        r = records[0]
+        same = self.record is not None and self.record.id == r.id
+        self.record = r
+        if not same:
+            self.preview.set_image(thumbnail)
+        self.prompt.setText(r.prompt)
+        self.prompt.setToolTip(r.returned_prompt if r.returned_prompt and r.returned_prompt != r.prompt else "")
+        self.fields["seed"].setText(str(r.seed) if r.seed is not None else "—")
+        self.fields["model"].setText(protocol.MODEL_LABELS.get(r.model or "", r.model or "—"))
+        self.fields["aspect"].setText(protocol.ASPECT_LABELS.get(r.aspect_ratio or "", r.aspect_ratio or "—"))
+        self.fields["size"].setText(f"{r.width} × {r.height} px" if r.width and r.height else "—")
+        self.fields["date"].setText(f"{r.created_at.astimezone():%Y-%m-%d %H:%M}")
+        self.fields["account"].setText(r.user_email or "—")
+        self.fields["media"].setText(r.media_id)
+        self.stack.setCurrentIndex(1)
+
+    def show_full(self, image_id: int, image: QImage) -> None:
+        """The full image arrived from the worker; show it if that image is still selected."""
+        if self.record is not None and self.record.id == image_id:
+            self.preview.set_image(image)

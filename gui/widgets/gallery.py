@@ -1,0 +1,233 @@
+"""The gallery: a search bar and a grid of every image generated, newest first.
+
+The grid is a ``QListView`` in icon mode over :class:`gui.models.gallery_model.GalleryModel`
+with uniform item sizes, so it lays out and scrolls through thousands of thumbnails
+without asking each row for its size. When it is empty it says why and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.store import ImageRecord
+from gui import icons, theme
+from gui.models.gallery_model import CELL, GalleryModel, RecordRole
+from gui.widgets.gallery_delegate import GalleryDelegate
+
+SEARCH_DELAY_MS = 250
+
+
+class GalleryView(QListView):
+    activated_record = Signal(object)  # ImageRecord: double-click or Enter
+
+    def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("gallery")
+        self.setAccessibleName("Gallery")
+        self.setAccessibleDescription("Your generated images, newest first")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setUniformItemSizes(True)  # PLATFORM_NOTES.md: no per-row size queries
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setWrapping(True)
+        self.setSpacing(0)
+        self.setGridSize(QSize(CELL, CELL))
+        self.setIconSize(QSize(CELL - 8, CELL - 8))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(CELL // 3)
+        self.setMouseTracking(True)
+        self.setItemDelegate(GalleryDelegate(CELL, self))
+        self.setModel(model)
+        self.gallery_model = model
+        self.empty_title = ""
+        self.empty_text = ""
+        self.doubleClicked.connect(lambda idx: self.activated_record.emit(idx.data(RecordRole)))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.activated_record.emit(self.currentIndex().data(RecordRole))
+            return
+        super().keyPressEvent(event)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        # A click on empty space clears the selection, like a file manager.
+        if not self.indexAt(event.position().toPoint()).isValid() and \
+                event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            self.clearSelection()
+        super().mousePressEvent(event)
+
+    def set_empty_message(self, title: str, text: str) -> None:
+        self.empty_title, self.empty_text = title, text
+        self.viewport().update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        if self.model() is None or self.model().rowCount() > 0 or not self.empty_title:
+            return
+        c = theme.colors()
+        p = QPainter(self.viewport())
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        r = self.viewport().rect()
+        box = QRect(0, 0, min(460, r.width() - 40), 200)
+        box.moveCenter(r.center())
+        icons.icon("image", c.muted).paint(p, QRect(box.center().x() - 28, box.top(), 56, 56))
+        f = p.font()
+        f.setPointSizeF(f.pointSizeF() * 1.25)
+        f.setBold(True)
+        p.setFont(f)
+        p.setPen(QColor(c.text))
+        p.drawText(QRect(box.left(), box.top() + 68, box.width(), 30), Qt.AlignmentFlag.AlignHCenter,
+                   self.empty_title)
+        f.setBold(False)
+        f.setPointSizeF(f.pointSizeF() / 1.25)
+        p.setFont(f)
+        p.setPen(QColor(c.muted))
+        p.drawText(QRect(box.left(), box.top() + 102, box.width(), 90),
+                   Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+        p.end()
+
+    def selected_records(self) -> list[ImageRecord]:
+        rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
+        out = []
+        for row in rows:
+            r = self.gallery_model.record(row)
+            if r is not None:
+                out.append(r)
+        return out
+
+    def select_ids(self, ids: list[int]) -> None:
+        sm = self.selectionModel()
+        sm.clearSelection()
+        first = None
+        for image_id in ids:
+            row = self.gallery_model.row_of(image_id)
+            if row is None:
+                continue
+            idx = self.gallery_model.index(row)
+            sm.select(idx, QItemSelectionModel.SelectionFlag.Select)
+            first = first or idx
+        if first is not None:
+            sm.setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.scrollTo(first)
+
+
+class GalleryPanel(QWidget):
+    """Search box, favourites filter and image count above the grid."""
+
+    selection_changed = Signal(list)  # list[ImageRecord]
+    context_menu_requested = Signal(QPoint)
+
+    def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(12, 8, 12, 8)
+        bar.setSpacing(8)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search prompts  (Ctrl+F)")
+        self.search.setAccessibleName("Search prompts")
+        self.search.setClearButtonEnabled(True)
+        self.search.setMaximumWidth(420)
+        self._search_icon = QAction(self.search)
+        icons.bind(self._search_icon, "search")
+        self.search.addAction(self._search_icon, QLineEdit.ActionPosition.LeadingPosition)
+        bar.addWidget(self.search, 1)
+        self.favorites = QToolButton()
+        self.favorites.setCheckable(True)
+        self.favorites.setText("Favourites")
+        self.favorites.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.favorites.setAccessibleName("Show favourites only")
+        self.favorites.setToolTip("Show only favourites (Ctrl+Shift+F)")
+        icons.bind(self.favorites, "star")
+        bar.addWidget(self.favorites)
+        bar.addStretch(0)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("subtle")
+        self.count_label.setAccessibleName("Image count")
+        bar.addWidget(self.count_label)
+        layout.addLayout(bar)
+
+        self.view = GalleryView(model)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(
+            lambda pos: self.context_menu_requested.emit(self.view.viewport().mapToGlobal(pos)))
+        layout.addWidget(self.view, 1)
+        self.setFocusProxy(self.view)
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.search.textChanged.connect(lambda _t: self._search_timer.start())
+        self.search.returnPressed.connect(self._apply_search)
+        self.favorites.toggled.connect(self._favorites_toggled)
+        self.view.selectionModel().selectionChanged.connect(
+            lambda *_: self.selection_changed.emit(self.view.selected_records()))
+        model.modelReset.connect(lambda: self.selection_changed.emit([]))
+        model.total_changed.connect(self._update_count)
+        model.loading_changed.connect(self._update_empty)
+        model.reset_done.connect(self._update_empty)
+        model.rowsInserted.connect(self._update_empty)
+        model.rowsRemoved.connect(self._update_empty)
+        self.setTabOrder(self.search, self.favorites)
+        self.setTabOrder(self.favorites, self.view)
+        self._update_empty()
+
+    def _apply_search(self) -> None:
+        self._search_timer.stop()
+        self.model.set_filter(search=self.search.text())
+
+    def _favorites_toggled(self, on: bool) -> None:
+        icons.bind(self.favorites, "star-filled" if on else "star")
+        self.model.set_filter(favorites_only=on)
+
+    def _update_count(self, n: int) -> None:
+        if n < 0:
+            self.count_label.setText("")
+            return
+        what = "favourite" if self.model.favorites_only else "image"
+        self.count_label.setText(f"{n:,} {what}{'s' if n != 1 else ''}"
+                                 + (" found" if self.model.search else ""))
+
+    def _update_empty(self, *_args: object) -> None:
+        m = self.model
+        if m.rowCount() > 0:
+            self.view.set_empty_message("", "")
+        elif m.ctx.service is None:
+            self.view.set_empty_message("Connecting to the database…",
+                                        "Your images appear here as soon as it is ready.")
+        elif m.loading:
+            self.view.set_empty_message("Loading…", "")
+        elif m.search:
+            self.view.set_empty_message(f"No images match “{m.search}”",
+                                        "Try other words, or clear the search box.")
+        elif m.favorites_only:
+            self.view.set_empty_message("No favourites yet",
+                                        "Select an image and press the star (Ctrl+D) to keep it here.")
+        else:
+            self.view.set_empty_message("No images yet — write a prompt and press Generate",
+                                        "Everything you generate is kept here, newest first.")
+
+    def set_drag_source(self, source: Callable[[list[ImageRecord]], QMimeData | None]) -> None:
+        self.model.drag_source = source

@@ -1,0 +1,347 @@
+"""The prompt editor: what to generate, with which options, and the Generate button.
+
+The editor only collects input and shows progress; the main window runs the call. The
+prompt text is saved as a draft on every change (``GuiSettings``) and is never cleared
+by an error, so nothing the user wrote is lost to a failed request or a crash.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.config import GenerationDefaults
+from core.imagefx import protocol
+from core.imagefx.types import GenerationRequest
+from core.service.service import MAX_PROMPT_CHARS
+from core.store import ImageRecord
+from gui import icons
+from gui.settings import GuiSettings
+
+RECENT_MAX_CHARS = 70
+
+
+class PromptEditor(QFrame):
+    generate_requested = Signal(object)  # GenerationRequest
+    cancel_requested = Signal()
+    recent_requested = Signal()  # the menu is about to show: the main window fills it
+
+    def __init__(self, gui: GuiSettings, defaults: GenerationDefaults, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("sidebar")
+        self.gui = gui
+        self.defaults = defaults
+        self._busy = False
+        self._started = 0.0
+        self._busy_text = ""
+        self._loading = True  # restoring saved state: don't write it back while doing so
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(16, 14, 16, 14)
+        outer.setSpacing(10)
+
+        head = QHBoxLayout()
+        title = QLabel("Prompt")
+        title.setObjectName("heading")
+        head.addWidget(title)
+        head.addStretch(1)
+        self.recent_button = QToolButton()
+        self.recent_button.setText("Recent")
+        self.recent_button.setToolTip("Pick one of your recent prompts (Ctrl+E)")
+        self.recent_button.setAccessibleName("Recent prompts")
+        self.recent_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        icons.bind(self.recent_button, "history")
+        self.recent_menu = QMenu(self.recent_button)
+        self.recent_menu.aboutToShow.connect(self.recent_requested.emit)
+        self.recent_button.setMenu(self.recent_menu)
+        head.addWidget(self.recent_button)
+        outer.addLayout(head)
+
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Describe the image you want to see…\n\n"
+                                       "e.g. a red fox in fresh snow at dawn, soft light, 35 mm photo")
+        self.prompt.setAccessibleName("Prompt")
+        self.prompt.setAccessibleDescription("What to generate. Ctrl+Enter generates.")
+        self.prompt.setTabChangesFocus(True)
+        self.prompt.setMinimumHeight(120)
+        self.prompt.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        outer.addWidget(self.prompt, 1)
+        self.counter = QLabel()
+        self.counter.setObjectName("subtle")
+        self.counter.setAlignment(Qt.AlignmentFlag.AlignRight)
+        outer.addWidget(self.counter)
+
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(8)
+        grid.setVerticalSpacing(8)
+        grid.setColumnStretch(1, 1)
+
+        self.model = QComboBox()
+        self.model.setAccessibleName("Model")
+        for m in protocol.MODELS:
+            self.model.addItem(protocol.MODEL_LABELS.get(m, m), m)
+        self.aspect = QComboBox()
+        self.aspect.setAccessibleName("Aspect ratio")
+        for a in protocol.ASPECT_RATIOS:
+            self.aspect.addItem(protocol.ASPECT_LABELS.get(a, a), a)
+        self.count = QSpinBox()
+        self.count.setRange(protocol.MIN_COUNT, protocol.MAX_COUNT)
+        self.count.setAccessibleName("Number of images")
+        self.count.setToolTip(f"How many images to generate ({protocol.MIN_COUNT}–{protocol.MAX_COUNT})")
+
+        seed_row = QHBoxLayout()
+        seed_row.setSpacing(4)
+        self.seed = QSpinBox()
+        self.seed.setRange(0, protocol.MAX_SEED)
+        self.seed.setSpecialValueText("Random")
+        self.seed.setAccessibleName("Seed")
+        self.seed.setToolTip("The same seed and prompt give similar images. 0 = random.")
+        self.seed_lock = QToolButton()
+        self.seed_lock.setCheckable(True)
+        self.seed_lock.setAccessibleName("Lock seed")
+        self.seed_lock.setToolTip("Lock the seed: keep it for the next generations (Ctrl+L)")
+        self.new_seed = QToolButton()
+        self.new_seed.setAccessibleName("New random seed")
+        self.new_seed.setToolTip("Pick a new random seed")
+        icons.bind(self.new_seed, "dice")
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_lock)
+        seed_row.addWidget(self.new_seed)
+
+        for row, (text, widget) in enumerate((("Model", self.model), ("Aspect ratio", self.aspect),
+                                               ("Images", self.count))):
+            label = QLabel(text)
+            label.setObjectName("fieldLabel")
+            label.setBuddy(widget)
+            grid.addWidget(label, row, 0)
+            grid.addWidget(widget, row, 1)
+        seed_label = QLabel("Seed")
+        seed_label.setObjectName("fieldLabel")
+        seed_label.setBuddy(self.seed)
+        grid.addWidget(seed_label, 3, 0)
+        grid.addLayout(seed_row, 3, 1)
+        outer.addLayout(grid)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("primary")
+        self.generate_button.setAccessibleName("Generate")
+        self.generate_button.setToolTip("Generate images from the prompt (Ctrl+Enter)")
+        self.generate_button.setMinimumHeight(38)
+        icons.bind(self.generate_button, "generate", "#ffffff")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel generation")
+        self.cancel_button.setToolTip("Stop waiting for this generation (Esc)")
+        self.cancel_button.setMinimumHeight(38)
+        icons.bind(self.cancel_button, "cancel")
+        self.cancel_button.hide()
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        outer.addLayout(buttons)
+
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(4)
+        self.progress.setAccessibleName("Generation progress")
+        self.progress.hide()
+        outer.addWidget(self.progress)
+        self.status = QLabel()
+        self.status.setObjectName("subtle")
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Generation status")
+        outer.addWidget(self.status)
+
+        self._tick = QTimer(self)
+        self._tick.setInterval(500)
+        self._tick.timeout.connect(self._update_status)
+
+        self.prompt.textChanged.connect(self._prompt_changed)
+        self.generate_button.clicked.connect(self.request_generate)
+        self.cancel_button.clicked.connect(self.cancel_requested.emit)
+        self.seed_lock.toggled.connect(self._lock_changed)
+        self.new_seed.clicked.connect(self.randomize_seed)
+        for w in (self.model, self.aspect):
+            w.currentIndexChanged.connect(self._options_changed)
+        for s in (self.count, self.seed):
+            s.valueChanged.connect(self._options_changed)
+
+        self.setTabOrder(self.prompt, self.model)
+        self.setTabOrder(self.model, self.aspect)
+        self.setTabOrder(self.aspect, self.count)
+        self.setTabOrder(self.count, self.seed)
+        self.setTabOrder(self.seed, self.seed_lock)
+        self.setTabOrder(self.seed_lock, self.new_seed)
+        self.setTabOrder(self.new_seed, self.generate_button)
+        self._restore()
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        self._loading = True
+        self.prompt.setPlainText(self.gui.get("editor/prompt"))
+        self._select(self.model, self.gui.get("editor/model") or self.defaults.model)
+        self._select(self.aspect, self.gui.get("editor/aspect_ratio") or self.defaults.aspect_ratio)
+        self.count.setValue(self.gui.get("editor/count") or self.defaults.count)
+        locked = bool(self.gui.get("editor/seed_locked"))
+        self.seed.setValue(self.gui.get("editor/seed") if locked else self.defaults.seed)
+        self.seed_lock.setChecked(locked)
+        self._lock_changed(locked)
+        self._loading = False
+        self._prompt_changed()
+
+    def apply_defaults(self, defaults: GenerationDefaults) -> None:
+        """New defaults from Settings apply to the options at once (the prompt stays)."""
+        self.defaults = defaults
+        self._select(self.model, defaults.model)
+        self._select(self.aspect, defaults.aspect_ratio)
+        self.count.setValue(defaults.count)
+        if not self.seed_lock.isChecked():
+            self.seed.setValue(defaults.seed)
+
+    @staticmethod
+    def _select(combo: QComboBox, value: str) -> None:
+        i = combo.findData(value)
+        if i < 0 and value:
+            combo.addItem(protocol.MODEL_LABELS.get(value, protocol.ASPECT_LABELS.get(value, value)), value)
+            i = combo.count() - 1
+        if i >= 0:
+            combo.setCurrentIndex(i)
+
+    def _prompt_changed(self) -> None:
+        text = self.prompt.toPlainText()
+        n = len(text)
+        self.counter.setText(f"{n:,} / {MAX_PROMPT_CHARS:,}")
+        self.generate_button.setEnabled(not self._busy and bool(text.strip()) and n <= MAX_PROMPT_CHARS)
+        if not self._loading:
+            self.gui.set("editor/prompt", text)
+
+    def _options_changed(self) -> None:
+        if self._loading:
+            return
+        self.gui.set("editor/model", self.model.currentData())
+        self.gui.set("editor/aspect_ratio", self.aspect.currentData())
+        self.gui.set("editor/count", self.count.value())
+        self.gui.set("editor/seed", self.seed.value())
+
+    def _lock_changed(self, locked: bool) -> None:
+        icons.bind(self.seed_lock, "lock" if locked else "unlock")
+        self.seed_lock.setToolTip("Seed locked: the next generation uses this seed (Ctrl+L to unlock)" if locked
+                                  else "Seed unlocked: each generation picks a new one (Ctrl+L to lock)")
+        if not self._loading:
+            self.gui.set("editor/seed_locked", locked)
+
+    def randomize_seed(self) -> None:
+        self.seed.setValue(random.randint(1, protocol.MAX_SEED))
+
+    # --- reading and filling ----------------------------------------------------------------
+
+    def text(self) -> str:
+        return self.prompt.toPlainText()
+
+    def set_text(self, text: str) -> None:
+        self.prompt.setPlainText(text)
+        self.prompt.moveCursor(self.prompt.textCursor().MoveOperation.End)
+
+    def request(self) -> GenerationRequest:
+        seed = self.seed.value() if self.seed_lock.isChecked() and self.seed.value() > 0 else None
+        return GenerationRequest(prompt=self.text(), count=self.count.value(),
+                                 model=self.model.currentData() or self.defaults.model,
+                                 aspect_ratio=self.aspect.currentData() or self.defaults.aspect_ratio, seed=seed)
+
+    def request_generate(self) -> None:
+        if self._busy:
+            return
+        if not self.text().strip():
+            self.prompt.setFocus()
+            self.show_status("Write a prompt first.")
+            return
+        self.generate_requested.emit(self.request())
+
+    def remix(self, record: ImageRecord) -> None:
+        """Prompt, seed (locked), model and aspect ratio of an image back into the editor."""
+        self.set_text(record.prompt)
+        if record.model:
+            self._select(self.model, record.model)
+        if record.aspect_ratio:
+            self._select(self.aspect, record.aspect_ratio)
+        if record.seed:
+            self.seed.setValue(record.seed)
+            self.seed_lock.setChecked(True)
+        self.prompt.setFocus()
+        self.show_status("Remixing: prompt, seed, model and aspect ratio come from the selected image.")
+
+    def generated(self, seeds: list[int]) -> None:
+        """After a generation: show the seed it used, unless the user locked their own."""
+        if seeds and not self.seed_lock.isChecked():
+            self._loading = True
+            self.seed.setValue(seeds[0])
+            self._loading = False
+
+    def set_recent(self, prompts: list[str]) -> None:
+        self.recent_menu.clear()
+        if not prompts:
+            a = self.recent_menu.addAction("No prompts yet")
+            a.setEnabled(False)
+            return
+        fm = QFontMetrics(self.recent_menu.font())
+        for p in prompts:
+            one_line = " ".join(p.split())
+            a = self.recent_menu.addAction(fm.elidedText(one_line, Qt.TextElideMode.ElideRight, 420))
+            a.setToolTip(p)
+            a.triggered.connect(lambda _=False, text=p: self._pick_recent(text))
+
+    def _pick_recent(self, text: str) -> None:
+        self.set_text(text)
+        self.prompt.setFocus()
+
+    # --- progress -----------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def set_busy(self, busy: bool, text: str = "") -> None:
+        self._busy = busy
+        had_focus = self.generate_button.hasFocus() or self.cancel_button.hasFocus()
+        self.generate_button.setVisible(not busy)
+        self.cancel_button.setVisible(busy)
+        self.progress.setVisible(busy)
+        self._prompt_changed()
+        if had_focus:  # keep the keyboard on the button that replaced the one just pressed
+            (self.cancel_button if busy else self.generate_button).setFocus()
+        if busy:
+            self._started = time.monotonic()
+            self._busy_text = text
+            self._update_status()
+            self._tick.start()
+        else:
+            self._tick.stop()
+            self.status.setText(text)
+
+    def _update_status(self) -> None:
+        self.status.setText(f"{self._busy_text} {int(time.monotonic() - self._started)} s")
+
+    def show_status(self, text: str) -> None:
+        if not self._busy:
+            self.status.setText(text)
