@@ -130,13 +130,16 @@ class ImageFXClient:
             _check_decodes(img)
         return gen
 
-    def fetch_media(self, media_id: str, cancel: CancelToken | None = None) -> GeneratedImage:
-        data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel)
+    def fetch_media(self, media_id: str, cancel: CancelToken | None = None, *,
+                    retries: int | None = None) -> GeneratedImage:
+        """``retries`` overrides the retry count (the web import does its own waiting: 0)."""
+        data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel, retries)
         return _check_decodes(protocol.parse_fetch_media(data))
 
     def user_history(self, cursor: str | None = None, limit: int = 12,
-                     cancel: CancelToken | None = None) -> HistoryPage:
-        data = self._authed("GET", protocol.user_history_url(self.labs_url, cursor, limit), None, cancel)
+                     cancel: CancelToken | None = None, *, retries: int | None = None) -> HistoryPage:
+        data = self._authed("GET", protocol.user_history_url(self.labs_url, cursor, limit), None, cancel,
+                            retries)
         return protocol.parse_user_history(data)
 
     def caption(self, image: bytes, mime_type: str, count: int = 3,
