@@ -1,0 +1,163 @@
+"""Every kind of failure, end to end through ``python main.py``: the documented exit code and
+one sentence on stderr, never a traceback.
+
+Exit codes: 2 usage, 3 not signed in / cookie invalid, 4 safety filter, 5 network or server,
+6 database.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.standin import DEMO_COOKIE, StandInServer
+from tests.support.net import closed_port, closed_url
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def failed(done: subprocess.CompletedProcess[str], code: int, *phrases: str) -> str:
+    """The single stderr line of a run that failed with ``code`` and says ``phrases``."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert len(lines) == 1, lines
+    for phrase in phrases:
+        assert phrase.lower() in lines[0].lower(), lines[0]
+    return lines[0]
+
+
+def generate(cli: Run, tmp_path: Path, *extra: str, cookie: str | None = DEMO_COOKIE,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    args = ["generate", "-p", "a quiet lake", "-n", "2", "-d", str(tmp_path / "out"), *extra]
+    if cookie is not None:
+        args += ["-c", cookie]
+    return cli(*args, env=env)
+
+
+# --- 3: not signed in, or the cookie no longer works -----------------------------------------------
+
+def test_not_signed_in(cli: Run, tmp_path: Path) -> None:
+    failed(generate(cli, tmp_path, cookie=None), 3, "not signed in", "login")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("fault, phrase", [
+    ("empty_session", "not a signed-in labs.google session"),
+    ("refresh_needed", "can no longer create access tokens"),
+    ("unauthorized", "rejected the cookie"),
+    ("forbidden", "rejected the cookie"),
+], ids=["200-empty", "refresh-needed", "401", "403"])
+def test_each_form_of_a_dead_session(cli: Run, standin: StandInServer, tmp_path: Path, fault: str,
+                                     phrase: str) -> None:
+    standin.fail("session", fault)
+    failed(generate(cli, tmp_path), 3, phrase)
+
+
+def test_a_token_the_api_keeps_rejecting(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
+    standin.fail("generate", "unauthorized", times=2)  # refreshed once, rejected again
+    failed(generate(cli, tmp_path), 3, "no longer accepts your sign-in")
+
+
+def test_a_revoked_cookie_at_login(cli: Run, standin: StandInServer) -> None:
+    standin.add_account("soon-revoked-session", "revoked@example.com", "Revoked")
+    standin.revoke("soon-revoked-session")
+    line = failed(cli("login", "--cookie", "__Secure-next-auth.session-token=soon-revoked-session"), 3,
+                  "rejected the cookie")
+    assert "soon-revoked-session" not in line
+
+
+@pytest.mark.parametrize("cookie, phrase", [
+    ("just some words", "not a list of name=value pairs"),
+    ("_ga=GA1.1.1; NID=abc", "__Secure-next-auth.session-token"),
+    ("[{\"name\": 1}]", "without a name and value"),
+], ids=["not-a-cookie", "missing-session-cookie", "bad-json-export"])
+def test_a_cookie_that_is_not_usable(cli: Run, tmp_path: Path, cookie: str, phrase: str) -> None:
+    failed(generate(cli, tmp_path, cookie=cookie), 3, phrase)
+
+
+# --- 4: the safety filter ----------------------------------------------------------------------------
+
+def test_safety_refusal(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
+    before = standin.calls["generate"]
+    done = cli("generate", "-p", "something forbidden", "-d", str(tmp_path), "-c", DEMO_COOKIE)
+    failed(done, 4, "safety filter", "reword")
+    assert standin.calls["generate"] == before + 1  # not retried
+
+
+# --- 5: network and server ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("endpoint, fault, params, phrases", [
+    ("generate", "rate_limit", {"retry_after": 120}, ["rate limiting", "2 minutes"]),
+    ("generate", "server_error", {"status": 503}, ["server error (HTTP 503)"]),
+    ("generate", "html", {}, ["unexpected format"]),
+    ("generate", "no_panels", {}, ["unexpected format"]),
+    ("session", "html", {}, ["unexpected format"]),
+], ids=["rate-limit", "server-error", "html", "no-panels", "html-session"])
+def test_service_failures(cli: Run, standin: StandInServer, tmp_path: Path, endpoint: str, fault: str,
+                          params: dict[str, Any], phrases: list[str]) -> None:
+    standin.fail(endpoint, fault, times=5, **params)
+    failed(generate(cli, tmp_path, "-r", "0"), 5, *phrases)
+
+
+def test_network_unreachable(cli: Run, tmp_path: Path) -> None:
+    done = generate(cli, tmp_path, "-r", "0", env={"IMAGEFX_API_URL": closed_url()})
+    failed(done, 5, "refused the connection")
+
+
+def test_timeout(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
+    standin.fail("generate", "hang", times=3, seconds=10)
+    failed(generate(cli, tmp_path, env={"IMAGEFX_TIMEOUT": "1"}), 5, "did not answer in time")
+
+
+# --- 6: the database ----------------------------------------------------------------------------------
+
+def _dead_database() -> dict[str, str]:
+    return {"DATABASE_URL": f"postgresql://imagefx:db-secret-pw-99@127.0.0.1:{closed_port()}/imagefx_db"}
+
+
+def test_database_down_for_history(cli: Run) -> None:
+    line = failed(cli("history", env=_dead_database()), 6, "cannot be reached")
+    assert "db-secret-pw-99" not in line
+
+
+def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Path) -> None:
+    done = generate(cli, tmp_path, env=_dead_database())
+    assert done.returncode == 6, done.stderr
+    assert "Traceback" not in done.stderr and "db-secret-pw-99" not in done.stderr
+    assert "spool" in done.stderr
+    saved = [Path(line) for line in done.stdout.splitlines()]
+    assert len(saved) == 2 and all(p.is_file() and p.parent == tmp_path / "out" for p in saved)
+    assert len(list((tmp_path / "cli-data" / "spool").glob("*.json"))) == 1
+
+    # Once the database is back, the next command stores what was spooled.
+    back = cli("generate", "-p", "the lake again", "-n", "1", "-d", str(tmp_path / "out"), "-c", DEMO_COOKIE)
+    assert back.returncode == 0, back.stderr
+    assert list((tmp_path / "cli-data" / "spool").glob("*.json")) == []
+    history = cli("history").stdout
+    assert "a quiet lake" in history and "the lake again" in history
+
+
+# --- 2: bad input ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, phrase", [
+    (["-n", "0"], "out of range"),
+    (["-n", "9"], "out of range"),
+    (["--size", "HUGE"], "unknown size"),
+    (["-s", "-1"], "out of range"),
+    (["-n", "many"], "not a whole number"),
+], ids=["count-0", "count-9", "unknown-size", "negative-seed", "count-not-a-number"])
+def test_bad_arguments(cli: Run, tmp_path: Path, args: list[str], phrase: str) -> None:
+    done = cli("generate", "-p", "a cat", "-d", str(tmp_path), *args)
+    failed(done, 2, phrase)
+    assert done.stdout == ""
+
+
+def test_a_text_file_named_png_is_not_captioned(cli: Run, tmp_path: Path) -> None:
+    fake = tmp_path / "photo.png"
+    fake.write_text("not a picture")
+    failed(cli("caption", "-i", str(fake), "-c", DEMO_COOKIE), 2, "not an image")
