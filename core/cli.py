@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="file to write (default imagefx-backup-YYYYMMDD-HHMMSS.sql.gz here)")
     rs = msub.add_parser("restore", help="load a backup into the configured database, which must be empty")
     rs.add_argument("file", help="a file written by 'maintenance backup'")
+    _add_issue7_parsers(sub)
     return p
 
 
@@ -396,6 +397,266 @@ COMMANDS = {
     "login": cmd_login, "logout": cmd_logout, "accounts": cmd_accounts, "switch": cmd_switch,
     "maintenance": cmd_maintenance,
 }
+
+
+# === Prompt queue, export with metadata, web-library import (issue 7) ========================
+# Kept in one block so the rest of this file can change without touching it.
+
+def _add_issue7_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    q = sub.add_parser("queue", help="queue prompts and run them one at a time (survives restarts)")
+    qsub = q.add_subparsers(dest="queue_command", metavar="ACTION", parser_class=_Parser, required=True)
+    qa = qsub.add_parser("add", help="add prompts: a file (one per line; blank and # lines skipped) or --prompt")
+    qa.add_argument("-f", "--file", default=None, help="a text file of prompts ('-' reads standard input)")
+    qa.add_argument("-p", "--prompt", action="append", default=[], help="a prompt (repeat for more)")
+    qa.add_argument("-n", "--count", type=_count, default=None, help="images per prompt, 1-8 (default 4)")
+    qa.add_argument("--size", type=_size, default=None, help="aspect ratio (as for generate)")
+    qa.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5)")
+    qa.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
+    qr = qsub.add_parser("run", help="run until nothing is pending (exit 3 if it pauses for sign-in)")
+    qr.add_argument("--delay", type=_seconds, default=None, help="pause between items in seconds (default 2)")
+    qr.add_argument("-c", "--cookie", default=None, help="Google cookie")
+    ql = qsub.add_parser("list", help="the queue, in order, with state, error and images")
+    ql.add_argument("--json", action="store_true", help="one JSON array instead of text")
+    qc = qsub.add_parser("clear", help="remove every item that is not running")
+    qc.add_argument("--finished", action="store_true", help="only done, failed and cancelled items")
+    qsub.add_parser("retry", help="put failed items back to pending")
+
+    e = sub.add_parser("export", help="export images with their parameters inside (PNG text / JPEG EXIF)")
+    e.add_argument("-d", "--dir", required=True, help="folder to write to (created if missing)")
+    e.add_argument("-q", "--search", default=None, help="only images whose prompt matches")
+    e.add_argument("-l", "--limit", type=_positive, default=None, help="at most this many (newest first)")
+    e.add_argument("-t", "--template", default=None,
+                   help="file name template (default {date}_{prompt:40}_{seed}; also {media_id} {model} "
+                        "{aspect} {id} {user})")
+
+    iw = sub.add_parser("import-web", help="import your ImageFX web library into the gallery (resumable)")
+    iw.add_argument("-l", "--limit", type=_positive, default=None, help="import at most this many new images")
+    iw.add_argument("--full", action="store_true", help="rescan the whole library, not only what is new")
+    iw.add_argument("-c", "--cookie", default=None, help="Google cookie")
+
+
+def _seconds(value: str) -> float:
+    try:
+        n = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 <= n <= 86_400:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; use 0 to 86400")
+    return n
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def _one_line(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _QueueDisplay:
+    """A progress bar when stdout is a terminal; one plain line per event when it is piped."""
+
+    def __init__(self, stream: object = None) -> None:
+        self.out = stream or sys.stdout
+        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.bar_shown = False
+
+    def _print(self, line: str) -> None:
+        from core.redact import redact
+
+        if self.tty and self.bar_shown:
+            self.out.write("\r\x1b[2K")  # type: ignore[attr-defined]
+            self.bar_shown = False
+        self.out.write(redact(line) + "\n")  # type: ignore[attr-defined]
+        self.out.flush()  # type: ignore[attr-defined]
+
+    def _bar(self, event: object) -> None:
+        p = event.progress  # type: ignore[attr-defined]
+        width = 24
+        filled = int(width * p.fraction)
+        current = event.item.prompt if event.item is not None and event.kind == "item_started" else ""  # type: ignore[attr-defined]
+        line = (f"[{'#' * filled}{'-' * (width - filled)}] {p.finished}/{p.total}  "
+                f"left {_duration(p.eta_seconds)}  {_one_line(current, 40)}")
+        self.out.write("\r\x1b[2K" + line)  # type: ignore[attr-defined]
+        self.out.flush()  # type: ignore[attr-defined]
+        self.bar_shown = True
+
+    def __call__(self, event: object) -> None:
+        from core.service import queue as qs
+
+        kind = event.kind  # type: ignore[attr-defined]
+        p = event.progress  # type: ignore[attr-defined]
+        item = event.item  # type: ignore[attr-defined]
+        n = f"[{p.finished}/{p.total}]"
+        line = None
+        if kind == qs.ITEM_DONE:
+            line = f"{n} done: {_one_line(item.prompt)} ({event.message})"  # type: ignore[attr-defined]
+        elif kind == qs.ITEM_FAILED:
+            line = f"{n} failed: {_one_line(item.prompt)}: {event.message}"  # type: ignore[attr-defined]
+        elif kind == qs.ITEM_CANCELLED:
+            line = f"{n} cancelled: {_one_line(item.prompt)}"
+        elif kind == qs.ITEM_RECOVERED:
+            line = f"recovered: {_one_line(item.prompt)}: {event.message}"  # type: ignore[attr-defined]
+        elif kind == qs.WAITING:
+            line = (f"waiting {_duration(event.wait_seconds)} ({event.reason}): "  # type: ignore[attr-defined]
+                    f"{_one_line(event.message, 100)}")  # type: ignore[attr-defined]
+        elif kind == qs.PAUSED:
+            line = f"paused ({event.reason}): {event.message}"  # type: ignore[attr-defined]
+        elif kind == qs.RESUMED:
+            line = "resumed"
+        elif kind == qs.ITEM_STARTED and not self.tty:
+            line = f"{n} running: {_one_line(item.prompt)}"
+        elif kind == qs.RUN_STARTED and not self.tty:
+            line = f"queue: {p.pending} pending"
+        if line is not None and (self.tty or kind != qs.RUN_FINISHED):
+            self._print(line)
+        if self.tty and kind not in (qs.RUN_FINISHED,):
+            self._bar(event)
+
+    def close(self) -> None:
+        if self.tty and self.bar_shown:
+            self.out.write("\n")  # type: ignore[attr-defined]
+            self.out.flush()  # type: ignore[attr-defined]
+
+
+def _queue_options(args: argparse.Namespace) -> object:
+    from core.service.queue import QueueOptions
+
+    return QueueOptions(count=args.count, model=args.model, aspect_ratio=args.size, seed=args.seed)
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    import signal
+
+    from core.service.control import RunControl
+    from core.service.queue import FINISHED, SIGN_IN, QueueService
+
+    action = args.queue_command
+    with _service(args, getattr(args, "cookie", None)) as svc:
+        svc.open()
+        queue = QueueService(svc)
+        if action == "add":
+            if not args.file and not args.prompt:
+                raise UsageError("Give prompts with --file PATH or --prompt TEXT.")
+            added = []
+            if args.file == "-":
+                added += queue.add_text(sys.stdin.read(), _queue_options(args), source="stdin")  # type: ignore[arg-type]
+            elif args.file:
+                added += queue.add_file(args.file, _queue_options(args))  # type: ignore[arg-type]
+            if args.prompt:
+                added += queue.add_prompts(args.prompt, _queue_options(args), source="cli")  # type: ignore[arg-type]
+            pending = queue.counts().pending
+            print(f"Added {len(added)} prompt{'s' if len(added) != 1 else ''} to the queue ({pending} pending).")
+            return EXIT_OK
+        if action == "list":
+            items = queue.items()
+            if args.json:
+                print(json.dumps([i.to_json() for i in items], ensure_ascii=False, indent=2))
+                return EXIT_OK
+            if not items:
+                print("The queue is empty.", file=sys.stderr)
+            for i in items:
+                images = f"{i.image_count} img" if i.state == "done" else ""
+                error = f"  {_one_line(i.error, 100)}" if i.error else ""
+                print(f"{i.id:>5}  {i.state:<9}  {i.count}x  {images:<6}  {_one_line(i.prompt)}{error}")
+            return EXIT_OK
+        if action == "clear":
+            n = queue.clear(finished_only=args.finished)
+            print(f"Removed {n} item{'s' if n != 1 else ''} from the queue.")
+            return EXIT_OK
+        if action == "retry":
+            n = queue.retry_failed()
+            print(f"{n} failed item{'s' if n != 1 else ''} pending again.")
+            return EXIT_OK
+        # run
+        control = RunControl()
+        display = _QueueDisplay()
+        interrupts = 0
+
+        def on_sigint(signum: int, frame: object) -> None:
+            nonlocal interrupts
+            interrupts += 1
+            if interrupts > 1:
+                raise KeyboardInterrupt
+            control.stop()
+            _err("Stopping after the current request (Ctrl-C again to quit at once).")
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            summary = queue.run(delay=args.delay, on_event=display, control=control)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            display.close()
+        if summary.outcome == SIGN_IN:
+            _err(f"{summary.message} Then run 'python main.py queue run' again; "
+                 f"{summary.progress.pending} item(s) are still pending.")
+            return EXIT_AUTH
+        print(summary.message + f" {summary.images} image(s) in {_duration(summary.elapsed)}.")
+        return EXIT_OK if summary.outcome == FINISHED else 130
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.export import DEFAULT_TEMPLATE
+    from core.service.exporter import Exporter
+
+    directory = _prepare_dir(args.dir)
+    with _service(args) as svc:
+        svc.open()
+        result = Exporter(svc).export(directory, search=args.search, limit=args.limit,
+                                      template=args.template or DEFAULT_TEMPLATE,
+                                      on_progress=lambda p: print(p.file.path, flush=True) if p.file else None)
+    if not result.files:
+        _err("No images match." if args.search else "The gallery is empty: nothing to export.")
+        return EXIT_OK
+    _err(f"Exported {len(result.files)} image(s) to {result.directory} in {result.elapsed:.1f} s "
+         f"(metadata.jsonl updated).")
+    return EXIT_OK
+
+
+def cmd_import_web(args: argparse.Namespace) -> int:
+    from core.service import webimport as wi
+
+    tty = sys.stdout.isatty()
+
+    def show(e: object) -> None:
+        p = e.progress  # type: ignore[attr-defined]
+        kind = e.kind  # type: ignore[attr-defined]
+        status = f"{p.imported} new, {p.already} already, {p.pages} page(s)"
+        if kind in (wi.WAITING, wi.PAUSED, wi.IMAGE_SKIPPED):
+            if tty:
+                sys.stdout.write("\r\x1b[2K")
+            print(f"{kind.replace('_', ' ')}: {e.message}", flush=True)  # type: ignore[attr-defined]
+        elif kind == wi.IMPORT_STARTED and e.message:  # type: ignore[attr-defined]
+            print(e.message, flush=True)  # type: ignore[attr-defined]
+        elif tty and kind in (wi.IMAGE_IMPORTED, wi.PAGE_DONE):
+            sys.stdout.write(f"\r\x1b[2KImporting: {status}")
+            sys.stdout.flush()
+        elif not tty and kind == wi.PAGE_DONE:
+            print(f"page {p.pages}: {status}", flush=True)
+
+    with _service(args, args.cookie) as svc:
+        svc.open()
+        summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show)
+    if tty:
+        print()
+    if summary.outcome == wi.SIGN_IN:
+        _err(f"{summary.message} Run 'python main.py import-web' again afterwards; it goes on from here.")
+        return EXIT_AUTH
+    print(summary.message)
+    return EXIT_OK if summary.outcome in (wi.FINISHED, wi.LIMIT) else 130
+
+
+COMMANDS.update({"queue": cmd_queue, "export": cmd_export, "import-web": cmd_import_web})
+
+# === end of issue 7 block ======================================================================
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -204,7 +204,8 @@ class QueueItem:
         for key in ("created_at", "started_at", "finished_at"):
             value = getattr(self, key)
             d[key] = value.isoformat() if value else None
-        d["media_ids"] = list(self.media_ids)
+        d.pop("media_ids")
+        d["images"] = list(self.media_ids)  # media ids of the stored images
         return d
 
 
