@@ -105,6 +105,24 @@ def test_generate_stores_the_prompt_images_and_thumbnails_and_returns_records(
     assert dict(result.image_bytes()) == stored
 
 
+def test_generations_reuse_the_access_token_of_the_sign_in(signed_in: Service, standin: StandInServer,
+                                                           db_url: str) -> None:
+    before = dict(standin.calls)
+    for n in range(3):
+        signed_in.generate(GenerationRequest(f"a kite, take {n}", count=1))
+    assert standin.calls["generate"] - before["generate"] == 3
+    assert standin.calls["session"] == before["session"]
+    assert scalar(db_url, "SELECT count(*) FROM sessions") == 1
+
+
+def test_the_npm_clients_names_for_size_and_model_are_accepted(signed_in: Service, db_url: str) -> None:
+    record = signed_in.generate(GenerationRequest("a wide valley", count=1, model="IMAGEN_4",
+                                                  aspect_ratio="MOBILE_LANDSCAPE")).record
+    assert record.images[0].aspect_ratio == "IMAGE_ASPECT_RATIO_LANDSCAPE_FOUR_THREE"
+    assert rows(db_url, "SELECT generation_model, aspect_ratio FROM prompts") == [
+        ("IMAGEN_3_5", "IMAGE_ASPECT_RATIO_LANDSCAPE_FOUR_THREE")]
+
+
 @pytest.mark.parametrize("request_", [
     GenerationRequest("", count=1),
     GenerationRequest("a cat", count=0),
