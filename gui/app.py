@@ -7,11 +7,12 @@ PostgreSQL server) starts on a worker thread afterwards (``gui.context``).
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from core.config import APP_NAME, APP_SLUG, Settings, load_settings
 from gui import icons, theme
@@ -50,7 +51,25 @@ def run(demo: bool = False, *, service_factory: ServiceFactory | None = None,
     theme.apply(app, settings.theme)
     window = MainWindow(service_factory, demo=demo or settings.demo, settings=settings)
     window.show()
+    _quit_on_signals(window)
     code = app.exec()
     # closeEvent shut the service down; make sure of it if the loop ended another way.
     window.close()
     return int(code)
+
+
+def _quit_on_signals(window: QWidget) -> None:
+    """Ctrl+C in the terminal or SIGTERM closes the window properly, so the embedded database
+    server is stopped instead of leaking (PLATFORM_NOTES.md). Python runs signal handlers only
+    between bytecodes, so a timer gives it a moment every 200 ms while Qt's loop waits."""
+    def close(_signum: int, _frame: object) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, close)
+        except (ValueError, OSError):  # not the main thread, or not supported here
+            return
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(200)

@@ -128,13 +128,14 @@ class AppContext(QObject):
         if svc is not None:
             self._service = svc
         if isinstance(exc, DatabaseError):
-            self._lost(exc)
+            self.mark_lost(exc)
         else:
             # Not a database problem (a broken settings file, a keyring error): show it, keep trying.
-            self._lost(DatabaseError(f"The app could not start its services: {exc}"))
+            self.mark_lost(DatabaseError(f"The app could not start its services: {exc}"))
             self.report(exc)
 
-    def _lost(self, exc: DatabaseError) -> None:
+    def mark_lost(self, exc: DatabaseError) -> None:
+        """The database went away (a call failed, a generation had to be spooled): banner, retry timer."""
         self._ready = False
         self.last_error = exc
         if not self._retry.isActive():
@@ -208,7 +209,7 @@ class AppContext(QObject):
 
         def failed(exc: BaseException) -> None:
             if isinstance(exc, DatabaseUnavailable) and on_failure is not None:
-                self._lost(exc)
+                self.mark_lost(exc)
             handler(exc)
 
         if svc is None:
@@ -220,5 +221,5 @@ class AppContext(QObject):
     def report(self, exc: object) -> None:
         """Show an error in the message bar (through the main window)."""
         if isinstance(exc, DatabaseUnavailable):
-            self._lost(exc)
+            self.mark_lost(exc)
         self.error.emit(exc)

@@ -12,6 +12,7 @@ from gui.context import AppContext
 
 LIMIT = 300
 CaptionRole = Qt.ItemDataRole.UserRole + 1
+MetaRole = Qt.ItemDataRole.UserRole + 2  # "file.png · 2026-11-25 17:28"
 _Index = QModelIndex | QPersistentModelIndex
 
 
@@ -62,4 +63,6 @@ class CaptionHistoryModel(QAbstractListModel):
             return r.caption
         if role == CaptionRole:
             return r
+        if role == MetaRole:
+            return f"{PurePath(r.image_path).name} · {r.created_at.astimezone():%Y-%m-%d %H:%M}"
         return None

@@ -54,6 +54,7 @@ from gui.context import AppContext
 from gui.errors import view_for
 from gui.export import image_to_png
 from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
+from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
 
 PREVIEW = 112
 SVG_SIDE = 1024
@@ -175,33 +176,35 @@ class CaptionCard(QFrame):
         self.status.setText(f"{n} caption{'s' if n != 1 else ''} · {res.result.image_type.upper()}{note}")
         self.body.takeAt(self.body.count() - 1)  # the stretch
         for i, text in enumerate(self.captions, 1):
+            row = QHBoxLayout()
+            row.setSpacing(6)
             label = QLabel(text)
             label.setObjectName("captionText")
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setAccessibleName(f"Caption {i}")
-            self.body.addWidget(label)
-            row = QHBoxLayout()
-            row.addStretch(1)
+            row.addWidget(label, 1)
             copy = QToolButton()
-            copy.setText("Copy")
-            copy.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            copy.setToolTip("Copy this caption")
             copy.setAccessibleName(f"Copy caption {i}")
             icons.bind(copy, "copy")
             copy.clicked.connect(lambda _=False, t=text: self._copy(t))
             use = QToolButton()
             use.setText("Use as prompt")
+            use.setToolTip("Put this caption into the prompt editor")
             use.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             use.setAccessibleName(f"Use caption {i} as prompt")
             icons.bind(use, "remix")
             use.clicked.connect(lambda _=False, t=text: self.use_as_prompt.emit(t))
-            row.addWidget(copy)
-            row.addWidget(use)
+            row.addWidget(copy, 0, Qt.AlignmentFlag.AlignVCenter)
+            row.addWidget(use, 0, Qt.AlignmentFlag.AlignVCenter)
             self.body.addLayout(row)
+        self.body.addStretch(1)
 
     def show_rejection(self, reason: str) -> None:
         self.rejected = reason
-        self.preview.setPixmap(icons.icon("warning").pixmap(40, 40))
+        self.preview.setFixedSize(PREVIEW, 28)  # a rejected file needs one line, not a preview
+        self.preview.setPixmap(icons.icon("warning").pixmap(22, 22))
         self.status.setObjectName("captionReject")
         self.status.setText(reason)
         self.status.setToolTip(reason)
@@ -366,11 +369,9 @@ class CaptionPanel(QWidget):
         self.history_view = QListView()
         self.history_view.setModel(self.history)
         self.history_view.setAccessibleName("Past captions")
-        self.history_view.setWordWrap(True)
-        self.history_view.setUniformItemSizes(False)
-        self.history_view.setAlternatingRowColors(True)
-        self.history_view.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.history_view.setSpacing(2)
+        self.history_view.setItemDelegate(CaptionHistoryDelegate(self.history_view))
+        self.history_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.history_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.history_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         rl.addWidget(self.history_view, 1)
         hb = QHBoxLayout()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QAction, QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -52,13 +52,27 @@ class GalleryView(QListView):
         self.setDefaultDropAction(Qt.DropAction.CopyAction)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(CELL // 3)
+        # Always there, so stretching the cells to the width cannot toggle it (and loop).
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMouseTracking(True)
-        self.setItemDelegate(GalleryDelegate(CELL, self))
+        self.delegate = GalleryDelegate(CELL, self)
+        self.setItemDelegate(self.delegate)
         self.setModel(model)
         self.gallery_model = model
         self.empty_title = ""
         self.empty_text = ""
         self.doubleClicked.connect(lambda idx: self.activated_record.emit(idx.data(RecordRole)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Stretch the cells so the columns fill the width (no ragged gap on the right)."""
+        super().resizeEvent(event)
+        width = self.viewport().width() - 2  # QListView wraps when a row would touch the edge exactly
+        cols = max(1, width // CELL)
+        cell = max(CELL, width // cols)
+        if cell != self.gridSize().width():
+            self.delegate.cell = cell
+            self.setGridSize(QSize(cell, cell))
+            self.setIconSize(QSize(cell - 8, cell - 8))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
@@ -149,8 +163,9 @@ class GalleryPanel(QWidget):
         self.search.setAccessibleName("Search prompts")
         self.search.setClearButtonEnabled(True)
         self.search.setMaximumWidth(420)
-        self._search_icon = QAction(self.search)
+        self._search_icon = QAction("Search", self.search)
         icons.bind(self._search_icon, "search")
+        self._search_icon.triggered.connect(lambda: self._apply_search())
         self.search.addAction(self._search_icon, QLineEdit.ActionPosition.LeadingPosition)
         bar.addWidget(self.search, 1)
         self.favorites = QToolButton()

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(icons.app_icon())
         self.setAccessibleName(APP_TITLE)
         self.resize(1380, 860)
-        self.setMinimumSize(QSize(900, 560))
+        self.setMinimumSize(QSize(760, 520))
 
         self._make_actions()
         self._make_widgets()
@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
         A("paste_caption", "&Paste image to caption", "paste", ["Ctrl+Shift+V"], self._caption_paste)
         A("save", "&Save image as…", "save", [K.Save], self.save_selected, "Save the selected images as PNG")
         A("settings", "Se&ttings…", "settings", ["Ctrl+,"], self.open_settings)
-        A("quit", "&Quit", None, [K.Quit], self.close)
+        A("quit", "&Quit", None, ["Ctrl+Q"], self.close)
         A("copy_image", "Copy &image", "copy", [K.Copy], self.copy_image, "Copy the image to the clipboard")
         A("copy_prompt", "Copy &prompt", "copy-text", ["Ctrl+Shift+C"], self.copy_prompt)
         A("copy_seed", "Copy s&eed", "seed", ["Ctrl+Alt+C"], self.copy_seed)
@@ -493,6 +493,8 @@ class MainWindow(QMainWindow):
         self.editor.generated(seeds)
         if result.spooled:
             n = len(result.generation.images)
+            self.ctx.mark_lost(DatabaseUnavailable(result.storage_error or "The database cannot be reached.",
+                                                   "The app reconnects when it is back."))
             self.editor.set_busy(False, f"{n} images generated; waiting for the database.")
             self.message_bar.show_message(
                 f"{n} images were generated, but the database cannot be reached ({result.storage_error}). "

@@ -34,7 +34,8 @@ def make_window(qtbot, make_service, settings: Settings, demo_cookie: str) -> It
     windows: list[MainWindow] = []
 
     def make(*, signed_in: bool = True, factory: Callable[[bool], object] | None = None, demo: bool = False,
-             wait: bool = True, retry_interval_ms: int | None = None) -> MainWindow:
+             wait: bool = True, retry_interval_ms: int | None = None,
+             size: tuple[int, int] | None = (1280, 800)) -> MainWindow:
         if factory is None:
             svc = make_service()
             if signed_in:
@@ -44,7 +45,8 @@ def make_window(qtbot, make_service, settings: Settings, demo_cookie: str) -> It
                 return svc
 
         w = MainWindow(factory, settings=settings, demo=demo, retry_interval_ms=retry_interval_ms)  # type: ignore[arg-type]
-        w.resize(1280, 800)
+        if size is not None:
+            w.resize(*size)
         qtbot.addWidget(w)
         w.show()
         windows.append(w)

@@ -1,0 +1,135 @@
+"""Settings (database, defaults, theme), what persists between runs, and the offline demo."""
+
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+from sqlalchemy.engine import make_url
+
+from core.secrets import SecretStore
+from gui import theme
+from gui.dialogs.settings import password_key
+from gui.widgets.main_window import DEMO_LABEL
+from tests.gui.helpers import generate, settle
+
+
+def test_window_size_splitters_and_options_persist(qtbot, make_window, make_service):
+    w = make_window()
+    w.resize(790, 640)  # within the offscreen screen (800×800): restoreGeometry keeps windows on screen
+    w.main_splitter.setSizes([300, 490])
+    w.gallery_splitter.setSizes([270, 200])
+    w.editor.set_text("a draft I have not generated yet")
+    w.editor.count.setValue(6)
+    w.editor.aspect.setCurrentIndex(w.editor.aspect.findData("IMAGE_ASPECT_RATIO_SQUARE"))
+    sizes = w.main_splitter.sizes()
+    gsizes = w.gallery_splitter.sizes()
+    w.tabs.setCurrentIndex(1)
+    w.close()
+
+    w2 = make_window(factory=lambda _d: make_service(), size=None)
+    assert (w2.width(), w2.height()) == (790, 640)
+    assert w2.main_splitter.sizes() == sizes
+    assert w2.tabs.currentIndex() == 1
+    w2.tabs.setCurrentIndex(0)
+    qtbot.wait(10)
+    assert w2.gallery_splitter.sizes() == gsizes
+    assert w2.editor.text() == "a draft I have not generated yet"
+    assert w2.editor.count.value() == 6
+    assert w2.editor.aspect.currentData() == "IMAGE_ASPECT_RATIO_SQUARE"
+    assert (w2.settings.config_dir / "gui.ini").exists()  # in the test's data dir, not the home
+
+
+def test_settings_test_connection_and_save_server(qtbot, window, admin_url, settings, memory_keyring):
+    w = window
+    w.open_settings("database")
+    dlg = w.settings_dialog
+    assert dlg is not None and dlg.isVisible() and not dlg.isModal()
+    assert not dlg.test_button.isEnabled()  # embedded: nothing to test
+    dlg.server.setChecked(True)
+    url = make_url(admin_url)
+    dlg.host.setText(url.host)
+    dlg.port.setValue(url.port)
+    dlg.name.setText(url.database)
+    dlg.user.setText(url.username)
+    dlg.password.setText("s3cret-pass")
+    qtbot.mouseClick(dlg.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dlg.test_result.text().startswith("✓"), timeout=10_000)
+    assert "PostgreSQL" in dlg.test_result.text()
+
+    dlg.port.setValue(1)  # nothing listens there
+    qtbot.mouseClick(dlg.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "cannot be reached" in dlg.test_result.text(), timeout=10_000)
+
+    dlg.port.setValue(url.port)
+    dlg.theme.setCurrentIndex(dlg.theme.findData("dark"))
+    dlg.count.setValue(2)
+    dlg.buttons.button(dlg.buttons.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: w.settings_dialog is None, timeout=5000)
+    saved = json.loads(settings.settings_file.read_text())
+    assert saved["database"]["mode"] == "server"
+    assert saved["database"]["port"] == url.port
+    assert "password" not in saved["database"]  # never in the file
+    db = w.settings.database
+    assert SecretStore(settings.data_dir).load_db_password(password_key(db)) == "s3cret-pass"
+    assert saved["theme"] == "dark" and theme.mode() == "dark"
+    assert QApplication.palette().color(QPalette.ColorRole.Window) == QColor(theme.DARK.window)
+    assert w.editor.count.value() == 2  # the new default applies to the editor
+    qtbot.waitUntil(lambda: w.ctx.connected, timeout=15_000)  # reconnected after the change
+
+
+def test_theme_menu_switches_light_and_dark(qtbot, window):
+    w = window
+    w.theme_actions["dark"].trigger()
+    assert QApplication.palette().color(QPalette.ColorRole.Base) == QColor(theme.DARK.base)
+    w.theme_actions["light"].trigger()
+    assert QApplication.palette().color(QPalette.ColorRole.Base) == QColor(theme.LIGHT.base)
+    settle(qtbot, w)
+
+
+def test_offline_demo_is_always_labelled(qtbot, make_window, make_service, settings):
+    def factory(demo: bool) -> object:
+        return make_service(settings=settings.with_overrides(demo=demo))
+
+    w = make_window(factory=factory, demo=True)
+    assert w.ctx.service.demo
+    assert DEMO_LABEL in w.windowTitle()
+    assert w.demo_label.isVisible() and w.demo_label.text() == DEMO_LABEL
+    assert w.actions_["demo"].isChecked()
+    qtbot.waitUntil(lambda: w.account.text() == "Demo User")
+    assert w.account_bar.isHidden()
+    generate(qtbot, w, "an orange hot-air balloon", count=2)
+    assert w.model.rowCount() == 2
+
+    w.actions_["demo"].trigger()  # leave the demo: the service restarts without the stand-in
+    qtbot.waitUntil(lambda: w.ctx.connected and not w.ctx.service.demo, timeout=15_000)
+    assert DEMO_LABEL not in w.windowTitle()
+    assert not w.demo_label.isVisible()
+    w.set_demo(True)  # and the menu entry brings it back
+    qtbot.waitUntil(lambda: w.ctx.connected and w.ctx.service.demo, timeout=15_000)
+    assert w.demo_label.isVisible()
+
+
+def test_every_menu_action_has_a_shortcut_or_is_a_rare_one(window):
+    w = window
+    rare = {"sign_out", "retry_db", "about"}
+    missing = [k for k, a in w.actions_.items() if k not in rare and a.shortcut().isEmpty()]
+    assert missing == []
+    in_menus = {a for m in w.menuBar().actions() if m.menu() for a in m.menu().actions()}
+    assert all(a in in_menus for a in w.actions_.values())
+    keys = [a.shortcut().toString() for a in w.actions_.values() if not a.shortcut().isEmpty()]
+    assert len(keys) == len(set(keys)), "two actions share a shortcut"
+
+
+def test_widgets_have_accessible_names(window):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit
+
+    w = window
+    unnamed = [type(x).__name__ + ":" + (x.text() if hasattr(x, "text") else "")
+               for cls in (QLineEdit, QPlainTextEdit, QComboBox, QAbstractSpinBox, QAbstractButton)
+               for x in w.findChildren(cls)
+               if x.isVisibleTo(w) and not x.accessibleName() and not (hasattr(x, "text") and x.text())
+               and x.parent() is not None and not isinstance(x.parent(), (QAbstractSpinBox, QComboBox))]
+    assert unnamed == []

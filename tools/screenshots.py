@@ -1,0 +1,184 @@
+"""Take the README screenshots from the running app, reproducibly.
+
+    python tools/screenshots.py [--out docs/screenshots]
+
+Runs the real app offscreen in offline-demo mode (the built-in stand-in server makes
+the pictures; the window is labelled as a demo) on a fresh embedded database in a
+temporary data directory, so it never touches your own library. It generates a few
+prompts with fixed seeds, captions some files, signs in through the dialog, and saves:
+
+- ``main-window.png``: the gallery full of images, one selected with its details;
+- ``main-window-dark.png``: the same in the dark theme;
+- ``caption-panel.png``: the caption panel with captions and one rejected file;
+- ``sign-in.png``: the sign-in dialog after verifying (the cookie is not shown);
+- ``message-bar.png``: a safety refusal in the message bar, the prompt kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROMPTS = [
+    ("a lighthouse at dusk, warm orange light over a calm sea", "IMAGE_ASPECT_RATIO_LANDSCAPE", 4),
+    ("a red fox curled up in fresh snow, soft morning light", "IMAGE_ASPECT_RATIO_SQUARE", 4),
+    ("a purple nebula with bright young stars, wide-field astrophotography", "IMAGE_ASPECT_RATIO_LANDSCAPE", 4),
+    ("a bowl of ramen on a wooden table, steam rising, top-down photo", "IMAGE_ASPECT_RATIO_SQUARE", 4),
+    ("a green forest path after rain, moss and ferns", "IMAGE_ASPECT_RATIO_PORTRAIT", 4),
+    ("a blue vintage car parked on a cobblestone street", "IMAGE_ASPECT_RATIO_LANDSCAPE_FOUR_THREE", 4),
+    ("an orange hot-air balloon over a patchwork of fields", "IMAGE_ASPECT_RATIO_LANDSCAPE", 4),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary data directory")
+    args = parser.parse_args(argv)
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    data = Path(tempfile.mkdtemp(prefix="imagefx-shots-"))
+    for var in ("GOOGLE_COOKIE", "DATABASE_URL", "DB_HOST", "IMAGEFX_DB", "IMAGEFX_LABS_URL", "IMAGEFX_API_URL",
+                "IMAGEFX_CONFIG_DIR"):
+        os.environ.pop(var, None)
+    os.environ["IMAGEFX_DATA_DIR"] = str(data)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    sys.path.insert(0, str(ROOT))
+    try:
+        return _shoot(out, data)
+    finally:
+        if not args.keep:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def _shoot(out: Path, data: Path) -> int:
+    from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    from core.config import load_settings
+    from core.imagefx.types import GenerationRequest
+    from core.standin import DEMO_COOKIE
+    from core.standin.images import render_image
+    from gui import theme
+    from gui.app import create_application
+    from gui.widgets.main_window import MainWindow
+
+    app = create_application()
+    settings = load_settings()
+    theme.apply(app, "light")
+    w = MainWindow(demo=True, settings=settings)
+    w.resize(1440, 900)
+    w.main_splitter.setSizes([340, 1100])
+    w.gallery_splitter.setSizes([760, 340])
+    w.show()
+
+    def pump(until: Callable[[], bool], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not until():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the app did not get there in time")
+            app.processEvents()
+            time.sleep(0.01)
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.005)
+
+    pump(lambda: w.ctx.connected and w.worker.active == 0)
+    for i, (prompt, aspect, count) in enumerate(PROMPTS):
+        w.editor.set_text(prompt)
+        w.generate(GenerationRequest(prompt=prompt, count=count, model="IMAGEN_3_5", aspect_ratio=aspect,
+                                     seed=1000 + 37 * i))
+        pump(lambda: not w.generating)
+        print(f"generated {count}: {prompt}", flush=True)
+    w.message_bar.dismiss()
+
+    # Main window: a gallery full of images, one selected, a prompt being written.
+    w.editor.set_text("a red fox curled up in fresh snow, soft morning light, shallow depth of field")
+    w.editor.aspect.setCurrentIndex(w.editor.aspect.findData("IMAGE_ASPECT_RATIO_SQUARE"))
+    w.editor.count.setValue(4)
+    w.editor.set_busy(False, "")
+    row = 1  # in the top row: the newest generation
+    w.gallery.view.setCurrentIndex(w.model.index(row))
+    w.gallery.view.scrollToTop()
+    rec = w.model.record(row)
+    pump(lambda: w.images.get(rec.id) is not None and w.worker.active == 0)
+    w.gallery.view.setFocus()
+    w.grab().save(str(out / "main-window.png"))
+
+    theme.apply(app, "dark")
+    w.set_theme("dark", save=False)
+    pump(lambda: True)
+    w.grab().save(str(out / "main-window-dark.png"))
+    theme.apply(app, "light")
+    w.set_theme("light", save=False)
+
+    # A safety refusal: the message bar says what happened and keeps the prompt.
+    svc = w.ctx.service
+    assert svc is not None and svc._standin is not None
+    svc._standin.fail("generate", "safety", times=2)
+    w.editor.set_text("a forbidden scene")
+    w.editor_generate()
+    pump(lambda: not w.generating and w.message_bar.text != "")
+    pump(lambda: True)
+    w.grab().save(str(out / "message-bar.png"))
+    w.message_bar.dismiss()
+    w.editor.set_text("a red fox curled up in fresh snow, soft morning light, shallow depth of field")
+    w.editor.set_busy(False, "")
+    w.statusBar().clearMessage()
+
+    # Caption panel: three pictures and a text file dropped at once.
+    files = data / "to-caption"
+    files.mkdir()
+    paths = []
+    for name, prompt, aspect in (("harbour.png", "a blue harbour at noon", "IMAGE_ASPECT_RATIO_LANDSCAPE"),
+                                 ("sunflowers.png", "yellow sunflowers in a field", "IMAGE_ASPECT_RATIO_SQUARE"),
+                                 ("notes.txt", "", ""),
+                                 ("rose.png", "a red rose", "IMAGE_ASPECT_RATIO_PORTRAIT")):
+        p = files / name
+        if name.endswith(".txt"):
+            p.write_text("shopping list: eggs, flour, milk")
+        else:
+            p.write_bytes(render_image(prompt, 7, 0, aspect, scale=0.5))
+        paths.append(p)
+    w.tabs.setCurrentIndex(1)
+    w.captions.count.setValue(2)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = QPoint(w.captions.drop.width() // 2, w.captions.drop.height() // 2)
+    QApplication.sendEvent(w.captions.drop, QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime,
+                                                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(w.captions.drop, QDropEvent(pos, Qt.DropAction.CopyAction, mime,
+                                                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    pump(lambda: not w.captions.busy and w.worker.active == 0)
+    w.grab().save(str(out / "caption-panel.png"))
+    w.tabs.setCurrentIndex(0)
+
+    # The sign-in dialog after verifying: who is signed in, and no cookie on screen.
+    w.open_sign_in()
+    dlg = w.sign_in_dialog
+    assert dlg is not None
+    dlg.cookie.setPlainText(DEMO_COOKIE)
+    dlg.verify()
+    pump(lambda: dlg.card.isVisible() and w.worker.active == 0)
+    dlg.adjustSize()
+    pump(lambda: True)
+    dlg.grab().save(str(out / "sign-in.png"))
+    dlg.close()
+
+    w.close()
+    for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png"):
+        print(out / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
