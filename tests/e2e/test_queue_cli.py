@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from core.export import parse_parameters
@@ -29,8 +30,8 @@ def ok(done: subprocess.CompletedProcess[str]) -> list[str]:
     return done.stdout.splitlines()
 
 
-def queue_json(cli: Run) -> list[dict]:
-    done = cli("queue", "list", "--json")
+def queue_json(cli: Run, env: dict[str, str] | None = None) -> list[dict]:
+    done = cli("queue", "list", "--json", env=env)
     ok(done)
     return json.loads(done.stdout)
 
@@ -63,8 +64,6 @@ def test_a_prompt_file_runs_to_the_end_with_the_right_states(cli: Run, standin: 
                                                                       "IMAGE_ASPECT_RATIO_SQUARE")]
     text = ok(cli("queue", "list"))
     assert text[1].split()[:2] == [str(items[1]["id"]), "failed"]
-    # nothing pending: a second run has nothing to do
-    assert ok(cli("queue", "run"))[-1].startswith("Queue finished: 0 done, 0 failed.")
     assert ok(cli("queue", "retry")) == ["1 failed item pending again."]
     assert ok(cli("queue", "clear", "--finished")) == ["Removed 4 items from the queue."]
     assert ok(cli("queue", "clear")) == ["Removed 1 item from the queue."]
@@ -107,15 +106,17 @@ def _read_until(proc: subprocess.Popen[str], wanted: str, timeout: float = 30) -
     raise AssertionError(f"never saw {wanted!r}; got {seen}")
 
 
-def test_a_queue_run_killed_mid_item_finishes_later_with_every_prompt_stored_once(
-        cli: Run, cli_env: dict[str, str], standin: StandInServer, db_url: str) -> None:
-    ok(cli("login", "-c", DEMO_COOKIE))
-    prompts = ["kill test one", "kill test two", "kill test three", "kill test four"]
-    args = [arg for p in prompts for arg in ("-p", p)]
-    ok(cli("queue", "add", *args, "-n", "2"))
+KILL_PROMPTS = ["kill test one", "kill test two", "kill test three", "kill test four"]
+
+
+def _kill_mid_item_then_run_again(cli: Run, cli_env: dict[str, str], standin: StandInServer,
+                                  env: dict[str, str]) -> None:
+    """Run the queue, SIGKILL it while item two's request is in flight, run it again."""
+    env = {**env, "GOOGLE_COOKIE": DEMO_COOKIE}
+    ok(cli("queue", "add", *[arg for p in KILL_PROMPTS for arg in ("-p", p)], "-n", "2", env=env))
     standin.delay("generate", 0.8, times=20)  # every answer takes a while: time to kill mid-item
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "queue", "run", "--delay", "0"],
-                            env=cli_env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**cli_env, **env}, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         _read_until(proc, "[1/4] running: kill test two")
@@ -128,21 +129,39 @@ def test_a_queue_run_killed_mid_item_finishes_later_with_every_prompt_stored_onc
         proc.communicate()
     assert proc.returncode == -signal.SIGKILL
     standin.clear_faults()  # the slow answers were only needed to kill it mid-item
-    states = rows(db_url, "SELECT prompt_text, state, attempts FROM generation_queue ORDER BY position")
-    assert states == [("kill test one", "done", 1), ("kill test two", "running", 1),
-                      ("kill test three", "pending", 0), ("kill test four", "pending", 0)]
 
-    lines = ok(cli("queue", "run", "--delay", "0"))
+    lines = ok(cli("queue", "run", "--delay", "0", env=env))
+    # item two was left running by the dead process: it runs again (its second attempt, below)
     assert lines[0] == "recovered: kill test two: Interrupted: the app stopped while this item was running; " \
                        "it runs again."
     assert lines[-1].startswith("Queue finished: 3 done, 0 failed. 6 image(s)")
-    assert rows(db_url, "SELECT prompt_text, state, attempts FROM generation_queue ORDER BY position") == [
-        ("kill test one", "done", 1), ("kill test two", "done", 2), ("kill test three", "done", 1),
-        ("kill test four", "done", 1)]
+    listed = queue_json(cli, env)
+    assert [(i["prompt"], i["state"], i["attempts"], len(i["images"])) for i in listed] == [
+        ("kill test one", "done", 1, 2), ("kill test two", "done", 2, 2), ("kill test three", "done", 1, 2),
+        ("kill test four", "done", 1, 2)]
+    history = json.loads("\n".join(ok(cli("history", "--json", env=env))))
+    assert sorted((h["prompt"], h["image_count"]) for h in history) == sorted((p, 2) for p in KILL_PROMPTS)
+
+
+@pytest.mark.parametrize("admin_url", ["own", "env"], indirect=True)
+def test_a_queue_run_killed_mid_item_finishes_later_with_every_prompt_stored_once(
+        cli: Run, cli_env: dict[str, str], standin: StandInServer, db_url: str) -> None:
+    _kill_mid_item_then_run_again(cli, cli_env, standin, {})
     assert rows(db_url, "SELECT prompt_text, count(*) FROM prompts GROUP BY prompt_text ORDER BY 1") == sorted(
-        (p, 1) for p in prompts)  # every prompt stored exactly once
+        (p, 1) for p in KILL_PROMPTS)  # every prompt stored exactly once
     assert scalar(db_url, "SELECT count(*) FROM generated_images") == 8
     assert scalar(db_url, "SELECT count(*) FROM generation_queue q JOIN prompts p ON p.id = q.prompt_id") == 4
+
+
+def test_the_same_with_the_embedded_database(cli: Run, cli_env: dict[str, str], standin: StandInServer,
+                                             tmp_path: Path) -> None:
+    """The desktop set-up: the killed process leaves the embedded server running; the next one
+    reuses it, recovers the item, and the last one out stops the server."""
+    from tests.core.test_embedded import postmasters, wait_until_gone
+
+    _kill_mid_item_then_run_again(cli, cli_env, standin, {"DATABASE_URL": ""})
+    pgdata = tmp_path / "cli-data" / "pgdata"
+    assert wait_until_gone(pgdata) == [] and postmasters(pgdata) == []
 
 
 def test_export_writes_pngs_that_show_their_prompt_elsewhere(cli: Run, tmp_path: Path, db_url: str) -> None:
