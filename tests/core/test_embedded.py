@@ -20,7 +20,7 @@ from core.config import Settings, load_settings
 from core.imagefx import GenerationRequest
 from core.service import Service
 from core.standin import DEMO_COOKIE, DEMO_EMAIL, StandInServer
-from core.store import Database
+from core.store import Database, DatabaseError
 from tests.support.pg import pg_bin
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,5 +172,24 @@ def test_two_processes_share_the_server_and_the_last_one_out_stops_it(
         if child.poll() is None:
             child.kill()
         child.wait(10)
+        db.close()
+    assert wait_until_gone(pgdata) == []
+
+
+def test_a_server_that_cannot_start_is_a_database_error_on_every_try(data_dir: Path, standin: StandInServer) -> None:
+    settings = embedded_settings(data_dir, standin)
+    pgdata = settings.embedded_db_dir
+    pgdata.mkdir(parents=True)
+    stray = pgdata / "stray.txt"
+    stray.write_text("not a database")  # initdb refuses a non-empty directory
+    db = Database(settings)
+    for _ in range(2):  # the GUI retries; the CLI retries when it stores
+        with pytest.raises(DatabaseError, match="embedded database could not start"):
+            db.connect()
+    stray.unlink()
+    try:
+        db.connect()  # fixed while the app runs: the next try starts it
+        assert db.ping() and len(postmasters(pgdata)) == 1
+    finally:
         db.close()
     assert wait_until_gone(pgdata) == []

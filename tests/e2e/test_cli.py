@@ -27,7 +27,8 @@ BOTH_SERVERS = pytest.mark.parametrize("admin_url", ["own", "env"], indirect=Tru
 
 def ok(done: subprocess.CompletedProcess[str]) -> list[str]:
     """stdout lines of a run that must have succeeded."""
-    assert done.returncode == 0, (done.returncode, done.stderr)
+    if done.returncode != 0:
+        pytest.fail(f"{done.args[2:]} exited {done.returncode}:\n{done.stderr}", pytrace=False)
     assert "Traceback" not in done.stderr
     return done.stdout.splitlines()
 

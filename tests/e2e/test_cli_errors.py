@@ -142,6 +142,18 @@ def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Pat
     assert "a quiet lake" in history and "the lake again" in history
 
 
+def test_an_embedded_database_that_cannot_start_still_keeps_the_images(cli: Run, tmp_path: Path) -> None:
+    pgdata = tmp_path / "cli-data" / "pgdata"
+    pgdata.mkdir(parents=True)
+    (pgdata / "stray.txt").write_text("initdb refuses a directory that is not empty")
+    done = generate(cli, tmp_path, env={"DATABASE_URL": ""})
+    assert done.returncode == 6, done.stderr
+    assert "Traceback" not in done.stderr and "Unexpected error" not in done.stderr
+    assert "embedded database could not start" in done.stderr and "spool" in done.stderr
+    assert len([p for p in (tmp_path / "out").iterdir() if p.suffix == ".png"]) == 2
+    assert len(list((tmp_path / "cli-data" / "spool").glob("*.json"))) == 1
+
+
 # --- 2: bad input ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args, phrase", [
