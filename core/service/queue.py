@@ -47,6 +47,7 @@ from core.service.control import RunControl
 from core.service.service import Service, StorageFailed, ValidationError, validate_request
 from core.store import (
     DatabaseError,
+    DatabaseUnavailable,
     GenerationRecord,
     ImageRecord,
     NewGeneration,
@@ -362,7 +363,7 @@ class _Run:
         outcome, message = FINISHED, ""
         try:
             self.email = self._account()
-            self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)
+            self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)  # the database must be there to start
             self._recover()
             self.emit(RUN_STARTED)
             first = True
@@ -454,22 +455,40 @@ class _Run:
                 if self._sleep(wait):
                     raise
                 wait = min(wait * 2, self.q.max_probe_interval)
-                self._renew_locks()
+                self._ensure_locks()
 
-    def _renew_locks(self) -> None:
-        """After the database came back, the old lock connection is gone; open a new one."""
+    def _ensure_locks(self) -> ItemLocks | None:
+        """The lock connection, reopened if the database dropped it (a restart ends its
+        locks too, so the current item's lock is taken again on the new one)."""
+        if self.locks is not None and self.locks.alive():
+            return self.locks
         if self.locks is not None:
             self.locks.close()
+            self.locks = None
         try:
             self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)
         except DatabaseError:
-            self.locks = None
+            return None
+        current = self.control.current_item
+        if current is not None:
+            try:
+                if not self.locks.try_lock(current):
+                    log.warning("queue item %d was taken over while the database was away", current)
+            except DatabaseError:
+                pass
+        return self.locks
+
+    def _live_locks(self) -> ItemLocks:
+        """For a transaction about to run: DatabaseUnavailable (so ``_db`` waits) without one."""
+        locks = self._ensure_locks()
+        if locks is None:
+            raise DatabaseUnavailable("The database cannot be reached.")
+        return locks
 
     def _recover(self) -> bool:
-        locks = self.locks
-        if locks is None:
+        if self._ensure_locks() is None:
             return False
-        recovered = self._db(lambda s: queue_repo.recover_stale(s, locks, self.email))
+        recovered = self._db(lambda s: queue_repo.recover_stale(s, self._live_locks(), self.email))
         for item in recovered:  # type: ignore[attr-defined]
             log.warning("queue item %d was running when its process stopped; %s", item.id,
                         "failed" if item.state == "failed" else "running it again")
@@ -477,22 +496,16 @@ class _Run:
         return bool(recovered)
 
     def _claim(self) -> QueueItem | None:
-        wait = self.q.probe_interval
-        while self.locks is None:  # the lock connection was lost with the database
-            self._renew_locks()
-            if self.locks is None:
-                if self._sleep(wait):
-                    raise _Stop()
-                wait = min(wait * 2, self.q.max_probe_interval)
-        locks = self.locks
-        return self._db(lambda s: queue_repo.claim_next(s, locks, self.claimed_by, self.email))  # type: ignore[return-value]
+        return self._db(lambda s: queue_repo.claim_next(  # type: ignore[return-value]
+            s, self._live_locks(), self.claimed_by, self.email))
 
     def _unlock(self, item: QueueItem) -> None:
         if self.locks is not None:
             try:
                 self.locks.unlock(item.id)
-            except DatabaseError:
-                self._renew_locks()
+            except DatabaseError:  # the connection is gone, and its locks with it
+                self.locks.close()
+                self.locks = None
 
     # --- one item -----------------------------------------------------------------------------
 

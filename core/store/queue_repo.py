@@ -74,6 +74,16 @@ class ItemLocks:
         self.held.discard(item_id)
         self._scalar("SELECT pg_advisory_unlock(:ns, :id)", item_id)
 
+    def alive(self) -> bool:
+        """False once the connection is gone (database restarted): its locks are gone with it."""
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute(sa.text("SELECT 1"))
+            return True
+        except DBAPIError:
+            return False
+
     def close(self) -> None:
         """Closing the connection releases every lock it holds."""
         if self._conn is not None:

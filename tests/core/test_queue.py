@@ -372,3 +372,67 @@ def test_a_refused_item_keeps_googles_words_in_the_event(signed_in) -> None:
     q.run(delay=0, on_event=rec)
     failed = [e for e in rec.events if e.kind == ITEM_FAILED]
     assert len(failed) == 1 and SAFETY_MESSAGE in failed[0].message and failed[0].item.state == "failed"
+
+
+# --- the database going away mid-run ----------------------------------------------------------------
+
+@pytest.fixture
+def own_pg() -> object:
+    from tests.support.pg import TcpPostgres
+
+    pg = TcpPostgres().start()
+    yield pg
+    pg.stop()
+
+
+def _bounce(pg, seconds: float = 1.0) -> None:
+    """Stop the server now and start it again ``seconds`` later, from another thread."""
+    pg.stop(remove=False)
+    threading.Timer(seconds, pg.restart).start()
+
+
+def test_database_down_between_items_pauses_and_resumes(make_service, own_pg) -> None:
+    svc = make_service(url=own_pg.url())
+    svc.sign_in(standin_cookie())
+    q = QueueService(svc, **FAST)
+    q.add_prompts(["db one", "db two", "db three"], QueueOptions(count=1))
+    rec = Recorder()
+    bounced: list[bool] = []
+
+    def down_after_first(e: QueueEvent) -> None:
+        if e.kind == ITEM_DONE and not bounced:
+            bounced.append(True)
+            _bounce(own_pg)
+
+    rec.hooks.append(down_after_first)
+    summary = q.run(delay=0, on_event=rec)
+    assert (summary.outcome, summary.done) == (FINISHED, 3)
+    assert any(e.kind == PAUSED and e.reason == "database" for e in rec.events)
+    assert RESUMED in rec.kinds()
+    assert prompt_counts(svc) == {"db one": 1, "db two": 1, "db three": 1}
+    assert [(i.state, i.attempts) for i in q.items()] == [("done", 1)] * 3
+
+
+def test_database_down_while_generating_keeps_the_images_in_the_spool_then_stores_once(
+        make_service, own_pg) -> None:
+    svc = make_service(url=own_pg.url())
+    svc.sign_in(standin_cookie())
+    q = QueueService(svc, **FAST)
+    q.add_prompts(["spool one", "spool two"], QueueOptions(count=2))
+    rec = Recorder()
+    spooled: list[int] = []
+
+    def down_during_second(e: QueueEvent) -> None:
+        if e.kind == ITEM_STARTED and e.item.prompt == "spool two":
+            _bounce(own_pg)
+        if e.kind == PAUSED and e.reason == "database":
+            spooled.append(len(svc.spool))  # the images are on disk while the database is away
+
+    rec.hooks.append(down_during_second)
+    summary = q.run(delay=0, on_event=rec)
+    assert (summary.outcome, summary.done, summary.images) == (FINISHED, 2, 4)
+    assert spooled == [1]
+    assert len(svc.spool) == 0  # stored with the item's transaction, then forgotten
+    assert prompt_counts(svc) == {"spool one": 1, "spool two": 1}
+    second = q.items()[1]
+    assert (second.state, second.image_count, len(second.media_ids)) == ("done", 2, 2)
