@@ -124,6 +124,10 @@ QPushButton#danger {{ color: #d33a3a; }}
 QToolButton {{ border: 1px solid transparent; border-radius: 6px; padding: 3px; }}
 QToolButton:hover {{ border-color: {c.border}; background: {c.alt_base}; }}
 QToolButton:checked {{ background: {c.alt_base}; border-color: {c.accent}; }}
+QRadioButton::indicator {{ width: 14px; height: 14px; border-radius: 8px; border: 1px solid {c.muted};
+    background: {c.base}; }}
+QRadioButton::indicator:checked {{ border: 1px solid {c.accent}; background: qradialgradient(cx:0.5, cy:0.5,
+    radius:0.5, fx:0.5, fy:0.5, stop:0 {c.accent}, stop:0.5 {c.accent}, stop:0.6 {c.base}, stop:1 {c.base}); }}
 QFrame#card {{ background: {c.panel}; border: 1px solid {c.border}; border-radius: 10px; }}
 QFrame#sidebar {{ background: {c.panel}; }}
 QLabel#heading {{ font-size: 15px; font-weight: 600; }}

@@ -347,6 +347,7 @@ class CaptionPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.results)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.scroll = scroll
         ll.addWidget(scroll, 1)
         self.splitter.addWidget(left)

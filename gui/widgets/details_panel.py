@@ -94,6 +94,7 @@ class DetailsPanel(QFrame):
         self.setMinimumWidth(260)
         self.record: ImageRecord | None = None
         self.actions_ = actions
+        self.buttons: list[QToolButton] = []  # in reading order, for the window's tab chain
         outer = QVBoxLayout(self)
         outer.setContentsMargins(14, 12, 14, 12)
         outer.setSpacing(10)
@@ -140,6 +141,7 @@ class DetailsPanel(QFrame):
         scroll.viewport().setAutoFillBackground(False)
         self.prompt.setAutoFillBackground(False)
         scroll.setStyleSheet("QScrollArea, QScrollArea > QWidget > QWidget { background: transparent; }")
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # a stop in the tab chain that does nothing
         scroll.setMinimumHeight(48)
         scroll.setMaximumHeight(150)
         head = QLabel("Prompt")
@@ -191,6 +193,7 @@ class DetailsPanel(QFrame):
             if action is None:
                 continue
             b = QToolButton()
+            self.buttons.append(b)
             b.setDefaultAction(action)
             b.setAccessibleName(action.text().replace("&", "").rstrip("…"))
             if text:

@@ -188,7 +188,7 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(
             lambda pos: self.context_menu_requested.emit(self.view.viewport().mapToGlobal(pos)))
         layout.addWidget(self.view, 1)
-        self.setFocusProxy(self.view)
+
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)

@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self._make_menus()
         self._make_toolbar()
         self._make_status_bar()
+        self._make_tab_order()
         self._connect()
         self._restore_state()
         self._update_title()
@@ -162,6 +163,7 @@ class MainWindow(QMainWindow):
         A("shortcuts", "&Keyboard shortcuts", None, [K.HelpContents, "F1"], self.show_shortcuts)
         A("about", "&About ImageFX Studio", None, None, self.show_about)
         self.actions_["demo"].setChecked(self.is_demo)
+        self.actions_["cancel"].setEnabled(False)  # Esc does nothing until a generation runs
 
     def _make_widgets(self) -> None:
         central = QWidget()
@@ -191,6 +193,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.setAccessibleName("Views")
+        self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its tab bar takes the focus, once, in order
         self.tabs.addTab(self.gallery_splitter, icons.icon("gallery"), "Gallery")
         self.tabs.addTab(self.captions, icons.icon("caption"), "Captions")
 
@@ -203,8 +206,15 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)
 
-        self.setTabOrder(self.editor.generate_button, self.tabs)
-        self.setTabOrder(self.tabs, self.gallery.search)
+
+    def _make_tab_order(self) -> None:
+        # Reading order: the editor, then the view tabs, the gallery's bar, the grid, its details.
+        chain = [self.editor.recent_button, self.editor.prompt, self.editor.model, self.editor.aspect,
+                 self.editor.count, self.editor.seed, self.editor.seed_lock, self.editor.new_seed,
+                 self.editor.generate_button, self.editor.cancel_button, self.tabs.tabBar(), self.gallery.search,
+                 self.gallery.favorites, self.gallery.view, *self.details.buttons, self.account]
+        for a, b in zip(chain, chain[1:], strict=False):
+            self.setTabOrder(a, b)
 
     def _make_menus(self) -> None:
         mb = self.menuBar()
@@ -374,6 +384,7 @@ class MainWindow(QMainWindow):
         self.model.reload()
         self.captions.history.reload()
         self.refresh_accounts()
+        self._load_recent()
 
     def _service_lost(self, exc: DatabaseError) -> None:
         self.db_label.setText("○ Database unreachable")
@@ -400,7 +411,9 @@ class MainWindow(QMainWindow):
         accounts, has_cookie = result
         if self.is_demo and not any(a.current for a in accounts):
             # Demo: the service signs in with the stand-in's cookie; show that account.
-            accounts = [Account(email="demo@imagefx.local", name="Demo User", image_url=None, current=True)]
+            from core.standin import DEMO_EMAIL, DEMO_NAME
+
+            accounts = [Account(email=DEMO_EMAIL, name=DEMO_NAME, image_url=None, current=True)]
         self.account.set_accounts(accounts)
         self.actions_["sign_out"].setEnabled(any(a.current for a in accounts) and not self.is_demo)
         self.switch_menu.clear()
@@ -501,6 +514,7 @@ class MainWindow(QMainWindow):
                 "They are kept on this computer and appear in the gallery when it is back.", "warning",
                 [("Retry now", self.ctx.reconnect)])
             return
+        self._load_recent()
         added = self.model.prepend(records)
         n = len(records)
         dup = f" ({result.record.duplicates} already stored)" if result.record.duplicates else ""

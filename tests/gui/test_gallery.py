@@ -19,20 +19,27 @@ def select_rows(w, rows: list[int]) -> None:
     sm.setCurrentIndex(w.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
 
 
-def answer_confirmation(button_text: str) -> None:
-    """Click a button of the confirmation box once it is open (it is window-modal)."""
-    def click() -> None:
+def answer_confirmation(button_text: str, tries: int = 100) -> list[str]:
+    """Click a button of the confirmation box once it is open (it is window-modal).
+
+    Returns a list that receives the box's question when the button was clicked."""
+    answered: list[str] = []
+
+    def click(left: int = tries) -> None:
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
-            QTimer.singleShot(20, click)
+            if left:
+                QTimer.singleShot(20, lambda: click(left - 1))
             return
         for b in box.buttons():
             if b.text().replace("&", "") == button_text:
+                answered.append(box.text())
                 b.click()
                 return
         raise AssertionError(f"no {button_text!r} button in {[b.text() for b in box.buttons()]}")
 
     QTimer.singleShot(0, click)
+    return answered
 
 
 def test_selecting_shows_details_and_remix_fills_the_editor(qtbot, window):
@@ -74,9 +81,10 @@ def test_favourite_and_delete_persist_across_a_restart(qtbot, make_window, make_
 
     select_rows(w, [2])
     doomed = w.model.record(2).id
-    answer_confirmation("Delete")
+    answered = answer_confirmation("Delete")
     w.actions_["delete"].trigger()
     qtbot.waitUntil(lambda: w.model.rowCount() == 2)
+    assert answered == ["Delete this image from your library?"]
     settle(qtbot, w)
     w.close()
 
@@ -94,8 +102,9 @@ def test_cancelling_the_delete_confirmation_keeps_the_image(qtbot, window):
     w = window
     generate(qtbot, w, "a bowl of ramen", count=1)
     select_rows(w, [0])
-    answer_confirmation("Cancel")
+    answered = answer_confirmation("Cancel")
     w.actions_["delete"].trigger()
+    qtbot.waitUntil(lambda: answered != [])
     settle(qtbot, w)
     assert w.model.rowCount() == 1 and w.ctx.service.count_images() == 1
 
@@ -115,9 +124,10 @@ def test_multi_select_delete_and_save(qtbot, window, tmp_path):
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in saved)
     assert all(p.name.startswith("a-purple-nebula_") for p in saved)
 
-    answer_confirmation("Delete")
+    answered = answer_confirmation("Delete")
     w.actions_["delete"].trigger()
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
+    assert answered == ["Delete these 3 images from your library?"]
     settle(qtbot, w)
     assert w.ctx.service.count_images() == 1
 
@@ -210,3 +220,24 @@ def test_the_gallery_pages_through_the_database(qtbot, window):
     assert len({w.model.record(i).id for i in range(12)}) == 12
     cursors = [w.model.record(i).cursor for i in range(12)]
     assert cursors == sorted(cursors, reverse=True)
+
+
+def test_delete_and_select_all_keys_in_the_prompt_edit_text_not_the_gallery(qtbot, window):
+    w = window
+    generate(qtbot, w, "a bowl of ramen", count=1)
+    select_rows(w, [0])
+    w.editor.set_text("abc")
+    w.editor.prompt.setFocus()
+    w.editor.prompt.moveCursor(w.editor.prompt.textCursor().MoveOperation.Start)
+    qtbot.keyClick(w.editor.prompt, Qt.Key.Key_Delete)
+    assert w.editor.text() == "bc"
+    assert QApplication.activeModalWidget() is None  # no "Delete images?" confirmation
+    qtbot.keyClick(w.editor.prompt, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert w.editor.prompt.textCursor().selectedText() == "bc"
+    assert len(w.selected()) == 1
+    # In the grid, the same keys act on images.
+    w.gallery.view.setFocus()
+    answered = answer_confirmation("Cancel")
+    qtbot.keyClick(w.gallery.view, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: answered == ["Delete this image from your library?"])
+    assert w.model.rowCount() == 1

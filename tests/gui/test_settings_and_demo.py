@@ -133,3 +133,25 @@ def test_widgets_have_accessible_names(window):
                if x.isVisibleTo(w) and not x.accessibleName() and not (hasattr(x, "text") and x.text())
                and x.parent() is not None and not isinstance(x.parent(), (QAbstractSpinBox, QComboBox))]
     assert unnamed == []
+
+
+def test_tab_order_follows_the_layout(qtbot, window):
+    from tests.gui.helpers import generate as gen
+
+    w = window
+    gen(qtbot, w, "a red fox in snow", count=1)
+    w.gallery.view.setCurrentIndex(w.model.index(0))
+    w.activateWindow()
+    w.editor.prompt.setFocus()
+    seen = []
+    for _ in range(40):
+        f = QApplication.focusWidget()
+        seen.append(f.accessibleName() or f"{type(f).__name__}:{f.objectName()}")
+        if len(seen) > 1 and f is w.editor.prompt:
+            break
+        qtbot.keyClick(f, Qt.Key.Key_Tab)
+    assert seen[:9] == ["Prompt", "Model", "Aspect ratio", "Number of images", "Seed", "Lock seed",
+                        "New random seed", "Generate", "Search prompts"]
+    assert seen[9:11] == ["Show favourites only", "Gallery"]
+    assert "Remix" in seen and "Delete" in seen  # the details panel's buttons, after the grid
+    assert seen[-3:] == ["Account", "Recent prompts", "Prompt"]  # and round again
