@@ -92,6 +92,8 @@ class AppContext(QObject):
         gen = self._generation
         factory, demo = self.factory, self.demo
 
+        token = CancelToken()
+
         def build() -> tuple[Service, int]:
             svc = factory(demo)
             try:
@@ -99,11 +101,14 @@ class AppContext(QObject):
             except DatabaseError as exc:
                 exc.service = svc  # type: ignore[attr-defined]  # kept, so Retry reuses it
                 raise
+            if token.cancelled:  # the window closed while we were connecting: don't leak a server
+                svc.close()
+                token.raise_if_cancelled()
             return svc, 0
 
         self._connecting = self.worker.run(build, on_success=lambda r: self._opened(gen, r),
                                            on_failure=lambda e: self._open_failed(gen, e), owner=self,
-                                           name="open service")
+                                           cancel=token, name="open service")
 
     def _opened(self, gen: int, result: tuple[Service, int]) -> None:
         svc, flushed = result
@@ -178,8 +183,11 @@ class AppContext(QObject):
             self.worker.run(old.close, name="close service")
         self.start()
 
-    def shutdown(self, wait_ms: int = 5000) -> None:
-        """Cancel what runs, wait a little for the pool, close the service (window close)."""
+    def shutdown(self, wait_ms: int = 10_000) -> None:
+        """Cancel what runs, wait for the pool, close the service (window close).
+
+        A connect still running sees its cancelled token and closes what it opened itself.
+        """
         self._retry.stop()
         self._generation += 1
         self.worker.cancel_all()
@@ -191,8 +199,6 @@ class AppContext(QObject):
                 svc.close()
             except Exception:  # closing must never keep the window from closing
                 log.exception("closing the service failed")
-        # A connect that finished after the wait above still holds a service: close it too.
-        self.worker.wait(wait_ms)
 
     # --- calls -----------------------------------------------------------------------------
 

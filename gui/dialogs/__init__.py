@@ -1,0 +1,1 @@
+"""Non-modal dialogs: sign in (``sign_in.SignInDialog``) and settings (``settings.SettingsDialog``)."""

@@ -1,0 +1,1 @@
+"""Widgets, one per file; ``main_window.MainWindow`` is the top level."""

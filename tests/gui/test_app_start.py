@@ -37,3 +37,20 @@ def test_python_main_py_opens_on_the_embedded_database_and_quits_cleanly(tmp_pat
     assert "Traceback" not in err
     assert not (data / "pgdata" / "postmaster.pid").exists()  # the embedded server was stopped
     assert (data / "gui.ini").exists()  # window state saved on the way out
+
+
+def test_closing_while_the_service_connects_closes_it(qtbot, make_window, make_service, standin):
+    built: list = []
+
+    def slow_factory(_demo: bool) -> object:
+        time.sleep(0.3)  # the window is closed meanwhile
+        svc = make_service()
+        built.append(svc)
+        return svc
+
+    w = make_window(factory=slow_factory, wait=False)
+    qtbot.waitUntil(lambda: w.ctx.connecting)  # the connect has started on the worker
+    w.close()  # waits for the worker: the connect finishes, sees it was cancelled, closes its service
+    assert len(built) == 1
+    assert built[0].db._engine is None  # closed: no pool, no server left behind
+    assert not w.ctx.connected
