@@ -77,6 +77,11 @@ class AppContext(QObject):
         return self._service if self._ready else None
 
     @property
+    def has_service(self) -> bool:
+        """A service exists (its database may be down): enough for calls that can do without it."""
+        return self._service is not None
+
+    @property
     def connected(self) -> bool:
         return self._ready
 
@@ -204,13 +209,14 @@ class AppContext(QObject):
 
     def call(self, fn: Callable[[Service], Any], *, on_success: Callable[[Any], None] | None = None,
              on_failure: Callable[[BaseException], None] | None = None, owner: QObject | None = None,
-             cancel: CancelToken | None = None, name: str = "") -> Task | None:
+             cancel: CancelToken | None = None, name: str = "", offline: bool = False) -> Task | None:
         """Run ``fn(service)`` on the worker. Failures go to ``on_failure`` or the message bar.
 
         A lost database is noticed here, whoever made the call, so the banner appears and
-        the reconnect timer starts.
+        the reconnect timer starts. ``offline=True`` runs the call even while the database
+        is down (generating: the service keeps the images in its spool).
         """
-        svc = self.service
+        svc = self._service if offline else self.service
         handler = on_failure or self.report
 
         def failed(exc: BaseException) -> None:

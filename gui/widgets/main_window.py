@@ -479,8 +479,12 @@ class MainWindow(QMainWindow):
     def generate(self, req: GenerationRequest) -> None:
         if self._generation is not None:
             return
-        if self.ctx.service is None:
-            self.show_error(self.ctx.last_error or DatabaseError("The database is not connected yet."))
+        if self.ctx.service is None and not self.ctx.has_service:
+            self.editor.show_status("Not generated: the app is still connecting to its database.")
+            self.message_bar.show_message(
+                "The database is not connected yet, so nothing can be generated. " +
+                (self.ctx.last_error.user_message if self.ctx.last_error else "Wait a moment."), "warning",
+                [("Database settings", lambda: self.open_settings("database"))])
             return
         n = req.count
         self.editor.set_busy(True, f"Generating {n} image{'s' if n != 1 else ''}…")
@@ -491,7 +495,8 @@ class MainWindow(QMainWindow):
         token = CancelToken()  # the service checks it: a cancelled generation is not stored
         self._generation = self.ctx.call(
             lambda s: s.generate(req, cancel=token), on_success=self._generated,
-            on_failure=lambda e: self._generation_failed(e, req), owner=self, cancel=token, name="generate")
+            on_failure=lambda e: self._generation_failed(e, req), owner=self, cancel=token, name="generate",
+            offline=True)  # with the database down the images go to the spool, never lost
 
     def _generation_done(self) -> None:
         self._generation = None

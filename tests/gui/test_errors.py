@@ -106,10 +106,13 @@ def test_database_down_at_start_then_down_mid_session_then_back(qtbot, make_wind
         assert "kept" in w.message_bar.text
         qtbot.waitUntil(lambda: w.db_banner.text != "", timeout=5000)
         assert w.editor.text() == PROMPT
+        assert not w.ctx.connected
+        generate(qtbot, w, PROMPT, count=1)  # still possible while it is down: spooled too
+        assert "kept" in w.message_bar.text
 
         pg.restart()  # the spooled images are stored when it is back
         qtbot.waitUntil(lambda: w.ctx.connected and w.db_banner.isHidden(), timeout=20_000)
-        qtbot.waitUntil(lambda: not w.model.loading and w.model.rowCount() == 3, timeout=10_000)
-        assert "Stored 2 images" in w.message_bar.text
+        qtbot.waitUntil(lambda: not w.model.loading and w.model.rowCount() == 4, timeout=10_000)
+        assert "Stored 3 images" in w.message_bar.text
     finally:
         pg.stop()
