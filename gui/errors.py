@@ -39,10 +39,11 @@ class ErrorView:
     text: str  # what happened and what to do, one or two sentences
     kind: str = "error"  # error | warning
     action: str | None = None  # one of the button ids above
+    label: str | None = None  # the button's text when the default does not fit
 
     @property
     def action_label(self) -> str | None:
-        return _LABELS.get(self.action) if self.action else None
+        return self.label or (_LABELS.get(self.action) if self.action else None)
 
 
 def view_for(exc: BaseException) -> ErrorView:
@@ -51,7 +52,8 @@ def view_for(exc: BaseException) -> ErrorView:
     if isinstance(exc, Cancelled):
         return ErrorView("Cancelled.", kind="warning")
     if isinstance(exc, AuthError):
-        return ErrorView(text, action=SIGN_IN)
+        first_time = exc.kind == AuthError.NOT_SIGNED_IN
+        return ErrorView(text, action=SIGN_IN, label="Sign in…" if first_time else None)
     if isinstance(exc, RateLimited):
         return ErrorView(text, kind="warning", action=RETRY)
     if isinstance(exc, SafetyRefusal):

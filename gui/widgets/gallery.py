@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtGui import QAction, QColor, QFontMetrics, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -99,22 +99,23 @@ class GalleryView(QListView):
         p = QPainter(self.viewport())
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         r = self.viewport().rect()
-        box = QRect(0, 0, min(460, r.width() - 40), 200)
+        width = max(120, min(460, r.width() - 40))
+        title_font = p.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.25)
+        title_font.setBold(True)
+        flags = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
+        title_h = QFontMetrics(title_font).boundingRect(QRect(0, 0, width, 1000), flags, self.empty_title).height()
+        text_h = p.fontMetrics().boundingRect(QRect(0, 0, width, 1000), flags, self.empty_text).height()
+        box = QRect(0, 0, width, 56 + 12 + title_h + 8 + text_h)
         box.moveCenter(r.center())
         icons.icon("image", c.muted).paint(p, QRect(box.center().x() - 28, box.top(), 56, 56))
-        f = p.font()
-        f.setPointSizeF(f.pointSizeF() * 1.25)
-        f.setBold(True)
-        p.setFont(f)
+        body_font = p.font()
+        p.setFont(title_font)
         p.setPen(QColor(c.text))
-        p.drawText(QRect(box.left(), box.top() + 68, box.width(), 30), Qt.AlignmentFlag.AlignHCenter,
-                   self.empty_title)
-        f.setBold(False)
-        f.setPointSizeF(f.pointSizeF() / 1.25)
-        p.setFont(f)
+        p.drawText(QRect(box.left(), box.top() + 68, width, title_h), flags, self.empty_title)
+        p.setFont(body_font)
         p.setPen(QColor(c.muted))
-        p.drawText(QRect(box.left(), box.top() + 102, box.width(), 90),
-                   Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+        p.drawText(QRect(box.left(), box.top() + 68 + title_h + 8, width, text_h), flags, self.empty_text)
         p.end()
 
     def selected_records(self) -> list[ImageRecord]:
@@ -151,6 +152,7 @@ class GalleryPanel(QWidget):
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
+        self._generating = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -225,10 +227,16 @@ class GalleryPanel(QWidget):
         self.count_label.setText(f"{n:,} {what}{'s' if n != 1 else ''}"
                                  + (" found" if self.model.search else ""))
 
+    def set_generating(self, on: bool) -> None:
+        self._generating = on
+        self._update_empty()
+
     def _update_empty(self, *_args: object) -> None:
         m = self.model
         if m.rowCount() > 0:
             self.view.set_empty_message("", "")
+        elif self._generating and not m.filtered:
+            self.view.set_empty_message("Generating…", "Your first images appear here as soon as they are stored.")
         elif m.ctx.service is None:
             self.view.set_empty_message("Connecting to the database…",
                                         "Your images appear here as soon as it is ready.")

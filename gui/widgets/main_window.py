@@ -490,6 +490,7 @@ class MainWindow(QMainWindow):
         self.editor.set_busy(True, f"Generating {n} image{'s' if n != 1 else ''}…")
         self.actions_["generate"].setEnabled(False)
         self.actions_["cancel"].setEnabled(True)
+        self.gallery.set_generating(True)
         if self.message_bar.kind in ("error", "warning"):
             self.message_bar.dismiss()
         token = CancelToken()  # the service checks it: a cancelled generation is not stored
@@ -500,6 +501,7 @@ class MainWindow(QMainWindow):
 
     def _generation_done(self) -> None:
         self._generation = None
+        self.gallery.set_generating(False)
         self.actions_["generate"].setEnabled(True)
         self.actions_["cancel"].setEnabled(False)
 

@@ -173,7 +173,7 @@ class PromptEditor(QFrame):
         outer.addWidget(self.status)
 
         self._tick = QTimer(self)
-        self._tick.setInterval(500)
+        self._tick.setInterval(250)
         self._tick.timeout.connect(self._update_status)
 
         self.prompt.textChanged.connect(self._prompt_changed)

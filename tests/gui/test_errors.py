@@ -74,7 +74,7 @@ def test_not_signed_in_generate_asks_to_sign_in(qtbot, make_window):
     w = make_window(signed_in=False)
     generate(qtbot, w, PROMPT)
     assert "not signed in" in w.message_bar.text
-    assert w.message_bar.button("Sign in again") is not None
+    assert w.message_bar.button("Sign in…") is not None
     assert w.editor.text() == PROMPT
 
 

@@ -155,3 +155,16 @@ def test_tab_order_follows_the_layout(qtbot, window):
     assert seen[9:11] == ["Show favourites only", "Gallery"]
     assert "Remix" in seen and "Delete" in seen  # the details panel's buttons, after the grid
     assert seen[-3:] == ["Account", "Recent prompts", "Prompt"]  # and round again
+
+
+def test_the_server_password_from_settings_reaches_the_service(settings, memory_keyring):
+    from dataclasses import replace
+
+    from gui.service_factory import with_saved_password
+
+    server = settings.with_overrides(database=replace(settings.database, mode="server", host="db.example",
+                                                      password=""))
+    assert with_saved_password(server).database.password == ""
+    SecretStore(settings.data_dir).save_db_password(password_key(server.database), "from-the-keyring")
+    assert with_saved_password(server).database.password == "from-the-keyring"
+    assert with_saved_password(settings).database == settings.database  # embedded: untouched
