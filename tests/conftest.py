@@ -8,8 +8,10 @@ is given, as on CI), the stand-in server over HTTP on loopback, the ``keyring`` 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,6 +112,20 @@ def db_url(admin_url: str) -> Iterator[str]:
     name, url = create_database(admin_url)
     yield url
     drop_database(admin_url, name)
+
+
+@pytest.fixture
+def server_reachable_dir() -> Iterator[Path]:
+    """A temporary directory for an embedded PostgreSQL server's data.
+
+    Not under ``tmp_path``: run as root (CI), the server runs as the ``pgserver`` user, who
+    must traverse every parent directory, and each pytest session that starts on the machine
+    resets ``/tmp/pytest-of-<user>`` to 0700, which pulls the data dir away from a server
+    that is running.
+    """
+    d = Path(tempfile.mkdtemp(prefix="imagefx-test-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 # --- app objects ---------------------------------------------------------------------------

@@ -72,15 +72,24 @@ def embedded_settings(data_dir: Path, standin: StandInServer) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def _no_server_left_behind(tmp_path: Path) -> Iterator[None]:
+def _no_server_left_behind(server_reachable_dir: Path) -> Iterator[None]:
     """If a test fails half-way, stop what it left running so later tests start clean."""
     yield
-    for pgdata in tmp_path.rglob("pgdata"):
+    for pgdata in server_reachable_dir.rglob("pgdata"):
         if postmasters(pgdata):
             cmd = [str(pg_bin() / "pg_ctl"), "-D", str(pgdata), "-m", "immediate", "stop"]
             if os.geteuid() == 0:
                 cmd = ["runuser", "-u", "pgserver", "--", *cmd]
             subprocess.run(cmd, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def data_dir(server_reachable_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's data dir, where the embedded server as the pgserver user (as root) can reach it."""
+    d = server_reachable_dir / "data"
+    d.mkdir()
+    monkeypatch.setenv("IMAGEFX_DATA_DIR", str(d))
+    return d
 
 
 @pytest.fixture
@@ -112,9 +121,9 @@ def test_started_on_demand_in_the_data_dir_and_stopped_on_close(data_dir: Path, 
     assert wait_until_gone(pgdata) == []
 
 
-def test_a_data_dir_whose_path_contains_a_space(tmp_path: Path, standin: StandInServer,
+def test_a_data_dir_whose_path_contains_a_space(server_reachable_dir: Path, standin: StandInServer,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    data_dir = tmp_path / "Application Support" / "ImageFX Studio"
+    data_dir = server_reachable_dir / "Application Support" / "ImageFX Studio"
     monkeypatch.setenv("IMAGEFX_DATA_DIR", str(data_dir))
     settings = embedded_settings(data_dir, standin)
     db = Database(settings)

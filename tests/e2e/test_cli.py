@@ -227,15 +227,17 @@ def test_database_url_wins_over_the_parts(cli: Run, tmp_path: Path, db_url: str)
     assert scalar(db_url, "SELECT prompt_text FROM prompts") == "stored by url"
 
 
-def test_embedded_mode_keeps_history_in_the_data_dir_and_leaves_no_server(cli: Run, tmp_path: Path) -> None:
+def test_embedded_mode_keeps_history_in_the_data_dir_and_leaves_no_server(cli: Run, tmp_path: Path,
+                                                                          server_reachable_dir: Path) -> None:
     from tests.core.test_embedded import postmasters, wait_until_gone
 
-    env = {"DATABASE_URL": ""}
+    data_dir = server_reachable_dir / "cli-data"
+    env = {"DATABASE_URL": "", "IMAGEFX_DATA_DIR": str(data_dir)}
     ok(cli("generate", "-p", "stored in the embedded server", "-n", "2", "-d", str(tmp_path / "out"),
            "-c", DEMO_COOKIE, env=env))
     lines = ok(cli("history", env=env))
     assert len(lines) == 1 and lines[0].endswith("stored in the embedded server") and "2 img" in lines[0]
-    pgdata = tmp_path / "cli-data" / "pgdata"
+    pgdata = data_dir / "pgdata"
     assert (pgdata / "PG_VERSION").exists()
     assert wait_until_gone(pgdata) == [] and postmasters(pgdata) == []
 
