@@ -104,6 +104,9 @@ class AppContext(QObject):
             try:
                 svc.open()
             except DatabaseError as exc:
+                if token.cancelled:
+                    svc.close()
+                    raise
                 exc.service = svc  # type: ignore[attr-defined]  # kept, so Retry reuses it
                 raise
             if token.cancelled:  # the window closed while we were connecting: don't leak a server
@@ -117,10 +120,10 @@ class AppContext(QObject):
 
     def _opened(self, gen: int, result: tuple[Service, int]) -> None:
         svc, flushed = result
-        self._connecting = None
         if gen != self._generation:  # restarted meanwhile: this one is stale
             self.worker.run(svc.close, name="close stale service")
             return
+        self._connecting = None
         self._service = svc
         self._ready = True
         self.last_error = None
@@ -131,10 +134,12 @@ class AppContext(QObject):
             self.spool_flushed.emit(flushed)
 
     def _open_failed(self, gen: int, exc: BaseException) -> None:
-        self._connecting = None
-        if gen != self._generation:
-            return
         svc = getattr(exc, "service", None)
+        if gen != self._generation:  # restarted meanwhile
+            if svc is not None and svc is not self._service:
+                self.worker.run(svc.close, name="close stale service")
+            return
+        self._connecting = None
         if svc is not None:
             self._service = svc
         if isinstance(exc, DatabaseError):
@@ -182,6 +187,7 @@ class AppContext(QObject):
         old = self._service
         self._service = None
         self._ready = False
+        self._connecting = None  # a connect still running is stale now (see _generation)
         self._retry.stop()
         self.service_closed.emit()
         if old is not None:
