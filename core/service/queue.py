@@ -496,8 +496,17 @@ class _Run:
         return bool(recovered)
 
     def _claim(self) -> QueueItem | None:
-        return self._db(lambda s: queue_repo.claim_next(  # type: ignore[return-value]
-            s, self._live_locks(), self.claimed_by, self.email))
+        """The next item; None only when nothing is pending. Pending rows that another runner
+        has locked for an instant (its own claim) are waited for briefly, not taken for none."""
+        for _ in range(40):
+            item = self._db(lambda s: queue_repo.claim_next(s, self._live_locks(), self.claimed_by, self.email))
+            if item is not None:
+                return item  # type: ignore[return-value]
+            if self._progress().pending == 0:
+                return None
+            if self._sleep(0.05):
+                raise _Stop()
+        return None
 
     def _unlock(self, item: QueueItem) -> None:
         if self.locks is not None:

@@ -251,10 +251,19 @@ def claim_next(s: Session, locks: ItemLocks, claimed_by: str, user_email: str | 
 
     Commit the session right after: the lock on the item stays with ``locks``.
     """
-    q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == "pending"), user_email)
-    q = q.order_by(QueueItemRow.position, QueueItemRow.id).with_for_update(skip_locked=True).limit(8)
-    for row in s.execute(q).scalars():
+    skipped: list[int] = []
+    for _ in range(8):
+        # One row at a time: locking several would hide them all from other runners until we
+        # commit, and a runner that finds nothing to claim ends its run (test_two_runners_…).
+        q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == "pending"), user_email)
+        if skipped:
+            q = q.where(QueueItemRow.id.not_in(skipped))
+        q = q.order_by(QueueItemRow.position, QueueItemRow.id).with_for_update(skip_locked=True).limit(1)
+        row = s.execute(q).scalar()
+        if row is None:
+            return None
         if not locks.try_lock(row.id):  # being recovered by another process this instant
+            skipped.append(row.id)
             continue
         row.state, row.attempts = "running", row.attempts + 1
         row.claimed_by, row.started_at, row.finished_at = claimed_by[:255], datetime.now(UTC), None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -346,13 +347,26 @@ def test_two_runners_never_run_the_same_item(make_service, standin) -> None:
     q1, q2 = QueueService(first, **FAST), QueueService(second, **FAST)
     prompts = [f"shared {n}" for n in range(8)]
     q1.add_prompts(prompts, QueueOptions(count=1))
-    standin.delay("generate", 0.05, times=8)
+    standin.delay("generate", 0.02, times=8)
+    started = [threading.Event(), threading.Event()]
+    overlap: list[bool] = []
+
+    def hold_first_item(me: int) -> Callable[[QueueEvent], None]:
+        # each runner keeps its first item running until the other has claimed one too
+        def on_event(e: QueueEvent) -> None:
+            if e.kind == ITEM_STARTED and not started[me].is_set():
+                started[me].set()
+                overlap.append(started[1 - me].wait(20))
+        return on_event
+
     results: list = []
-    threads = [threading.Thread(target=lambda q=q: results.append(q.run(delay=0))) for q in (q1, q2)]
+    threads = [threading.Thread(target=lambda q=q, n=n: results.append(q.run(delay=0, on_event=hold_first_item(n))))
+               for n, q in enumerate((q1, q2))]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert overlap == [True, True]  # they really ran side by side
     assert sum(r.done for r in results) == 8
     assert all(r.done > 0 for r in results)  # both worked
     assert prompt_counts(first) == dict.fromkeys(prompts, 1)
@@ -376,13 +390,21 @@ def test_a_refused_item_keeps_googles_words_in_the_event(signed_in) -> None:
 
 # --- the database going away mid-run ----------------------------------------------------------------
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_pg() -> object:
+    """A server of our own to stop and start (the shared one serves every other test)."""
     from tests.support.pg import TcpPostgres
 
     pg = TcpPostgres().start()
     yield pg
     pg.stop()
+
+
+@pytest.fixture
+def own_db_url(own_pg) -> str:
+    from tests.support.pg import create_database
+
+    return create_database(own_pg.url())[1]
 
 
 def _bounce(pg, seconds: float = 1.0) -> None:
@@ -391,8 +413,8 @@ def _bounce(pg, seconds: float = 1.0) -> None:
     threading.Timer(seconds, pg.restart).start()
 
 
-def test_database_down_between_items_pauses_and_resumes(make_service, own_pg) -> None:
-    svc = make_service(url=own_pg.url())
+def test_database_down_between_items_pauses_and_resumes(make_service, own_pg, own_db_url) -> None:
+    svc = make_service(url=own_db_url)
     svc.sign_in(standin_cookie())
     q = QueueService(svc, **FAST)
     q.add_prompts(["db one", "db two", "db three"], QueueOptions(count=1))
@@ -414,8 +436,8 @@ def test_database_down_between_items_pauses_and_resumes(make_service, own_pg) ->
 
 
 def test_database_down_while_generating_keeps_the_images_in_the_spool_then_stores_once(
-        make_service, own_pg) -> None:
-    svc = make_service(url=own_pg.url())
+        make_service, own_pg, own_db_url) -> None:
+    svc = make_service(url=own_db_url)
     svc.sign_in(standin_cookie())
     q = QueueService(svc, **FAST)
     q.add_prompts(["spool one", "spool two"], QueueOptions(count=2))

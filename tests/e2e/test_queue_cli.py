@@ -38,7 +38,6 @@ def queue_json(cli: Run, env: dict[str, str] | None = None) -> list[dict]:
 
 def test_a_prompt_file_runs_to_the_end_with_the_right_states(cli: Run, standin: StandInServer, tmp_path: Path,
                                                              db_url: str) -> None:
-    ok(cli("login", "-c", DEMO_COOKIE))
     f = tmp_path / "batch.txt"
     f.write_text("# a night's work\n\na lighthouse at dusk\n\n# refused:\nsomething forbidden\n"
                  "a bowl of ramen\n   \na purple nebula\n", encoding="utf-8")
@@ -46,7 +45,7 @@ def test_a_prompt_file_runs_to_the_end_with_the_right_states(cli: Run, standin: 
         "Added 4 prompts to the queue (4 pending)."]
     assert ok(cli("queue", "add", "--prompt", "one more", "-n", "1")) == ["Added 1 prompt to the queue (5 pending)."]
     standin.fail("generate", "rate_limit", retry_after=0.3)  # the first prompt meets a 429 first
-    done = cli("queue", "run", "--delay", "0")
+    done = cli("queue", "run", "--delay", "0", env={"GOOGLE_COOKIE": DEMO_COOKIE})
     lines = ok(done)  # exit 0: the queue ran to its end, even with a failed item
     assert lines[0] == "queue: 5 pending"
     assert any(line.startswith("waiting 0s (rate_limit)") for line in lines)
@@ -64,9 +63,7 @@ def test_a_prompt_file_runs_to_the_end_with_the_right_states(cli: Run, standin: 
                                                                       "IMAGE_ASPECT_RATIO_SQUARE")]
     text = ok(cli("queue", "list"))
     assert text[1].split()[:2] == [str(items[1]["id"]), "failed"]
-    assert ok(cli("queue", "retry")) == ["1 failed item pending again."]
-    assert ok(cli("queue", "clear", "--finished")) == ["Removed 4 items from the queue."]
-    assert ok(cli("queue", "clear")) == ["Removed 1 item from the queue."]
+    assert ok(cli("queue", "clear")) == ["Removed 5 items from the queue."]
 
 
 def test_a_bad_file_is_a_usage_error(cli: Run, tmp_path: Path) -> None:
@@ -78,7 +75,7 @@ def test_a_bad_file_is_a_usage_error(cli: Run, tmp_path: Path) -> None:
 
 def test_sign_in_failure_pauses_the_queue_with_exit_3(cli: Run, standin: StandInServer) -> None:
     standin.add_account("pause-me-session", "pause@example.com", "Pause")
-    ok(cli("login", "-c", "__Secure-next-auth.session-token=pause-me-session"))
+    ok(cli("login", "-c", "__Secure-next-auth.session-token=pause-me-session"))  # the keyring's cookie dies
     ok(cli("queue", "add", "-p", "first", "-p", "second", "-n", "1"))
     standin.revoke("pause-me-session")
     done = cli("queue", "run", "--delay", "0")
@@ -165,9 +162,8 @@ def test_the_same_with_the_embedded_database(cli: Run, cli_env: dict[str, str], 
 
 
 def test_export_writes_pngs_that_show_their_prompt_elsewhere(cli: Run, tmp_path: Path, db_url: str) -> None:
-    ok(cli("login", "-c", DEMO_COOKIE))
     ok(cli("queue", "add", "-p", "a red fox in snow", "-p", "a/b: <CON> 🦊?", "-n", "2", "-s", "500"))
-    ok(cli("queue", "run", "--delay", "0"))
+    ok(cli("queue", "run", "--delay", "0", env={"GOOGLE_COOKIE": DEMO_COOKIE}))
     out = tmp_path / "exported"
     lines = ok(cli("export", "--dir", str(out), "--limit", "3"))  # the newest three of four
     assert len(lines) == 3
@@ -189,13 +185,13 @@ def test_import_web_with_a_limit_resumes_and_then_adds_nothing(cli: Run, standin
                                                                 db_url: str) -> None:
     standin.add_account("web-lib-session", "weblib@example.com", "Web Lib")
     ids = standin.seed_library("weblib@example.com", 30)  # three pages of twelve
-    ok(cli("login", "-c", "__Secure-next-auth.session-token=web-lib-session"))
-    first = ok(cli("import-web", "--limit", "12"))
+    env = {"GOOGLE_COOKIE": "__Secure-next-auth.session-token=web-lib-session"}
+    first = ok(cli("import-web", "--limit", "12", env=env))
     assert first == ["page 1: 12 new, 0 already, 1 page(s)",
                      "Import stopped at the limit: 12 new image(s), 0 already in the gallery."]
-    second = ok(cli("import-web"))
+    second = ok(cli("import-web", env=env))
     assert second[0] == "Resuming the last import."
     assert second[-1] == "Import finished: 18 new image(s), 0 already in the gallery."
-    assert ok(cli("import-web"))[-1] == "Import finished: 0 new image(s), 12 already in the gallery."
+    assert ok(cli("import-web", env=env))[-1] == "Import finished: 0 new image(s), 12 already in the gallery."
     got = rows(db_url, "SELECT media_generation_id, source FROM generated_images")
     assert sorted(m for m, _ in got) == sorted(ids) and {s for _, s in got} == {"import"}
