@@ -75,10 +75,10 @@ def test_a_bad_file_is_a_usage_error(cli: Run, tmp_path: Path) -> None:
 
 def test_sign_in_failure_pauses_the_queue_with_exit_3(cli: Run, standin: StandInServer) -> None:
     standin.add_account("pause-me-session", "pause@example.com", "Pause")
-    ok(cli("login", "-c", "__Secure-next-auth.session-token=pause-me-session"))  # the keyring's cookie dies
     ok(cli("queue", "add", "-p", "first", "-p", "second", "-n", "1"))
-    standin.revoke("pause-me-session")
-    done = cli("queue", "run", "--delay", "0")
+    standin.revoke("pause-me-session")  # the cookie dies (signed out elsewhere)
+    cookie = "__Secure-next-auth.session-token=pause-me-session"
+    done = cli("queue", "run", "--delay", "0", env={"GOOGLE_COOKIE": cookie})
     assert done.returncode == 3, done.stderr
     assert "sign in again" in done.stderr and "2 item(s) are still pending" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
