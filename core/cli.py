@@ -254,15 +254,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         req = GenerationRequest(prompt=args.prompt, count=args.count or d.count, model=args.model or d.model,
                                 aspect_ratio=args.size or d.aspect_ratio, seed=args.seed)
         from core.service import StorageFailed
+        from core.store import DatabaseError
 
         try:
             svc.open()
-        except Exception as exc:  # the database being down must not stop a generation
-            from core.store import DatabaseError
-
-            if not isinstance(exc, DatabaseError):
-                raise
-            _err(f"Warning: {exc} Images will be kept in the spool until it is back.")
+        except DatabaseError:
+            pass  # the database being down must not stop a generation: the spool keeps it
         try:
             result = svc.generate(req, retries=args.retry)
         except StorageFailed as exc:

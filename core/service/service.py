@@ -340,7 +340,7 @@ class Service:
                 repo.store_session(s, user_id, token_hash, info.expires)
             self._recorded_tokens.add(token_hash)
         except DatabaseError:
-            log.warning("could not record the session; it will be recorded later")
+            log.info("could not record the session; it will be recorded later")
 
     # --- generate and fetch ----------------------------------------------------------------
 
@@ -370,7 +370,7 @@ class Service:
         except SpoolError as exc:
             raise StorageFailed(f"The images could not be stored: {error.user_message} The spool folder "
                                 f"failed too ({exc.strerror}).", new) from None
-        log.warning("database unavailable; generation kept in the spool (%s)", error.user_message)
+        log.info("database unavailable; generation kept in the spool (%s)", error.user_message)
         record = GenerationRecord(prompt_id=None, prompt=new.prompt,
                                   created_at=new.created_at or datetime.now(UTC), images=(), spooled=True)
         return GenerationResult(record=record, generation=new, spooled=True,

@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_python_main_py_opens_on_the_embedded_database_and_quits_cleanly(tmp_path):
-    data = tmp_path / "data"
+def test_python_main_py_opens_on_the_embedded_database_and_quits_cleanly(tmp_path, server_reachable_dir):
+    data = server_reachable_dir / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "GOOGLE_", "IMAGEFX_", "DATABASE_"))}
     env.update({"IMAGEFX_DATA_DIR": str(data), "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path),
                 "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring", "PYTHONPATH": str(ROOT)})
