@@ -28,6 +28,15 @@ import keyring  # noqa: E402
 
 from core.config import Settings, load_settings  # noqa: E402
 from core.standin import DEMO_COOKIE, StandInServer  # noqa: E402
+from tests.support.fault_suite import _RESULTS as fault_suite_key  # noqa: E402
+from tests.support.fault_suite import (  # noqa: E402, F401  (pytest hooks of the fault suite, issue 5)
+    DataLoss,
+    pytest_configure,
+    pytest_runtest_makereport,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+    pytest_unconfigure,
+)
 from tests.support.memkeyring import MemoryKeyring  # noqa: E402
 from tests.support.pg import TcpPostgres, create_database, drop_database  # noqa: E402
 
@@ -60,10 +69,12 @@ def memory_keyring() -> Iterator[MemoryKeyring]:
 # --- stand-in server -----------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def standin_server() -> Iterator[StandInServer]:
+def standin_server(request: pytest.FixtureRequest) -> Iterator[StandInServer]:
     server = StandInServer(image_scale=0.25).start()
     yield server
     server.stop()
+    # Every session cookie value the stand-in knew: none may appear in the suite's log output.
+    request.config.stash[fault_suite_key].add_secrets([*server._sessions, *server._revoked])
 
 
 def _reset_standin(server: StandInServer) -> None:
@@ -79,6 +90,13 @@ def standin(standin_server: StandInServer) -> Iterator[StandInServer]:
     _reset_standin(standin_server)
     yield standin_server
     _reset_standin(standin_server)
+
+
+@pytest.fixture
+def data_loss(request: pytest.FixtureRequest, standin_server: StandInServer) -> DataLoss:
+    """Counts images the stand-in delivered during this test that the app kept nowhere
+    (:meth:`DataLoss.check`); the fault suite's summary adds them up."""
+    return DataLoss(standin_server, request.node)
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------

@@ -213,6 +213,7 @@ class _Reply:
     body: bytes
     content_type: str = "application/json; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    media_ids: tuple[str, ...] = ()  # images this answer carries (generate, fetch_media)
 
 
 def _json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> _Reply:
@@ -259,6 +260,9 @@ class StandInServer:
         self.calls: dict[str, int] = dict.fromkeys(ENDPOINTS, 0)
         self.last_request: dict[str, dict[str, Any]] = {}
         self.errors: list[str] = []  # tracebacks of the server's own bugs; tests assert it stays empty
+        # Media ids of every image whose answer went out whole and decodable, in order: what a
+        # client has received and must not lose (the fault suite's "data lost" count).
+        self.delivered: list[str] = []
 
         self._lock = threading.RLock()
         self._stopping = threading.Event()
@@ -617,7 +621,9 @@ class StandInServer:
                 media = self._remember(owner, prompt, img_seed, aspect, model, i, now, workflow_id)
                 generated.append(self._image_json(media, fault))
             panels.append({"prompt": prompt, "generatedImages": generated})
-        return _json_reply(200, {"imagePanels": panels, "workflowId": workflow_id})
+        reply = _json_reply(200, {"imagePanels": panels, "workflowId": workflow_id})
+        reply.media_ids = tuple(g["mediaGenerationId"] for p in panels for g in p["generatedImages"])
+        return reply
 
     def _remember(self, owner: str, prompt: str, seed: int, aspect: str, model: str, index: int,
                   create_time: datetime, workflow_id: str) -> _Media:
@@ -668,7 +674,9 @@ class StandInServer:
             return _json_reply(status, body)
         image = self._image_json(media, fault)
         image.update({"mediaVisibility": "PRIVATE", "previousMediaGenerationId": ""})
-        return _json_reply(200, {"result": {"data": {"json": {"result": {"image": image}}}}})
+        reply = _json_reply(200, {"result": {"data": {"json": {"result": {"image": image}}}}})
+        reply.media_ids = (media.media_id,)
+        return reply
 
     @staticmethod
     def _encode_cursor(key: tuple[int, int]) -> str:
@@ -995,6 +1003,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply, cut=True)
             return
         self._send(reply)
+        if reply.media_ids and reply.status == 200 and fault not in _IMAGE_FAULTS | {"truncated_json"}:
+            with standin._lock:
+                standin.delivered.extend(reply.media_ids)
 
     def _send(self, reply: _Reply, *, cut: bool = False) -> None:
         self.send_response(reply.status)
