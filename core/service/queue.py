@@ -13,7 +13,10 @@ each ImageFX failure:
 
 An item's images and its move to ``done`` commit in one transaction, so a crash leaves
 either both or neither; an item that was running when its process died runs once more
-(``queue_repo.recover_stale``). Core only: the GUI drives this through
+(``queue_repo.recover_stale``). If the database is down when an item's images arrive, they
+go to the spool with the item's id; draining the spool stores them and marks the item done
+in one transaction, and a run drains the spool before it recovers or claims anything, so
+such an item is never generated twice. Core only: the GUI drives this through
 :class:`QueueService` on a worker thread, with a :class:`RunControl` and ``on_event``.
 """
 
@@ -364,6 +367,7 @@ class _Run:
         try:
             self.email = self._account()
             self.locks = ItemLocks(self.svc.db.engine, self.svc.db.where)  # the database must be there to start
+            self._drain_spool()
             self._recover()
             self.emit(RUN_STARTED)
             first = True
@@ -380,6 +384,7 @@ class _Run:
                 if not first and self.delay > 0 and self._progress().pending > 0:
                     if self.control.wait(self.delay):
                         continue  # paused or stopped during the pause between items
+                self._drain_spool()
                 item = self._claim()
                 if item is None:
                     if self._recover():
@@ -484,6 +489,49 @@ class _Run:
         if locks is None:
             raise DatabaseUnavailable("The database cannot be reached.")
         return locks
+
+    def _drain_spool(self) -> None:
+        """Spooled generations are stored before anything is recovered or claimed.
+
+        An entry made while an item's images waited for the database carries the item's id,
+        and storing it marks the item done in the same transaction (``Service.store_spooled``).
+        Recovering first would put that item, still ``running``, back to pending and generate
+        its prompt a second time. Waits while the database is down, like ``_db``.
+        """
+        if not self.svc.spool.pending():
+            return
+        drained: list[tuple[int, GenerationRecord]] = []
+
+        def store(gen: NewGeneration) -> GenerationRecord:
+            record = self.svc.store_spooled(gen)
+            if gen.queue_item_id is not None:
+                drained.append((gen.queue_item_id, record))
+            return record
+
+        wait = self.q.probe_interval
+        paused = False
+        while True:
+            try:
+                self.svc.spool.drain(store)
+                break
+            except DatabaseUnavailable as exc:
+                if not paused:
+                    self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
+                    paused = True
+                if self._sleep(wait):
+                    raise _Stop() from None
+                wait = min(wait * 2, self.q.max_probe_interval)
+        if paused:
+            self.emit(RESUMED)
+        for item_id, record in drained:
+            item = self._db(lambda s, i=item_id: queue_repo.get_item(s, i))
+            log.info("queue item %d: its spooled images are stored; it is done", item_id)
+            if item is None or not record.images:
+                continue  # removed meanwhile, or stored before by its own runner (which reported it)
+            self.done += 1
+            self.images += len(record.images)
+            self.emit(ITEM_DONE, item, images=record.images,  # type: ignore[arg-type]
+                      message=f"{len(record.images)} image(s), stored from the spool")
 
     def _recover(self) -> bool:
         if self._ensure_locks() is None:
@@ -639,6 +687,7 @@ class _Run:
     def _store(self, item: QueueItem, new: NewGeneration) -> GenerationRecord | None:
         """Images and ``done`` in one transaction. If the database is down, the images go to
         the spool first (never lost) and the transaction is retried when it is back."""
+        new.queue_item_id = item.id  # a spool entry finishes this item when it is drained
         spooled = False
         wait = self.q.probe_interval
         while True:
@@ -665,7 +714,8 @@ class _Run:
                     self.emit(PAUSED, item, reason="database", refresh=False,
                               message=f"{exc} The images are kept in the spool meanwhile.")
                 if self._sleep(wait):
-                    # The spool keeps the images; they are stored at the next start.
+                    # The spool keeps the images, with this item's id: the next drain (at the next
+                    # start, or the next run) stores them and marks the item done.
                     return None
                 wait = min(wait * 2, self.q.max_probe_interval)
 

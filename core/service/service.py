@@ -41,6 +41,7 @@ from core.store import (
     SpoolError,
     UserRecord,
     backup,
+    queue_repo,
     repo,
 )
 from core.store.backup import BackupResult
@@ -376,18 +377,23 @@ class Service:
         return GenerationResult(record=record, generation=new, spooled=True,
                                 storage_error=error.user_message)
 
+    def store_spooled(self, gen: NewGeneration) -> GenerationRecord:
+        """One spool entry: the generation and, for a queue item's, the item's move to ``done``
+        in the same transaction, so a drained item never runs again (tests/core/test_queue.py)."""
+        with self.db.session() as s:
+            record = repo.store_generation(s, gen)
+            if gen.queue_item_id is not None:
+                queue_repo.mark_spooled_done(s, gen.queue_item_id, record.prompt_id,
+                                             [i.media_id for i in gen.images])
+        return record
+
     def flush_spool(self) -> int:
         """Store generations kept while the database was down; returns how many images were stored."""
         if not self.spool.pending():
             return 0
         stored = 0
-
-        def store(gen: NewGeneration) -> GenerationRecord:
-            with self.db.session() as s:
-                return repo.store_generation(s, gen)
-
         try:
-            for record in self.spool.drain(store):
+            for record in self.spool.drain(self.store_spooled):
                 stored += len(record.images)
         except DatabaseUnavailable:
             pass

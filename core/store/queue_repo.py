@@ -283,6 +283,25 @@ def mark_done(s: Session, item_id: int, prompt_id: int | None, image_count: int)
     _finish(s, item_id, state="done", error=None, prompt_id=prompt_id, image_count=image_count)
 
 
+def mark_spooled_done(s: Session, item_id: int, prompt_id: int | None, media_ids: Sequence[str]) -> bool:
+    """A queue item's spooled generation is being stored: the item is done, in that transaction.
+
+    ``prompt_id`` None (the images were stored before, by the item's runner or another drain)
+    takes the prompt row those images belong to. An item already ``done`` keeps its own
+    values; a removed item is no matter. True if the item changed.
+    """
+    if prompt_id is None and media_ids:
+        prompt_id = s.execute(sa.select(GeneratedImage.prompt_id)
+                              .where(GeneratedImage.media_generation_id.in_(list(media_ids)))
+                              .where(GeneratedImage.prompt_id.is_not(None)).limit(1)).scalar()
+    changed = s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id)
+                        .where(QueueItemRow.state != "done")
+                        .values(state="done", error=None, prompt_id=prompt_id, image_count=len(media_ids),
+                                finished_at=sa.func.now(), claimed_by=None)
+                        .execution_options(synchronize_session=False)).rowcount
+    return bool(changed)
+
+
 def mark_failed(s: Session, item_id: int, error: str) -> None:
     _finish(s, item_id, state="failed", error=error)
 

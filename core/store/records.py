@@ -126,6 +126,9 @@ class NewGeneration:
     created_at: datetime | None = None
     spool_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     user_image_url: str | None = None
+    # The queue item this generation finishes. It travels with a spool entry, so the entry's
+    # drain marks the item done in its own transaction and the prompt never runs twice.
+    queue_item_id: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -152,6 +155,7 @@ class NewGeneration:
             created_at=datetime.fromisoformat(created) if created else None,
             spool_id=data.get("spool_id") or uuid.uuid4().hex,
             user_image_url=data.get("user_image_url"),
+            queue_item_id=data.get("queue_item_id"),
         )
 
 

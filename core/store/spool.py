@@ -3,7 +3,9 @@
 A generated image is never lost: if storing fails because the database is unreachable,
 the whole generation (images, thumbnails, parameters) is written here first, and
 :meth:`Spool.drain` stores it once the database is back. Media ids are unique, so a
-spool entry that did reach the database before the failure is not stored twice.
+spool entry that did reach the database before the failure is not stored twice. An entry
+from the prompt queue carries its item's id (``NewGeneration.queue_item_id``), so whoever
+drains it marks that item done in the same transaction (``Service.store_spooled``).
 """
 
 from __future__ import annotations

@@ -444,17 +444,96 @@ def test_database_down_while_generating_keeps_the_images_in_the_spool_then_store
     rec = Recorder()
     spooled: list[int] = []
 
+    entries: list = []
+
     def down_during_second(e: QueueEvent) -> None:
         if e.kind == ITEM_STARTED and e.item.prompt == "spool two":
             _bounce(own_pg)
         if e.kind == PAUSED and e.reason == "database":
             spooled.append(len(svc.spool))  # the images are on disk while the database is away
+            entries.extend((svc.spool.load(p), e.item.id) for p in svc.spool.pending())
 
     rec.hooks.append(down_during_second)
     summary = q.run(delay=0, on_event=rec)
     assert (summary.outcome, summary.done, summary.images) == (FINISHED, 2, 4)
     assert spooled == [1]
+    assert [gen.queue_item_id for gen, _ in entries] == [item_id for _, item_id in entries]  # the entry names its item
     assert len(svc.spool) == 0  # stored with the item's transaction, then forgotten
     assert prompt_counts(svc) == {"spool one": 1, "spool two": 1}
     second = q.items()[1]
     assert (second.state, second.image_count, len(second.media_ids)) == ("done", 2, 2)
+
+
+def _stop_when_spooled(svc, own_pg, prompt: str, control: RunControl, entries: list) -> Recorder:
+    """The database goes down as ``prompt`` starts; once its images are in the spool, the user quits."""
+    rec = Recorder()
+
+    def hook(e: QueueEvent) -> None:
+        if e.kind == ITEM_STARTED and e.item.prompt == prompt:
+            own_pg.stop(remove=False)  # down before the images arrive
+        if e.kind == PAUSED and e.reason == "database":
+            entries.extend(svc.spool.load(p) for p in svc.spool.pending())
+            control.stop()
+
+    rec.hooks.append(hook)
+    return rec
+
+
+def test_images_spooled_mid_item_then_a_stop_store_the_prompt_once_on_the_next_run(
+        make_service, own_pg, own_db_url) -> None:
+    """The item was left ``running`` with its images in the spool. The next run (in the same
+    process, so no start-up drain) must store the spool and mark the item done before it
+    recovers stale items; recovering first would generate the prompt a second time."""
+    svc = make_service(url=own_db_url)
+    svc.sign_in(standin_cookie())
+    q = QueueService(svc, **FAST)
+    _first, second = q.add_prompts(["outage one", "outage two"], QueueOptions(count=2))
+    control, entries = RunControl(), []
+    try:
+        summary = q.run(delay=0, on_event=_stop_when_spooled(svc, own_pg, "outage two", control, entries),
+                        control=control)
+    finally:
+        own_pg.restart()
+    assert (summary.outcome, summary.done) == (STOPPED, 1)
+    assert [e.queue_item_id for e in entries] == [second.id]
+    assert q.item(second.id).state == "running"  # what the outage left behind
+
+    rec = Recorder()
+    summary = q.run(delay=0, on_event=rec)
+    assert (summary.outcome, summary.done, summary.images) == (FINISHED, 1, 2)
+    assert ITEM_RECOVERED not in rec.kinds() and ITEM_STARTED not in rec.kinds()  # nothing ran again
+    done = [e for e in rec.events if e.kind == ITEM_DONE]
+    assert [e.item.id for e in done] == [second.id] and len(done[0].images) == 2
+    assert len(svc.spool) == 0 and svc.flush_spool() == 0
+    assert prompt_counts(svc) == {"outage one": 1, "outage two": 1}
+    after = q.item(second.id)
+    assert (after.state, after.attempts, after.image_count, len(after.media_ids)) == ("done", 1, 2, 2)
+    assert after.prompt_id is not None
+
+
+def test_images_spooled_mid_item_are_stored_at_the_next_start_and_the_item_is_done(
+        make_service, own_pg, own_db_url) -> None:
+    """The app quits during the outage; the next start (``Service.open`` drains the spool)
+    finishes the item in the drain's transaction, and the next run has nothing to redo."""
+    svc = make_service(url=own_db_url)
+    svc.sign_in(standin_cookie())
+    q = QueueService(svc, **FAST)
+    (item,) = q.add_prompts(["quit during outage"], QueueOptions(count=1))
+    control, entries = RunControl(), []
+    try:
+        q.run(delay=0, on_event=_stop_when_spooled(svc, own_pg, "quit during outage", control, entries),
+              control=control)
+    finally:
+        own_pg.restart()
+    assert [e.queue_item_id for e in entries] == [item.id]
+
+    restarted = make_service(url=own_db_url)  # open() stores the spool first
+    q2 = QueueService(restarted, **FAST)
+    after = q2.item(item.id)
+    assert (after.state, after.image_count, after.error) == ("done", 1, None)
+    assert len(restarted.spool) == 0
+    rec = Recorder()
+    summary = q2.run(delay=0, on_event=rec)
+    assert (summary.outcome, summary.done) == (FINISHED, 0)
+    assert ITEM_STARTED not in rec.kinds()
+    assert prompt_counts(restarted) == {"quit during outage": 1}
