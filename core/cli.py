@@ -264,7 +264,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
             result = svc.generate(req, retries=args.retry)
         except StorageFailed as exc:
             _save_generation(directory, exc.generation.prompt, exc.generation.images)
-            raise
+            _err(f"{exc.user_message} The images are saved in {directory} only; free disk space or fix the "
+                 "database.")
+            return EXIT_DATABASE
         _save_generation(directory, result.generation.prompt, result.generation.images)
         if result.spooled:
             _err(f"The database could not store the images ({result.storage_error}); they are saved in "

