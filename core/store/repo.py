@@ -399,10 +399,13 @@ def archive_older_than(s: Session, days: int) -> int:
     """Move images older than ``days`` into generated_images_archive, in the caller's transaction."""
     cutoff = datetime.now(UTC) - timedelta(days=days)
     cols = ", ".join(_ARCHIVE_COLUMNS)
+    # One statement, one snapshot: only rows that were copied are deleted. Two statements (the
+    # original document's INSERT then DELETE) let a row that commits between them, such as an old
+    # spool entry, be deleted without its copy (tests/faults/test_maintenance.py).
     moved = s.execute(sa.text(
-        f"INSERT INTO generated_images_archive ({cols}) SELECT {cols} FROM generated_images "
-        "WHERE created_at < :cutoff ON CONFLICT (id) DO NOTHING"), {"cutoff": cutoff}).rowcount or 0
-    s.execute(sa.text("DELETE FROM generated_images WHERE created_at < :cutoff"), {"cutoff": cutoff})
+        f"WITH copied AS (INSERT INTO generated_images_archive ({cols}) SELECT {cols} FROM generated_images "
+        "WHERE created_at < :cutoff ON CONFLICT (id) DO NOTHING RETURNING id) "
+        "DELETE FROM generated_images WHERE id IN (SELECT id FROM copied)"), {"cutoff": cutoff}).rowcount or 0
     return moved
 
 
