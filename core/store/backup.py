@@ -35,8 +35,31 @@ class BackupResult:
     seconds: float
 
 
-def pg_tool(name: str) -> str:
-    """Path of a PostgreSQL client tool: the wheel's, else one on PATH."""
+_SSL_MODES = ("require", "verify-ca", "verify-full")
+
+
+def _system_tool(name: str) -> str | None:
+    """A tool of the system's PostgreSQL (newest version first), which is built with SSL."""
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    if versions:
+        return str(versions[-1])
+    return shutil.which(name)
+
+
+def pg_tool(name: str, *, ssl: bool = False) -> str:
+    """Path of a PostgreSQL client tool: the wheel's, else one on PATH.
+
+    The wheel's tools are built without SSL; a server that must be reached over TLS
+    (``sslmode`` require, verify-ca, verify-full) needs the system's client tools.
+    """
+    if ssl:
+        found = _system_tool(name)
+        if not found:
+            raise BackupError(f"The connection needs SSL, and the {name} that comes with ImageFX Studio has none.",
+                              "Install the PostgreSQL client tools (Debian/Ubuntu: postgresql-client) and try "
+                              "again.")
+        return found
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -50,6 +73,10 @@ def pg_tool(name: str) -> str:
     if not found:
         raise BackupError(f"The PostgreSQL tool {name} was not found.", "Reinstall ImageFX Studio.")
     return found
+
+
+def _needs_ssl(url: URL) -> bool:
+    return str(url.query.get("sslmode", "")).lower() in _SSL_MODES
 
 
 def _libpq(url: URL) -> tuple[str, dict[str, str]]:
@@ -87,15 +114,16 @@ def _run(cmd: list[str], env: dict[str, str], *, what: str, stdin: bytes | None 
 def backup(db: Database, out: Path) -> BackupResult:
     """Write a plain-SQL dump (gzip-compressed when ``out`` ends in .gz), atomically."""
     started = time.perf_counter()
-    conninfo, env = _libpq(db.url())
+    url = db.url()
+    conninfo, env = _libpq(url)
     out = out.expanduser()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"The folder {out.parent} cannot be created ({exc.strerror}).") from None
     tmp = out.with_name(f".{out.name}.partial")
-    cmd = [pg_tool("pg_dump"), "--no-owner", "--no-privileges", "--format=plain", "--encoding=UTF8",
-           "--dbname", conninfo]
+    cmd = [pg_tool("pg_dump", ssl=_needs_ssl(url)), "--no-owner", "--no-privileges", "--format=plain",
+           "--encoding=UTF8", "--dbname", conninfo]
     try:
         with open(tmp, "wb") as raw:
             sink = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if out.suffix == ".gz" else raw
@@ -126,8 +154,9 @@ def restore(db: Database, path: Path) -> float:
     path = path.expanduser()
     if not path.is_file():
         raise BackupError(f"The backup file {path} does not exist.")
-    conninfo, env = _libpq(db.url())
-    psql = pg_tool("psql")
+    url = db.url()
+    conninfo, env = _libpq(url)
+    psql = pg_tool("psql", ssl=_needs_ssl(url))
     check = _run([psql, "-X", "-At", "-d", conninfo, "-c",
                   "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"], env, what="restore check")
     if check.stdout.strip() not in (b"0", b""):

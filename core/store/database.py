@@ -77,9 +77,17 @@ def describe_error(exc: BaseException, where: str) -> DatabaseError:
     if "does not exist" in low and "database" in low:
         return DatabaseError(f"The database named in the settings does not exist on {where}.",
                              "Create it, or choose another database name in Settings → Database.")
+    ssl_action = "Check the SSL setting and the CA certificate in Settings → Database (DB_SSLMODE, DB_SSLROOTCERT)."
+    if "root certificate file" in low:
+        return DatabaseError(f"The secure connection to {where} cannot be checked: sslmode verify-ca/verify-full "
+                             "needs the server's CA certificate, and none was given.", ssl_action)
+    if "does not match host name" in low:
+        return DatabaseError(f"The certificate of {where} was not made for that host name (sslmode verify-full).",
+                             ssl_action)
+    if "certificate verify failed" in low:
+        return DatabaseError(f"The certificate of {where} is not signed by the given CA certificate.", ssl_action)
     if "ssl" in low and ("required" in low or "not support" in low or "certificate" in low):
-        return DatabaseError(f"The secure connection to {where} failed: {text}",
-                             "Check the SSL setting for this server.")
+        return DatabaseError(f"The secure connection to {where} failed: {text}", ssl_action)
     if "no space left" in low or "disk full" in low:
         return DatabaseError(f"The database at {where} has no disk space left.",
                              "Free some disk space and try again.")

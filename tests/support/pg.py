@@ -26,6 +26,13 @@ def pg_bin() -> Path:
     return Path(POSTGRES_VERSIONS[18])
 
 
+def system_pg_bin() -> Path | None:
+    """A PostgreSQL built with SSL (Debian's ``postgresql`` package), or None. The wheel's own
+    binaries are built without SSL, so TLS tests need these."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,9 +55,10 @@ def _ensure_user() -> None:
 class TcpPostgres:
     """initdb + pg_ctl start on 127.0.0.1:<free port>; stop() removes everything."""
 
-    def __init__(self, *, password: str | None = None, ssl: bool = False) -> None:
+    def __init__(self, *, password: str | None = None, ssl: bool = False, bin_dir: Path | None = None) -> None:
         self.password = password
         self.ssl = ssl
+        self.bin = bin_dir or pg_bin()
         self.port = _free_port()
         self.base = Path(tempfile.mkdtemp(prefix="imagefx-pgtcp-"))
         self.data = self.base / "db"
@@ -63,7 +71,7 @@ class TcpPostgres:
     def start(self) -> TcpPostgres:
         _ensure_user()
         self._chown()
-        b = pg_bin()
+        b = self.bin
         init = [str(b / "initdb"), "-A", "trust", "-U", "postgres", "-E", "utf8", "-D", str(self.data)]
         if self.password:
             pwfile = self.base / "pw"
@@ -73,13 +81,17 @@ class TcpPostgres:
             init = [str(b / "initdb"), "-A", "scram-sha-256", "--auth-local=trust", "-U", "postgres",
                     "-E", "utf8", "--pwfile", str(pwfile), "-D", str(self.data)]
         subprocess.run(_as_user(init), check=True, capture_output=True)
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.base}"
         if self.ssl:
             self._make_cert()
-            opts += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
-        subprocess.run(_as_user([str(b / "pg_ctl"), "-w", "-D", str(self.data), "-l", str(self.log), "-o", opts,
-                                 "start"]), check=True, capture_output=True)
+        subprocess.run(_as_user([str(b / "pg_ctl"), "-w", "-D", str(self.data), "-l", str(self.log), "-o",
+                                 self._options(), "start"]), check=True, capture_output=True)
         return self
+
+    def _options(self) -> str:
+        opts = f"-h 127.0.0.1 -p {self.port} -k {self.base}"
+        if self.ssl:
+            opts += " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        return opts
 
     def _make_cert(self) -> None:
         subprocess.run(["openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1",
@@ -91,15 +103,14 @@ class TcpPostgres:
             shutil.chown(self.data / "server.crt", "pgserver", "pgserver")
 
     def stop(self, *, remove: bool = True) -> None:
-        subprocess.run(_as_user([str(pg_bin() / "pg_ctl"), "-w", "-D", str(self.data), "-m", "fast", "stop"]),
+        subprocess.run(_as_user([str(self.bin / "pg_ctl"), "-w", "-D", str(self.data), "-m", "fast", "stop"]),
                        capture_output=True)
         if remove:
             shutil.rmtree(self.base, ignore_errors=True)
 
     def restart(self) -> None:
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.base}"
-        subprocess.run(_as_user([str(pg_bin() / "pg_ctl"), "-w", "-D", str(self.data), "-l", str(self.log),
-                                 "-o", opts, "start"]), check=True, capture_output=True)
+        subprocess.run(_as_user([str(self.bin / "pg_ctl"), "-w", "-D", str(self.data), "-l", str(self.log),
+                                 "-o", self._options(), "start"]), check=True, capture_output=True)
 
     def url(self, database: str = "postgres") -> str:
         auth = f"postgres:{self.password}" if self.password else "postgres"
