@@ -41,6 +41,7 @@ from gui import export, icons, theme
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
+from gui.maintenance import Maintenance
 from gui.models.gallery_model import GalleryModel
 from gui.models.image_cache import FullImage, ImageCache
 from gui.settings import GuiSettings
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
         self.ctx = AppContext(service_factory, self.worker, self.gui, self.settings, demo=demo, parent=self, **kw)
         self.images = ImageCache(self.ctx, self)
         self.model = GalleryModel(self.ctx, parent=self)
+        self.maintenance = Maintenance(self)
         self.viewer: ImageViewer | None = None
         self.sign_in_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -160,6 +162,12 @@ class MainWindow(QMainWindow):
           "Use the built-in stand-in server instead of Google (images are generated locally)",
           checkable=True)
         A("retry_db", "Reconnect to the &database", "database", None, self.ctx.reconnect)
+        A("cleanup_sessions", "Delete &expired sessions", None, None, self.maintenance.delete_expired_sessions,
+          "Delete sign-in sessions whose access token has expired")
+        A("archive_old", "&Archive old images…", None, None, self.maintenance.archive_old_images,
+          "Move images older than N days into the archive table")
+        A("backup_db", "&Back up the database…", None, None, self.maintenance.backup_database,
+          "Write a backup of the database (pg_dump) to a file")
         A("shortcuts", "&Keyboard shortcuts", None, [K.HelpContents, "F1"], self.show_shortcuts)
         A("about", "&About ImageFX Studio", None, None, self.show_about)
         self.actions_["demo"].setChecked(self.is_demo)
@@ -247,7 +255,7 @@ class MainWindow(QMainWindow):
             self.theme_actions[key] = act
         self.account_menu = menu("&Account", ["sign_in", "sign_out"])
         self.switch_menu = self.account_menu.addMenu("S&witch account")
-        menu("&Tools", ["demo", "retry_db"])
+        menu("&Tools", ["demo", "retry_db", None, "cleanup_sessions", "archive_old", "backup_db"])
         menu("&Help", ["shortcuts", None, "about"])
 
     def _make_toolbar(self) -> None:
