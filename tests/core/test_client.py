@@ -118,6 +118,7 @@ def test_the_token_is_refreshed_only_when_it_is_about_to_expire(lifetime: float,
         assert server.calls["generate"] == 3
 
 
+@pytest.mark.fault_case("network: client 401 mid-session refreshes once")
 def test_a_token_rejected_midway_is_refreshed_once_and_the_call_repeated(
         standin: StandInServer, make_client: Callable[..., ImageFXClient]) -> None:
     client = make_client()
@@ -169,6 +170,7 @@ def test_requests_carry_the_headers_of_the_web_app(standin: StandInServer,
     ("reset", {}),
     ("close_mid_body", {}),
 ], ids=["429", "500", "503", "connection-reset", "cut-off-answer"])
+@pytest.mark.fault_case("network: client retries")
 def test_rate_limits_server_errors_and_broken_connections_are_retried(
         standin: StandInServer, make_client: Callable[..., ImageFXClient], fault: str,
         params: dict[str, object]) -> None:
@@ -180,6 +182,7 @@ def test_rate_limits_server_errors_and_broken_connections_are_retried(
     assert calls["generate"] == 3
 
 
+@pytest.mark.fault_case("network: client retries stop")
 def test_retries_stop_after_the_configured_number(standin: StandInServer,
                                                   make_client: Callable[..., ImageFXClient]) -> None:
     client = make_client(retries=2)
@@ -207,6 +210,7 @@ def test_retries_stop_after_the_configured_number(standin: StandInServer,
     ("session", "unauthorized", AuthError),
     ("session", "forbidden", AuthError),
 ])
+@pytest.mark.fault_case("network: client not retried")
 def test_refusals_bad_cookies_and_bad_answers_are_not_retried(
         standin: StandInServer, make_client: Callable[..., ImageFXClient], endpoint: str, fault: str,
         error: type[ImageFXError]) -> None:
@@ -222,6 +226,7 @@ def test_refusals_bad_cookies_and_bad_answers_are_not_retried(
     assert time.monotonic() - started < 1.0
 
 
+@pytest.mark.fault_case("network: client timeout")
 def test_a_request_that_gets_no_answer_times_out(standin: StandInServer,
                                                  make_client: Callable[..., ImageFXClient]) -> None:
     client = make_client(timeout=0.5, retries=2)
@@ -235,6 +240,7 @@ def test_a_request_that_gets_no_answer_times_out(standin: StandInServer,
     assert calls["generate"] == 1  # the service may still be working on it: not sent again
 
 
+@pytest.mark.fault_case("network: client 429 Retry-After honoured")
 def test_retry_after_is_honoured(standin: StandInServer, make_client: Callable[..., ImageFXClient]) -> None:
     client = make_client(retries=1, backoff=0.01)
     client.session()
@@ -247,6 +253,7 @@ def test_retry_after_is_honoured(standin: StandInServer, make_client: Callable[.
     assert 1.0 <= elapsed < 3.0
 
 
+@pytest.mark.fault_case("network: client long Retry-After")
 def test_a_long_retry_after_is_handed_to_the_caller_instead_of_slept_through(
         standin: StandInServer, make_client: Callable[..., ImageFXClient]) -> None:
     client = make_client(retries=3)
@@ -269,6 +276,7 @@ def _client_from_settings() -> ImageFXClient:
     return ImageFXClient(DEMO_COOKIE, labs_url=s.labs_url, api_url=s.api_url, timeout=5, retries=0)
 
 
+@pytest.mark.fault_case("network: client connection refused")
 def test_base_urls_come_from_the_environment(standin: StandInServer, monkeypatch: pytest.MonkeyPatch) -> None:
     dead = closed_url()
     monkeypatch.setenv("IMAGEFX_LABS_URL", standin.url + "/")

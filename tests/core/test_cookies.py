@@ -65,6 +65,7 @@ def test_netscape_cookies_txt() -> None:
     _export(("_ga", "GA1.1.9", ".labs.google")),
     f".labs.google\tTRUE\t/\tFALSE\t0\t_ga\tGA1.1.5\n.labs.google\tTRUE\t/\tFALSE\t0\t{SESSION}\t",
 ], ids=["header", "json", "netscape-empty-value-last"])
+@pytest.mark.fault_case("bad input: cookie missing the session token")
 def test_missing_session_cookie_is_a_clear_error(text: str) -> None:
     with pytest.raises(CookieFormatError) as info:
         parse_cookie(text)
@@ -93,6 +94,7 @@ def test_netscape_line_with_an_empty_value_at_the_end_of_the_file() -> None:
     ("a\tb\tc", AuthError.BAD_COOKIE_FORMAT),
     (f"{SESSION}=abc\x01def", AuthError.BAD_COOKIE_FORMAT),
 ])
+@pytest.mark.fault_case("bad input: cookie junk")
 def test_text_that_is_not_a_cookie(text: str, kind: str) -> None:
     with pytest.raises(CookieFormatError) as info:
         parse_cookie(text)
@@ -100,6 +102,7 @@ def test_text_that_is_not_a_cookie(text: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize("value", ["caf\u00e9-token-123", "token\u20ac123456", "tok\u00a0en12345"])
+@pytest.mark.fault_case("bad input: cookie that cannot be sent")
 def test_a_cookie_that_cannot_be_sent_is_refused_when_pasted(value: str) -> None:
     """HTTP headers are Latin-1 at most, and browsers only ever send ASCII cookies: refuse now,
     with a sentence, rather than crash with UnicodeEncodeError on the first request."""
@@ -108,6 +111,7 @@ def test_a_cookie_that_cannot_be_sent_is_refused_when_pasted(value: str) -> None
     assert value not in str(info.value)
 
 
+@pytest.mark.fault_case("security: cookie errors never repeat the cookie")
 def test_error_messages_never_repeat_the_cookie() -> None:
     for text in (f"{SESSION}={SECRET}\x7f", f"_x={SECRET}", f"[{{\"name\": \"{SESSION}\", \"value\": 5}}]"):
         with pytest.raises(CookieFormatError) as info:
@@ -145,6 +149,7 @@ def _header(pairs: list[tuple[str, str]]) -> str:
 
 
 @given(jars)
+@pytest.mark.fault_case("bad input: cookies in each accepted form (hypothesis)")
 def test_valid_jars_round_trip_through_all_three_forms(jar: tuple[dict[str, str], str, int]) -> None:
     pairs = _with_session(jar)
     expected = _header(pairs)
@@ -181,6 +186,7 @@ arbitrary_text = st.one_of(
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(arbitrary_text)
+@pytest.mark.fault_case("bad input: cookie junk fuzzed (hypothesis)")
 def test_arbitrary_text_is_a_sendable_cookie_or_a_cookie_format_error(text: str) -> None:
     try:
         header = parse_cookie(text)

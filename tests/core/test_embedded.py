@@ -136,6 +136,7 @@ def test_a_data_dir_whose_path_contains_a_space(server_reachable_dir: Path, stan
     assert wait_until_gone(settings.embedded_db_dir) == []
 
 
+@pytest.mark.fault_case("database: embedded server's app SIGKILLed, next start works")
 def test_a_sigkilled_app_leaves_a_server_the_next_start_reuses_and_then_stops(
         data_dir: Path, standin: StandInServer, child_env: dict[str, str]) -> None:
     settings = embedded_settings(data_dir, standin)
@@ -185,6 +186,7 @@ def test_two_processes_share_the_server_and_the_last_one_out_stops_it(
     assert wait_until_gone(pgdata) == []
 
 
+@pytest.mark.fault_case("database: embedded server cannot start")
 def test_a_server_that_cannot_start_is_a_database_error_on_every_try(data_dir: Path, standin: StandInServer) -> None:
     settings = embedded_settings(data_dir, standin)
     pgdata = settings.embedded_db_dir

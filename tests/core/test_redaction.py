@@ -35,6 +35,7 @@ def _secrets_in(text: str, extra: list[str]) -> list[str]:
     return found
 
 
+@pytest.mark.fault_case("security: no cookie or token in logs or exception text")
 def test_no_cookie_or_token_in_logs_or_errors(service: Service, standin: StandInServer, account: str,
                                               tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     install_log_redaction()  # what both front ends install at start (core.logs.setup_logging)
@@ -101,6 +102,7 @@ def test_secrets_never_seen_before_are_masked_by_their_shape(text: str, secret: 
     assert secret not in redact(text)
 
 
+@pytest.mark.fault_case("security: no password in database descriptions")
 def test_database_descriptions_carry_no_password() -> None:
     url = "postgresql://imagefx:pa55-w0rd-xyz@db.example.com:5432/imagefx_db?sslmode=require&password=pa55-w0rd-xyz"
     assert "pa55-w0rd-xyz" not in redact_url(url)

@@ -37,6 +37,7 @@ def test_the_cookie_is_kept_in_the_keyring_under_the_google_account(signed_in: S
     assert signed_in.secrets.uses_keyring and signed_in.secrets.warning is None
 
 
+@pytest.mark.fault_case("security: google_cookie decrypts only with the keyring key")
 def test_users_google_cookie_holds_only_ciphertext_that_needs_the_keyring_key(
         signed_in: Service, db_url: str, memory_keyring: MemoryKeyring, data_dir: Path) -> None:
     stored = scalar(db_url, "SELECT google_cookie FROM users WHERE email = %s", (DEMO_EMAIL,))
@@ -52,6 +53,7 @@ def test_users_google_cookie_holds_only_ciphertext_that_needs_the_keyring_key(
         SecretStore(data_dir).decrypt(stored)
 
 
+@pytest.mark.fault_case("security: sessions.access_token never holds the token")
 def test_sessions_access_token_holds_a_hash_never_the_token(signed_in: Service, db_url: str) -> None:
     signed_in.generate(GenerationRequest("a quiet harbour", count=1))
     token = signed_in.client().session().access_token
@@ -70,6 +72,7 @@ def test_signing_out_forgets_the_cookie_everywhere(signed_in: Service, db_url: s
     assert signed_in.current_email() is None and not signed_in.has_cookie()
 
 
+@pytest.mark.fault_case("security: key file without a keyring is 0600")
 def test_without_a_keyring_backend_the_app_works_with_a_0600_key_file_and_says_so(
         make_service: Callable[..., Service], data_dir: Path, db_url: str) -> None:
     keyring.set_keyring(fail.Keyring())
@@ -93,6 +96,7 @@ def test_without_a_keyring_backend_the_app_works_with_a_0600_key_file_and_says_s
     assert later.generate(GenerationRequest("a second owl", count=1)).record.images
 
 
+@pytest.mark.fault_case("security: plaintext keyring not trusted")
 def test_a_plaintext_file_keyring_is_not_trusted_unless_the_user_chose_it(
         data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """keyrings.alt's PlaintextKeyring (priority below 1) is what ``keyring`` falls back to on a

@@ -59,6 +59,7 @@ def test_sign_in_upserts_the_user_and_stores_a_session(service: Service, standin
     ("_ga=GA1.1.1; other=2", CookieFormatError),
     ("__Secure-next-auth.session-token=nobody-has-this-session", AuthError),
 ])
+@pytest.mark.fault_case("bad input: bad cookie at sign-in stores nothing")
 def test_signing_in_with_a_bad_cookie_stores_nothing(service: Service, db_url: str, memory_keyring: MemoryKeyring,
                                                      cookie: str, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -130,6 +131,7 @@ def test_the_npm_clients_names_for_size_and_model_are_accepted(signed_in: Servic
     GenerationRequest("a cat", seed=-1),
     GenerationRequest("a cat", aspect_ratio="HUGE"),
 ], ids=["empty-prompt", "count-0", "count-9", "negative-seed", "unknown-size"])
+@pytest.mark.fault_case("bad input: out-of-range request refused (service)")
 def test_bad_requests_are_refused_before_anything_is_sent(signed_in: Service, standin: StandInServer,
                                                           request_: GenerationRequest) -> None:
     before = standin.calls["generate"]
@@ -138,6 +140,7 @@ def test_bad_requests_are_refused_before_anything_is_sent(signed_in: Service, st
     assert standin.calls["generate"] == before
 
 
+@pytest.mark.fault_case("network: service answer not an image stores nothing")
 def test_an_answer_that_is_not_an_image_stores_nothing(signed_in: Service, standin: StandInServer,
                                                        db_url: str) -> None:
     standin.fail("generate", "not_image")
@@ -191,6 +194,7 @@ def test_the_image_type_comes_from_the_bytes_not_the_name(signed_in: Service, tm
     assert scalar(db_url, "SELECT image_type FROM image_captions") == "jpeg"
 
 
+@pytest.mark.fault_case("bad input: text file named .png")
 def test_a_text_file_named_png_is_refused(signed_in: Service, standin: StandInServer, tmp_path: Path,
                                           db_url: str) -> None:
     fake = tmp_path / "notes.png"
@@ -255,6 +259,7 @@ def test_history_filters_by_user(library: Service) -> None:
 
 # --- sessions ------------------------------------------------------------------------------------
 
+@pytest.mark.fault_case("maintenance: delete expired sessions (service)")
 def test_delete_expired_sessions(signed_in: Service, db_url: str) -> None:
     user_id = scalar(db_url, "SELECT id FROM users")
     with signed_in.db.session() as s:

@@ -74,6 +74,7 @@ def _generation(*media_ids: str, prompt: str = "a test prompt") -> NewGeneration
 # --- one generation, one transaction --------------------------------------------------------------
 
 @pytest.mark.parametrize("table", ["generated_images", "image_thumbnails"])
+@pytest.mark.fault_case("database: failure mid-generation leaves no rows")
 def test_a_failure_mid_generation_leaves_no_rows(database: Database, db_url: str, table: str) -> None:
     execute(db_url, REFUSE_SECOND[table])
     before = counts(db_url)
@@ -90,6 +91,7 @@ def test_a_failure_mid_generation_leaves_no_rows(database: Database, db_url: str
     assert (after["prompts"], after["generated_images"], after["image_thumbnails"]) == (1, 3, 3)
 
 
+@pytest.mark.fault_case("database: refused generation spooled, stored later")
 def test_a_generation_the_database_refuses_is_kept_in_the_spool_and_stored_later(
         signed_in: Service, db_url: str) -> None:
     execute(db_url, REFUSE_SECOND["generated_images"])
@@ -108,6 +110,7 @@ def test_a_generation_the_database_refuses_is_kept_in_the_spool_and_stored_later
             after["image_thumbnails"] - before["image_thumbnails"]) == (1, 3, 3)
 
 
+@pytest.mark.fault_case("database: refused spool entry does not block the start")
 def test_a_spooled_generation_the_database_refuses_does_not_keep_the_app_from_opening(
         signed_in: Service, make_service: Callable[..., Service], db_url: str) -> None:
     execute(db_url, REFUSE_SECOND["generated_images"])
@@ -122,6 +125,7 @@ def test_a_spooled_generation_the_database_refuses_does_not_keep_the_app_from_op
     assert later.flush_spool() == 2 and len(later.spool) == 0
 
 
+@pytest.mark.fault_case("database: unreachable at start, spooled, stored once back (service)")
 def test_a_generation_made_while_the_database_is_down_is_stored_once_it_is_back(
         settings: Settings, make_service: Callable[..., Service], db_url: str) -> None:
     down = Service(settings, cookie=DEMO_COOKIE,
@@ -179,6 +183,7 @@ def test_the_pool_never_opens_more_than_20_connections(database: Database, db_ur
 
 # --- LOG_QUERIES -----------------------------------------------------------------------------------
 
+@pytest.mark.fault_case("security: LOG_QUERIES never logs values")
 def test_log_queries_logs_statements_with_durations_but_never_their_values(
         make_service: Callable[..., Service], settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="imagefx.sql")

@@ -185,6 +185,7 @@ def test_the_cookie_comes_from_the_flag_then_google_cookie_then_the_keyring(
     assert owners == {"from the keyring": stored_email, "from GOOGLE_COOKIE": env_email, "from --cookie": flag_email}
 
 
+@pytest.mark.fault_case("security: key file without a keyring is 0600 (CLI)")
 def test_without_a_keyring_login_works_and_says_where_the_cookie_is_kept(cli: Run, tmp_path: Path) -> None:
     done = cli("login", "--cookie", DEMO_COOKIE, env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     assert ok(done) == [f"Signed in as {DEMO_NAME} <{DEMO_EMAIL}>."]
@@ -205,6 +206,7 @@ def password_server() -> Iterator[TcpPostgres]:
     server.stop()
 
 
+@pytest.mark.fault_case("security: wrong database password never printed")
 def test_server_mode_from_db_host_port_name_user_password(cli: Run, password_server: TcpPostgres,
                                                           tmp_path: Path) -> None:
     name, url = create_database(password_server.url())
@@ -242,6 +244,7 @@ def test_embedded_mode_keeps_history_in_the_data_dir_and_leaves_no_server(cli: R
     assert wait_until_gone(pgdata) == [] and postmasters(pgdata) == []
 
 
+@pytest.mark.fault_case("security: LOG_QUERIES prints no values (CLI)")
 def test_log_queries_prints_statements_with_durations_and_no_values(cli: Run, history_db: None) -> None:
     done = cli("history", "--search", "windowsill", env={"LOG_QUERIES": "true"})
     sql = [line for line in done.stderr.splitlines() if line.startswith("SQL ")]
@@ -249,6 +252,7 @@ def test_log_queries_prints_statements_with_durations_and_no_values(cli: Run, hi
     assert not any("windowsill" in line for line in sql)
 
 
+@pytest.mark.fault_case("security: no cookie or token in CLI output or log file")
 def test_verbose_output_and_the_log_file_never_show_the_cookie_or_token(cli: Run, standin: StandInServer,
                                                                         tmp_path: Path) -> None:
     _, cookie = add_account(standin, "verbose")

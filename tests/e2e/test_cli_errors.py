@@ -41,6 +41,7 @@ def generate(cli: Run, tmp_path: Path, *extra: str, cookie: str | None = DEMO_CO
 
 # --- 3: not signed in, or the cookie no longer works -----------------------------------------------
 
+@pytest.mark.fault_case("network: CLI not signed in")
 def test_not_signed_in(cli: Run, tmp_path: Path) -> None:
     failed(generate(cli, tmp_path, cookie=None), 3, "not signed in", "login")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -52,17 +53,20 @@ def test_not_signed_in(cli: Run, tmp_path: Path) -> None:
     ("unauthorized", "rejected the cookie"),
     ("forbidden", "rejected the cookie"),
 ], ids=["200-empty", "refresh-needed", "401", "403"])
+@pytest.mark.fault_case("network: CLI dead session")
 def test_each_form_of_a_dead_session(cli: Run, standin: StandInServer, tmp_path: Path, fault: str,
                                      phrase: str) -> None:
     standin.fail("session", fault)
     failed(generate(cli, tmp_path), 3, phrase)
 
 
+@pytest.mark.fault_case("network: CLI cookie expired mid-session (401 after a good session)")
 def test_a_token_the_api_keeps_rejecting(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
     standin.fail("generate", "unauthorized", times=2)  # refreshed once, rejected again
     failed(generate(cli, tmp_path), 3, "no longer accepts your sign-in")
 
 
+@pytest.mark.fault_case("security: no cookie in CLI output (revoked cookie at login)")
 def test_a_revoked_cookie_at_login(cli: Run, standin: StandInServer) -> None:
     standin.add_account("soon-revoked-session", "revoked@example.com", "Revoked")
     standin.revoke("soon-revoked-session")
@@ -75,12 +79,14 @@ def test_a_revoked_cookie_at_login(cli: Run, standin: StandInServer) -> None:
     ("just some words", "not a list of name=value pairs"),
     ("_ga=GA1.1.1; NID=abc", "__Secure-next-auth.session-token"),
 ], ids=["not-a-cookie", "missing-session-cookie"])
+@pytest.mark.fault_case("bad input: unusable cookie (CLI)")
 def test_a_cookie_that_is_not_usable(cli: Run, tmp_path: Path, cookie: str, phrase: str) -> None:
     failed(generate(cli, tmp_path, cookie=cookie), 3, phrase)
 
 
 # --- 4: the safety filter ----------------------------------------------------------------------------
 
+@pytest.mark.fault_case("network: CLI safety refusal")
 def test_safety_refusal(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
     before = standin.calls["generate"]
     done = cli("generate", "-p", "something forbidden", "-d", str(tmp_path), "-c", DEMO_COOKIE)
@@ -96,17 +102,20 @@ def test_safety_refusal(cli: Run, standin: StandInServer, tmp_path: Path) -> Non
     ("generate", "html", {}, ["unexpected format"]),
     ("generate", "no_panels", {}, ["unexpected format"]),
 ], ids=["rate-limit", "server-error", "html", "no-panels"])
+@pytest.mark.fault_case("network: CLI")
 def test_service_failures(cli: Run, standin: StandInServer, tmp_path: Path, endpoint: str, fault: str,
                           params: dict[str, Any], phrases: list[str]) -> None:
     standin.fail(endpoint, fault, times=5, **params)
     failed(generate(cli, tmp_path, "-r", "0"), 5, *phrases)
 
 
+@pytest.mark.fault_case("network: CLI connection refused")
 def test_network_unreachable(cli: Run, tmp_path: Path) -> None:
     done = generate(cli, tmp_path, "-r", "0", env={"IMAGEFX_API_URL": closed_url()})
     failed(done, 5, "refused the connection")
 
 
+@pytest.mark.fault_case("network: CLI no answer (timeout)")
 def test_timeout(cli: Run, standin: StandInServer, tmp_path: Path) -> None:
     standin.fail("generate", "hang", times=3, seconds=10)
     failed(generate(cli, tmp_path, env={"IMAGEFX_TIMEOUT": "1"}), 5, "did not answer in time")
@@ -118,11 +127,13 @@ def _dead_database() -> dict[str, str]:
     return {"DATABASE_URL": f"postgresql://imagefx:db-secret-pw-99@127.0.0.1:{closed_port()}/imagefx_db"}
 
 
+@pytest.mark.fault_case("database: unreachable at start (CLI says so)")
 def test_database_down_for_history(cli: Run) -> None:
     line = failed(cli("history", env=_dead_database()), 6, "cannot be reached")
     assert "db-secret-pw-99" not in line
 
 
+@pytest.mark.fault_case("database: unreachable at start, spooled, recovers (CLI)")
 def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Path) -> None:
     done = generate(cli, tmp_path, env=_dead_database())
     assert done.returncode == 6, done.stderr
@@ -140,6 +151,7 @@ def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Pat
     assert "a quiet lake" in history and "the lake again" in history
 
 
+@pytest.mark.fault_case("database: embedded server cannot start (CLI)")
 def test_an_embedded_database_that_cannot_start_still_keeps_the_images(cli: Run, tmp_path: Path) -> None:
     pgdata = tmp_path / "cli-data" / "pgdata"
     pgdata.mkdir(parents=True)
@@ -161,12 +173,14 @@ def test_an_embedded_database_that_cannot_start_still_keeps_the_images(cli: Run,
     (["-s", "-1"], "out of range"),
     (["-n", "many"], "not a whole number"),
 ], ids=["count-0", "count-9", "unknown-size", "negative-seed", "count-not-a-number"])
+@pytest.mark.fault_case("bad input: CLI arguments out of range")
 def test_bad_arguments(cli: Run, tmp_path: Path, args: list[str], phrase: str) -> None:
     done = cli("generate", "-p", "a cat", "-d", str(tmp_path), *args)
     failed(done, 2, phrase)
     assert done.stdout == ""
 
 
+@pytest.mark.fault_case("bad input: text file named .png (CLI)")
 def test_a_text_file_named_png_is_not_captioned(cli: Run, tmp_path: Path) -> None:
     fake = tmp_path / "photo.png"
     fake.write_text("not a picture")

@@ -141,6 +141,7 @@ def _kill_mid_item_then_run_again(cli: Run, cli_env: dict[str, str], standin: St
 
 
 @pytest.mark.parametrize("admin_url", ["own", "env"], indirect=True)
+@pytest.mark.fault_case("database: app SIGKILLed mid-item, next start finishes (CLI queue)")
 def test_a_queue_run_killed_mid_item_finishes_later_with_every_prompt_stored_once(
         cli: Run, cli_env: dict[str, str], standin: StandInServer, db_url: str) -> None:
     _kill_mid_item_then_run_again(cli, cli_env, standin, {})
@@ -150,6 +151,7 @@ def test_a_queue_run_killed_mid_item_finishes_later_with_every_prompt_stored_onc
     assert scalar(db_url, "SELECT count(*) FROM generation_queue q JOIN prompts p ON p.id = q.prompt_id") == 4
 
 
+@pytest.mark.fault_case("database: embedded server's app SIGKILLed mid-item, next start works (CLI queue)")
 def test_the_same_with_the_embedded_database(cli: Run, cli_env: dict[str, str], standin: StandInServer,
                                              tmp_path: Path) -> None:
     """The desktop set-up: the killed process leaves the embedded server running; the next one

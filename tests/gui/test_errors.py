@@ -30,6 +30,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("fault", "params", "says", "button"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.fault_case("network: GUI")
 def test_generation_error_shows_message_and_action_and_keeps_the_prompt(qtbot, window, standin, fault, params,
                                                                         says, button):
     w = window
@@ -55,6 +56,7 @@ def test_retry_after_a_server_error_generates(qtbot, window, standin):
     assert w.message_bar.text == ""
 
 
+@pytest.mark.fault_case("network: GUI cookie expired mid-session")
 def test_expired_cookie_asks_to_sign_in_again(qtbot, window, standin, demo_cookie):
     w = window
     standin.revoke(DEMO_SESSION_TOKEN)
@@ -70,6 +72,7 @@ def test_expired_cookie_asks_to_sign_in_again(qtbot, window, standin, demo_cooki
         standin.add_account(DEMO_SESSION_TOKEN, "demo@imagefx.local", "Demo User")
 
 
+@pytest.mark.fault_case("network: GUI not signed in")
 def test_not_signed_in_generate_asks_to_sign_in(qtbot, make_window):
     w = make_window(signed_in=False)
     generate(qtbot, w, PROMPT)
@@ -78,6 +81,7 @@ def test_not_signed_in_generate_asks_to_sign_in(qtbot, make_window):
     assert w.editor.text() == PROMPT
 
 
+@pytest.mark.fault_case("database: GUI banner at start, spooled mid-session, recovers")
 def test_database_down_at_start_then_down_mid_session_then_back(qtbot, make_window, make_service, demo_cookie):
     pg = TcpPostgres()  # not started yet: the database is down when the app starts
     try:
