@@ -212,12 +212,20 @@ CREATE TABLE IF NOT EXISTS web_import_state (
     updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
 
+-- Images are PNG/JPEG, compressed already: PostgreSQL's default TOAST compression (pglz)
+-- only burns CPU trying, ~4x the time to write a generation's megabytes for no space saved
+-- (benchmarks/README.md). EXTERNAL keeps them out of line, uncompressed. It changes how
+-- values written from now on are stored, nothing else; older rows stay as they are.
+ALTER TABLE generated_images ALTER COLUMN encoded_image SET STORAGE EXTERNAL;
+ALTER TABLE generated_images_archive ALTER COLUMN encoded_image SET STORAGE EXTERNAL;
+ALTER TABLE image_thumbnails ALTER COLUMN thumbnail SET STORAGE EXTERNAL;
+
 -- Which schema additions this database has seen; the app checks it on connect.
 CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 2)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 3)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

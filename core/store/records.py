@@ -18,9 +18,12 @@ class UserRecord:
     has_cookie: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRecord:
-    """One stored image, as listed: everything but the full image bytes."""
+    """One stored image, as listed: everything but the full image bytes.
+
+    Slots: the gallery holds one per image, 100,000 of them for a large history
+    (``benchmarks/README.md``); without a ``__dict__`` each is ~200 bytes smaller."""
 
     id: int
     media_id: str

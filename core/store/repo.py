@@ -209,9 +209,16 @@ _IMAGE_COLUMNS = (
 )
 
 
-def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None) -> ImageRecord:
+def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
+                    shared: dict[Any, Any] | None = None) -> ImageRecord:
     (iid, media, uid, email, pid, ptext, returned, seed, model, aspect, w, h, mime, created, fav,
      source) = row[:16]
+    if shared is not None:
+        # The rows of one generation repeat its prompt and time, and every row its user, model and
+        # ratio: keep one object of each per page, not one per row (the gallery holds every row).
+        email, ptext, returned, model, aspect, mime, source, created = (
+            shared.setdefault(v, v) if v is not None else None
+            for v in (email, ptext, returned, model, aspect, mime, source, created))
     return ImageRecord(
         id=iid, media_id=media, user_id=uid, user_email=email, prompt_id=pid,
         prompt=ptext if ptext is not None else (returned or ""), returned_prompt=returned, seed=seed,
@@ -245,7 +252,8 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
         q = q.where(GeneratedImage.prompt_id.in_(matching))
     q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
     rows = s.execute(q).all()
-    return [_image_from_row(r, r[16] if with_thumbnails else None) for r in rows]
+    shared: dict[Any, Any] = {}
+    return [_image_from_row(r, r[16] if with_thumbnails else None, shared) for r in rows]
 
 
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,

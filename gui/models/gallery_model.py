@@ -6,17 +6,25 @@ with standard items (PLATFORM_NOTES.md; ``tests/gui/test_many_items.py``).
 
 - Paging: ``canFetchMore``/``fetchMore`` ask ``Service.gallery_page`` for the next page
   after the last row's keyset cursor ``(created_at, id)``, on the worker. The view calls
-  ``fetchMore`` when it scrolls near the end; a page arrives and is appended.
-- Thumbnails: pages carry each image's JPEG thumbnail (made once, when it was stored).
-  They are decoded only when a cell is painted, straight to cell size with
-  ``QImageReader.setScaledSize``, and kept in ``QPixmapCache``. Full images are never
-  read to list them.
+  ``fetchMore`` when it scrolls near the end; a page arrives and is appended. Pages carry
+  no image bytes at all (a row is ~0.5 KB), so 100,000 rows stay well under 100 MB.
+- Thumbnails (JPEGs made once, when an image was stored) are read and decoded on the
+  worker, never on the UI thread, and only for cells that are painted: a paint that finds
+  no pixmap asks for one (:meth:`thumbnail`) and draws a placeholder; requests are batched
+  (one query and one decode loop per batch), the newest first, and stale ones are dropped
+  while the user scrolls fast. Decoded pixmaps, sized to the cell, live in a bounded LRU
+  cache (:data:`CACHE_BYTES`). The first page brings the thumbnails of its first screen
+  with it, decoded in the same worker call, so the first paint needs no second trip.
+  Figures: ``benchmarks/README.md`` (decoding in paint stalled scrolling for ~80 ms and kept
+  every thumbnail's bytes in memory).
 - Filters (search over prompts, favourites only) reload from the first page; results of
   an older filter that arrive late are dropped (``_epoch``).
 """
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -31,9 +39,10 @@ from PySide6.QtCore import (
     QPersistentModelIndex,
     QSize,
     Qt,
+    QTimer,
     Signal,
 )
-from PySide6.QtGui import QImageReader, QPixmap, QPixmapCache
+from PySide6.QtGui import QImage, QImageReader, QPixmap
 
 from core.service import Service
 from core.store import ImageRecord
@@ -41,12 +50,15 @@ from gui.context import AppContext
 
 PAGE_SIZE = 150
 CELL = 168  # px, square cells; the delegate draws the thumbnail cropped to fill one
+FIRST_SCREEN = 64  # thumbnails read and decoded together with the first page
+THUMB_BATCH = 48  # thumbnails per worker call
+MAX_WANTED = 2 * THUMB_BATCH  # older requests are dropped: their cells have scrolled away
+MAX_BATCHES_IN_FLIGHT = 2
+CACHE_BYTES = 48 * 1024 * 1024  # decoded pixmaps; ~400 cells at 168 px, ~100 at 336 px (HiDPI)
 RecordRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
 FavoriteRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailRole = Qt.ItemDataRole.UserRole + 4
-
-QPixmapCache.setCacheLimit(96 * 1024)  # KiB: ~1,500 decoded cells
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -71,6 +83,17 @@ class GalleryModel(QAbstractListModel):
         self._loading = False
         self._epoch = 0
         self.cell_px = CELL
+        # Thumbnails: decoded pixmaps (LRU), requests waiting, batches on the worker.
+        self._decode_side = CELL  # shorter side of a decoded thumbnail, device pixels
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._pixmap_bytes = 0
+        self._no_thumbnail: set[int] = set()  # stored without one (older databases)
+        self._wanted: OrderedDict[int, None] = OrderedDict()
+        self._in_flight: set[int] = set()
+        self._batches = 0
+        self._flush_scheduled = False
+        self._thumb_epoch = 0
+        self.decoded = 0  # thumbnails decoded since the last cache clear (benchmarks)
 
     # --- filters and reloads ------------------------------------------------------------
 
@@ -105,6 +128,7 @@ class GalleryModel(QAbstractListModel):
         self._row_of = {}
         self._exhausted = False
         self._set_loading(False)
+        self._wanted.clear()
         self.endResetModel()
         self.total = -1
         self.total_changed.emit(-1)
@@ -121,8 +145,10 @@ class GalleryModel(QAbstractListModel):
         self._rows = []
         self._row_of = {}
         self._exhausted = True
+        self._wanted.clear()
         self.endResetModel()
         self._set_loading(False)
+        self.clear_thumbnail_cache()
 
     def _set_loading(self, value: bool) -> None:
         if value != self._loading:
@@ -152,14 +178,25 @@ class GalleryModel(QAbstractListModel):
     def _fetch_page(self) -> None:
         after = self._rows[-1].cursor if self._rows else None
         epoch, search, fav, limit = self._epoch, self.search, self.favorites_only, self.page_size
+        side, thumb_epoch = self._decode_side, self._thumb_epoch
+        cached = set(self._pixmaps)
 
-        def page(s: Service) -> list[ImageRecord]:
-            return s.gallery_page(after=after, limit=limit, search=search, favorites_only=fav)
+        def page(s: Service) -> tuple[list[ImageRecord], dict[int, QImage | None]]:
+            records = s.gallery_page(after=after, limit=limit, search=search, favorites_only=fav,
+                                     with_thumbnails=False)
+            images: dict[int, QImage | None] = {}
+            if after is None:  # the first screen's thumbnails come with the first page
+                ids = [r.id for r in records[:FIRST_SCREEN] if r.id not in cached]
+                images = _read_thumbnails(s, ids, side)
+            return records, images
 
-        def done(records: list[ImageRecord]) -> None:
+        def done(result: tuple[list[ImageRecord], dict[int, QImage | None]]) -> None:
+            records, images = result
             if epoch != self._epoch:
                 return
             self._set_loading(False)
+            if thumb_epoch == self._thumb_epoch:
+                self._put_thumbnails(images, notify=False)
             fresh = [r for r in records if r.id not in self._row_of]
             if len(records) < limit:
                 self._exhausted = True
@@ -194,7 +231,8 @@ class GalleryModel(QAbstractListModel):
         """New images (just generated) go on top, if the current filter would show them."""
         if self.favorites_only or self.search:
             return 0
-        fresh = [r for r in records if r.id not in self._row_of]
+        # Thumbnail bytes are not kept in rows: the cells read and decode them on the worker.
+        fresh = [replace(r, thumbnail=None) if r.thumbnail else r for r in records if r.id not in self._row_of]
         if not fresh:
             return 0
         fresh.sort(key=lambda r: r.cursor, reverse=True)
@@ -213,6 +251,8 @@ class GalleryModel(QAbstractListModel):
             self.beginRemoveRows(QModelIndex(), row, row)
             del self._rows[row]
             self.endRemoveRows()
+        for image_id in ids:
+            self._drop_pixmap(image_id)
         if rows:
             self._reindex()
             if self.total >= 0:
@@ -273,19 +313,104 @@ class GalleryModel(QAbstractListModel):
             return QSize(self.cell_px, self.cell_px)
         return None
 
+    # --- thumbnails -----------------------------------------------------------------------
+
     def thumbnail(self, r: ImageRecord) -> QPixmap | None:
-        """The cell-sized thumbnail, decoded on first paint and cached."""
-        key = f"gallery:{r.id}:{self.cell_px}"
-        pm = QPixmapCache.find(key)
-        if pm is not None and not pm.isNull():
+        """The cell-sized thumbnail if it is decoded; otherwise None, and it is asked for."""
+        pm = self._pixmaps.get(r.id)
+        if pm is not None:
+            self._pixmaps.move_to_end(r.id)
             return pm
-        if not r.thumbnail:
-            return None
-        pm = decode_cover(r.thumbnail, self.cell_px * 2)  # 2x: sharp on HiDPI, cheap to downscale
-        if pm is None:
-            return None
-        QPixmapCache.insert(key, pm)
-        return pm
+        if r.id not in self._no_thumbnail:
+            self._want(r.id)
+        return None
+
+    def thumbnail_ready(self, row: int) -> bool:
+        """The row's cell can be painted as it will stay: its thumbnail is decoded (or it has none)."""
+        r = self.record(row)
+        return r is None or r.id in self._pixmaps or r.id in self._no_thumbnail
+
+    def decoded_count(self) -> int:
+        return self.decoded
+
+    def set_cell_size(self, cell_px: int, device_pixel_ratio: float) -> None:
+        """The view's cells changed size: decode thumbnails for the new size from now on."""
+        side = max(16, math.ceil(cell_px * device_pixel_ratio))
+        if side != self._decode_side:
+            self._decode_side = side
+            self.clear_thumbnail_cache()
+
+    def clear_thumbnail_cache(self) -> None:
+        self._thumb_epoch += 1  # batches still on the worker were decoded for the old size
+        self._pixmaps.clear()
+        self._pixmap_bytes = 0
+        self._wanted.clear()
+        self._in_flight.clear()
+        self.decoded = 0
+
+    def _want(self, image_id: int) -> None:
+        if image_id in self._in_flight:
+            return
+        self._wanted[image_id] = None
+        self._wanted.move_to_end(image_id)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            QTimer.singleShot(0, self, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        svc = self.ctx.service
+        while len(self._wanted) > MAX_WANTED:  # the oldest asks: those cells scrolled past
+            self._wanted.popitem(last=False)
+        if svc is None or not self._wanted or self._batches >= MAX_BATCHES_IN_FLIGHT:
+            return
+        ids: list[int] = []
+        while self._wanted and len(ids) < THUMB_BATCH:
+            ids.append(self._wanted.popitem(last=True)[0])  # newest first: what is on screen now
+        self._in_flight.update(ids)
+        self._batches += 1
+        side, thumb_epoch = self._decode_side, self._thumb_epoch
+
+        def finished(images: dict[int, QImage | None] | None) -> None:
+            self._batches -= 1
+            if thumb_epoch == self._thumb_epoch:
+                self._in_flight.difference_update(ids)
+                if images is not None:
+                    self._put_thumbnails(images, notify=True)
+            if self._wanted and not self._flush_scheduled:
+                self._flush_scheduled = True
+                QTimer.singleShot(0, self, self._flush)
+
+        self.ctx.call(lambda s: _read_thumbnails(s, ids, side), on_success=finished,
+                      on_failure=lambda _e: finished(None), owner=self, name="thumbnails")
+
+    def _put_thumbnails(self, images: dict[int, QImage | None], *, notify: bool) -> None:
+        rows = []
+        for image_id, img in images.items():
+            if img is None:
+                self._no_thumbnail.add(image_id)
+            else:
+                pm = QPixmap.fromImage(img)
+                old = self._pixmaps.pop(image_id, None)
+                if old is not None:
+                    self._pixmap_bytes -= _cost(old)
+                self._pixmaps[image_id] = pm
+                self._pixmap_bytes += _cost(pm)
+                self.decoded += 1
+            row = self._row_of.get(image_id)
+            if row is not None:
+                rows.append(row)
+        while self._pixmap_bytes > CACHE_BYTES and len(self._pixmaps) > 1:
+            _, dropped = self._pixmaps.popitem(last=False)
+            self._pixmap_bytes -= _cost(dropped)
+        if notify and rows:
+            # One signal for the span: the view repaints what of it is visible, once.
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)), [ThumbnailRole])
+
+    def _drop_pixmap(self, image_id: int) -> None:
+        pm = self._pixmaps.pop(image_id, None)
+        if pm is not None:
+            self._pixmap_bytes -= _cost(pm)
 
     # --- drag and drop ------------------------------------------------------------------
 
@@ -309,8 +434,26 @@ class GalleryModel(QAbstractListModel):
         return self.drag_source(records)
 
 
-def decode_cover(data: bytes, side: int) -> QPixmap | None:
-    """Decode a JPEG thumbnail so its shorter side is ``side`` px (the JPEG decoder scales cheaply)."""
+def _cost(pm: QPixmap) -> int:
+    return pm.width() * pm.height() * max(1, pm.depth() // 8)
+
+
+def _read_thumbnails(s: Service, ids: list[int], side: int) -> dict[int, QImage | None]:
+    """On the worker: one query for the thumbnails of ``ids``, each decoded to cell size (None: none stored)."""
+    if not ids:
+        return {}
+    data = s.thumbnails(ids)
+    out: dict[int, QImage | None] = {}
+    for image_id in ids:
+        blob = data.get(image_id)
+        out[image_id] = decode_cover_image(blob, side) if blob else None
+    return out
+
+
+def decode_cover_image(data: bytes, side: int) -> QImage | None:
+    """Decode a JPEG thumbnail so its shorter side is ``side`` px (the JPEG decoder scales cheaply).
+
+    Thread-safe (``QImage``, not ``QPixmap``): the gallery calls it on the worker."""
     buf = QBuffer()
     buf.setData(QByteArray(data))
     buf.open(QIODevice.OpenModeFlag.ReadOnly)
@@ -320,6 +463,10 @@ def decode_cover(data: bytes, side: int) -> QPixmap | None:
         scale = side / min(size.width(), size.height())
         reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
     img = reader.read()
-    if img.isNull():
-        return None
-    return QPixmap.fromImage(img)
+    return None if img.isNull() else img
+
+
+def decode_cover(data: bytes, side: int) -> QPixmap | None:
+    """:func:`decode_cover_image` as a pixmap (UI thread only)."""
+    img = decode_cover_image(data, side)
+    return None if img is None else QPixmap.fromImage(img)

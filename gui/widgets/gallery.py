@@ -73,6 +73,7 @@ class GalleryView(QListView):
             self.delegate.cell = cell
             self.setGridSize(QSize(cell, cell))
             self.setIconSize(QSize(cell - 8, cell - 8))
+        self.gallery_model.set_cell_size(cell, self.devicePixelRatioF())  # thumbnails decoded to fit
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
@@ -117,6 +118,26 @@ class GalleryView(QListView):
         p.setPen(QColor(c.muted))
         p.drawText(QRect(box.left(), box.top() + 68 + title_h + 8, width, text_h), flags, self.empty_text)
         p.end()
+
+    def visible_rows(self) -> range:
+        """Rows whose cells are at least partly on screen (the grid is uniform, so two look-ups)."""
+        n = self.gallery_model.rowCount()
+        rect = self.viewport().rect()
+        first = self.indexAt(rect.topLeft() + QPoint(2, 2))
+        if not first.isValid():
+            return range(0)
+        last = self.indexAt(rect.bottomRight() - QPoint(2, 2))
+        if last.isValid():
+            end = last.row() + 1
+        else:  # the last row of cells does not reach the corner: all rows from first to the end
+            cols = max(1, rect.width() // max(1, self.gridSize().width()))
+            rows = rect.height() // max(1, self.gridSize().height()) + 2
+            end = min(n, first.row() + cols * rows)
+        return range(first.row(), end)
+
+    def visible_thumbnails_ready(self) -> bool:
+        """Every cell on screen has its thumbnail decoded (they arrive from the worker)."""
+        return all(self.gallery_model.thumbnail_ready(r) for r in self.visible_rows())
 
     def selected_records(self) -> list[ImageRecord]:
         rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.shortcuts_window: QDialog | None = None
         self._generation: Task | None = None
         self._closing = False
+        self._side_loads_pending = False
         self.is_demo = demo
 
         self.setWindowIcon(icons.app_icon())
@@ -307,6 +308,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         c = self.ctx
         c.service_ready.connect(self._service_ready)
+        self.model.reset_done.connect(self._first_page_arrived)
         c.service_lost.connect(self._service_lost)
         c.service_closed.connect(self._service_closed)
         c.spool_flushed.connect(lambda n: self.message_bar.show_message(
@@ -390,6 +392,18 @@ class MainWindow(QMainWindow):
         self.db_label.setText(f"● {where[:1].upper()}{where[1:]}")
         self.db_label.setToolTip(f"Connected to {svc.db.where}")
         self.model.reload()
+        # The gallery's first page has the worker (and the GIL) to itself; the rest loads once it
+        # is there: at start-up, accounts (keyring), captions and recent prompts would slow it.
+        self._side_loads_pending = True
+
+    def _first_page_arrived(self) -> None:
+        if self._side_loads_pending:
+            self._side_loads_pending = False
+            QTimer.singleShot(0, self, self._load_side_panels)
+
+    def _load_side_panels(self) -> None:
+        if self.ctx.service is None:
+            return
         self.captions.history.reload()
         self.refresh_accounts()
         self._load_recent()

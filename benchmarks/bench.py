@@ -1,0 +1,620 @@
+"""Speed at scale (issue 4): start-up, gallery, search, storage, measured on a seeded database.
+
+    python -m benchmarks.bench all --target embedded:/work/benchdata/emb-10k --size 10k
+    python -m benchmarks.bench startup|gallery|search|store|generate|history --target TARGET
+
+Each subcommand prints the median of several runs, the spread, the target beside it and, where
+there is one, the naive way's figure and the ratio. ``--json-out FILE`` appends the figures to a
+JSON file (``benchmarks/results/`` is git-ignored) that ``python -m benchmarks.table`` turns into
+the README table. Seed the database first with ``python -m benchmarks.seed``.
+
+Everything is real: PostgreSQL (embedded or a server), Qt widgets on the offscreen platform, the
+stand-in ImageFX server over HTTP in its own process, ``python main.py`` as a subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gc
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, Figure, Target, clean_process_env, load_average, ms, report
+
+TARGETS: dict[str, dict[str, float]] = {
+    # figure: {size: target}; ms unless the name says MB
+    "startup": {"10k": 1500, "100k": 2000},
+    "first_page": {"10k": 150, "100k": 200},
+    "scroll_stall": {"10k": 50, "100k": 50},
+    "scroll_rss": {"10k": 150, "100k": 200},
+    "search": {"10k": 50, "100k": 100},
+    "store": {"10k": 400, "100k": 400},
+    "generate_stall": {"10k": 50, "100k": 50},
+    "history_cli": {"10k": 1000, "100k": 1200},
+}
+
+SEARCH_WORDS = "golden hour"
+SEARCH_SUBSTRING = "ighthou"  # inside a word: full-text cannot find it, only a substring match can
+SEARCH_RARE = "tortoise reading"
+
+
+def target_for(name: str, size: str) -> float:
+    return TARGETS[name][size]
+
+
+# --- start-up: python main.py to the first gallery page painted -----------------------------------
+
+def bench_startup(target: Target, size: str, runs: int) -> list[Figure]:
+    """Cold start: a new ``python main.py`` each run; the embedded server is stopped between runs.
+
+    ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT=1`` makes the app print one line when the gallery's first
+    page is painted with its thumbnails, then quit (gui/app.py). Time is taken here, from just
+    before the process starts to that line.
+    """
+    env = target.env(IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT="1")
+    samples: list[float] = []
+    inner: list[float] = []
+    for i in range(runs + 1):  # the first run warms the OS file cache and is not counted
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = ""
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            if raw.startswith("IMAGEFX_BENCH first_paint"):
+                line = raw
+                break
+        t1 = time.perf_counter()
+        _out, err = proc.communicate(timeout=60)
+        if not line:
+            raise RuntimeError(f"the app never reported its first paint (exit {proc.returncode}): {err[-1500:]}")
+        if i > 0:
+            samples.append(ms(t1 - t0))
+            m = re.search(r"since_start_ms=([\d.]+)", line)
+            if m:
+                inner.append(float(m.group(1)))
+        time.sleep(0.3)
+    note = ""
+    return [Figure("cold start to first page painted", "ms", samples, target_for("startup", size), note=note)]
+
+
+# --- the history command, whole process ------------------------------------------------------------
+
+def bench_history(target: Target, size: str, runs: int) -> list[Figure]:
+    env = target.env()
+    samples = []
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "history", "--limit", "50"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+        t1 = time.perf_counter()
+        if proc.returncode != 0 or proc.stdout.count("\n") != 50:
+            raise RuntimeError(f"history failed ({proc.returncode}): {proc.stderr[-1000:]}")
+        if i > 0:
+            samples.append(ms(t1 - t0))
+    return [Figure("`history --limit 50`, whole process", "ms", samples, target_for("history_cli", size))]
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+def _naive_search_sql(text: str) -> tuple[str, dict[str, Any]]:
+    """ILIKE with no index to use, OFFSET paging, every column (the full image too)."""
+    return ("SELECT g.*, p.prompt_text FROM generated_images g JOIN prompts p ON p.id = g.prompt_id "
+            "WHERE p.prompt_text ILIKE :pat ORDER BY g.created_at DESC LIMIT 150 OFFSET 0",
+            {"pat": f"%{text}%"})
+
+
+def bench_search(target: Target, size: str, runs: int) -> list[Figure]:
+    import sqlalchemy as sa
+
+    from core.service import Service
+    from core.store import repo
+
+    svc = Service(target.settings(), database=target.database()).open()
+    figures = []
+    try:
+        for label, text in (("words", SEARCH_WORDS), ("substring", SEARCH_SUBSTRING), ("rare words", SEARCH_RARE)):
+            page_s, count_s, naive_s = [], [], []
+            found = 0
+            for i in range(runs + 1):
+                t = time.perf_counter()
+                rows = svc.gallery_page(search=text, limit=150)
+                t1 = time.perf_counter()
+                n = svc.count_images(search=text)
+                t2 = time.perf_counter()
+                with svc.db.session() as s:
+                    s.execute(sa.text("SET LOCAL enable_indexscan = off"))
+                    s.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+                    sql, params = _naive_search_sql(text)
+                    t3 = time.perf_counter()
+                    naive_rows = s.execute(sa.text(sql), params).all()
+                    t4 = time.perf_counter()
+                if i > 0:
+                    page_s.append(ms(t1 - t))
+                    count_s.append(ms(t2 - t1))
+                    naive_s.append(ms(t4 - t3))
+                found = n
+                del naive_rows
+            assert rows or not found
+            figures.append(Figure(f"search {label} ({text!r}): first page", "ms", page_s, target_for("search", size),
+                                  naive=naive_s, note=f"{found:,} matches"))
+            figures.append(Figure(f"search {label}: count", "ms", count_s, target_for("search", size)))
+        hist = []
+        for i in range(runs + 1):
+            t = time.perf_counter()
+            with svc.db.session() as s:
+                repo.history(s, limit=50, search=SEARCH_WORDS)
+            if i > 0:
+                hist.append(ms(time.perf_counter() - t))
+        figures.append(Figure("search words, history (CLI query)", "ms", hist, target_for("search", size)))
+    finally:
+        svc.close()
+    return figures
+
+
+# --- storing one generation --------------------------------------------------------------------------
+
+def _generation(n: int = 4, tag: str = "") -> Any:
+    from core.imagefx.types import GeneratedImage, Generation
+    from core.standin.images import render_image
+
+    prompt = f"a lighthouse on a cliff at dusk, storm clouds, oil painting {tag}"
+    images = []
+    for i in range(n):
+        data = render_image(prompt, 1000 + i, i, "IMAGE_ASPECT_RATIO_SQUARE", scale=1.0)
+        images.append(GeneratedImage(media_id=f"bench-{tag}-{i}-{time.time_ns()}",
+                                     encoded_image=base64.b64encode(data).decode("ascii"), seed=1000 + i,
+                                     prompt=prompt, model="IMAGEN_3_5", aspect_ratio="IMAGE_ASPECT_RATIO_SQUARE"))
+    return Generation(prompt=prompt, images=tuple(images), model="IMAGEN_3_5",
+                      aspect_ratio="IMAGE_ASPECT_RATIO_SQUARE")
+
+
+def bench_store(target: Target, size: str, runs: int) -> list[Figure]:
+    """prepare (decode, thumbnails on a small pool) + one transaction, as Service.generate does it.
+
+    Naive: thumbnails made one after another, and the image column left to PostgreSQL's default
+    compression (pglz), which tries to compress every megabyte of base64 PNG and fails.
+    """
+    import sqlalchemy as sa
+
+    from core.service import prepare
+    from core.store import repo
+
+    svc = _service(target)
+    total, prep, tx, naive = [], [], [], []
+    stored: list[int] = []
+    gens = [_generation(4, f"s{i}") for i in range(runs + 1)]
+    naive_gens = [_generation(4, f"n{i}") for i in range(runs)]
+    try:
+        for i, gen in enumerate(gens):
+            t = time.perf_counter()
+            new = prepare.new_generation(gen, user_email="bench@example.com", user_name="Bench", user_image_url=None,
+                                         requested_seed=None)
+            t1 = time.perf_counter()
+            with svc.db.session() as s:
+                rec = repo.store_generation(s, new)
+            t2 = time.perf_counter()
+            stored += [r.id for r in rec.images]
+            if i > 0:
+                prep.append(ms(t1 - t))
+                tx.append(ms(t2 - t1))
+                total.append(ms(t2 - t))
+        with svc.db.session() as s:
+            s.execute(sa.text("ALTER TABLE generated_images ALTER COLUMN encoded_image SET STORAGE EXTENDED"))
+            s.execute(sa.text("ALTER TABLE image_thumbnails ALTER COLUMN thumbnail SET STORAGE EXTENDED"))
+        try:
+            for gen in naive_gens:
+                t = time.perf_counter()
+                images = [prepare.new_image(img, gen.aspect_ratio, gen.model) for img in gen.images]  # one by one
+                new = _with_images(gen, images)
+                with svc.db.session() as s:
+                    rec = repo.store_generation(s, new)
+                naive.append(ms(time.perf_counter() - t))
+                stored += [r.id for r in rec.images]
+        finally:
+            with svc.db.session() as s:
+                s.execute(sa.text("ALTER TABLE generated_images ALTER COLUMN encoded_image SET STORAGE EXTERNAL"))
+                s.execute(sa.text("ALTER TABLE image_thumbnails ALTER COLUMN thumbnail SET STORAGE EXTERNAL"))
+    finally:
+        if stored:
+            svc.delete_images(stored)
+        svc.close()
+    return [Figure("store a generation of 4 (prepare + transaction)", "ms", total, target_for("store", size),
+                   naive=naive),
+            Figure("  of which prepare (decode + 4 thumbnails)", "ms", prep),
+            Figure("  of which the transaction", "ms", tx)]
+
+
+def _with_images(gen: Any, images: list[Any]) -> Any:
+    from datetime import UTC, datetime
+
+    from core.store import NewGeneration
+
+    return NewGeneration(user_email="bench@example.com", user_name="Bench", prompt=gen.prompt, seed=0,
+                         count=len(images), aspect_ratio=gen.aspect_ratio, model=gen.model, workflow_id=None,
+                         images=images, created_at=datetime.now(UTC))
+
+
+def _service(target: Target) -> Any:
+    from core.service import Service
+
+    return Service(target.settings(), database=target.database()).open()
+
+
+# --- the GUI: first page, scrolling, memory, generating ----------------------------------------------
+
+class _Heartbeat:
+    """A 5 ms timer on the UI thread; the longest gap between ticks is the longest stall."""
+
+    def __init__(self, interval_ms: int = 5) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.interval = interval_ms / 1000
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.gaps: list[float] = []
+        self.on_tick: Callable[[], None] | None = None
+
+    def start(self) -> None:
+        self.gaps = []
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.last = now
+        if self.on_tick is not None:
+            self.on_tick()
+
+    @property
+    def max_stall_ms(self) -> float:
+        return ms(max(self.gaps) - self.interval) if self.gaps else 0.0
+
+
+def _wait(app: Any, cond: Callable[[], bool], timeout: float = 60.0) -> None:
+    from PySide6.QtCore import QEventLoop
+
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the GUI did not get there in time")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+
+
+def _window(target: Target, *, labs_url: str = "") -> tuple[Any, Any]:
+    import keyring
+
+    from core.service import Service
+    from gui.app import create_application
+    from gui.widgets.main_window import MainWindow
+    from tests.support.memkeyring import MemoryKeyring
+
+    keyring.set_keyring(MemoryKeyring())
+    app = create_application([])
+    settings = target.settings()
+    if labs_url:
+        settings = settings.with_overrides(labs_url=labs_url, api_url=labs_url)
+
+    def factory(_demo: bool) -> Service:
+        return Service(settings, database=target.database())
+
+    w = MainWindow(factory, settings=settings)
+    w.resize(1600, 1000)
+    w.main_splitter.setSizes([330, 1270])
+    w.gallery_splitter.setSizes([1000, 270])
+    w.show()
+    _wait(app, lambda: w.ctx.connected and w.model.rowCount() > 0)
+    return app, w
+
+
+def _visible_ready(w: Any) -> tuple[bool, int]:
+    """Whether every visible cell has its thumbnail; and how many thumbnails are decoded so far."""
+    decoded = getattr(w.model, "decoded_count", lambda: -1)()
+    return w.model.rowCount() > 0 and w.gallery.view.visible_thumbnails_ready(), decoded
+
+
+class _PaintProbe:
+    """Notes when the gallery's viewport has been painted (an event filter; product code untouched)."""
+
+    def __init__(self, viewport: Any) -> None:
+        from PySide6.QtCore import QEvent, QObject
+
+        probe = self
+
+        class Filter(QObject):
+            def eventFilter(self, obj: Any, event: Any) -> bool:
+                if event.type() == QEvent.Type.Paint:
+                    probe.paints += 1
+                return False
+
+        self.paints = 0
+        self.filter = Filter()
+        viewport.installEventFilter(self.filter)
+
+
+def _first_page_once(app: Any, w: Any, probe: _PaintProbe) -> tuple[float, int]:
+    """Reload with cold thumbnail caches; ms from the query to the visible cells painted, thumbnails decoded."""
+    from PySide6.QtGui import QPixmapCache
+
+    QPixmapCache.clear()
+    clear = getattr(w.model, "clear_thumbnail_cache", None)
+    if clear:
+        clear()
+    _wait(app, lambda: not w.model.loading)
+    view = w.gallery.view
+    painted_at = [0.0]
+    decoded = [0]
+
+    def done() -> bool:
+        if w.model.rowCount() == 0 or w.model.loading:
+            return False
+        ok, n = _visible_ready(w)
+        if ok and probe.paints:
+            before = probe.paints
+            view.viewport().repaint()  # synchronous: the cells are on screen when it returns
+            if probe.paints > before:
+                painted_at[0] = time.perf_counter()
+                decoded[0] = n
+        return painted_at[0] > 0
+
+    probe.paints = 0
+    t0 = time.perf_counter()
+    w.model.reload()
+    _wait(app, done, 30)
+    return ms(painted_at[0] - t0), decoded[0]
+
+
+def _settle(app: Any, n: int = 40) -> None:
+    for _ in range(n):
+        app.processEvents()
+        time.sleep(0.005)
+
+
+def _scroll_once(app: Any, w: Any) -> tuple[float, float, int, float]:
+    """Scroll from the top to the very end, a screen per 16 ms frame, the model fetching page after page.
+
+    Returns (longest UI stall ms, peak RSS above idle MB, rows, seconds)."""
+    import psutil
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QPixmapCache
+
+    proc = psutil.Process()
+    view = w.gallery.view
+    QPixmapCache.clear()
+    w.model.reload()
+    _wait(app, lambda: w.model.rowCount() > 0 and not w.model.loading)
+    _settle(app)
+    gc.collect()
+    idle = proc.memory_info().rss
+    peak = [idle]
+    sb = view.verticalScrollBar()
+    step = max(1, view.viewport().height())
+    ticks = [0]
+    finished = [False]
+
+    def tick() -> None:
+        ticks[0] += 1
+        if ticks[0] % 20 == 0:
+            peak[0] = max(peak[0], proc.memory_info().rss)
+
+    def scroll() -> None:
+        if sb.value() >= sb.maximum() and w.model.exhausted and not w.model.loading:
+            finished[0] = True
+            return
+        sb.setValue(min(sb.maximum(), sb.value() + step))
+
+    hb = _Heartbeat()
+    hb.on_tick = tick
+    scroller = QTimer()
+    scroller.setInterval(16)
+    scroller.timeout.connect(scroll)
+    t0 = time.perf_counter()
+    hb.start()
+    scroller.start()
+    _wait(app, lambda: finished[0], 900)
+    scroller.stop()
+    _settle(app)  # the last thumbnails arrive
+    hb.stop()
+    peak[0] = max(peak[0], proc.memory_info().rss)
+    return hb.max_stall_ms, round((peak[0] - idle) / 1e6, 1), w.model.rowCount(), time.perf_counter() - t0
+
+
+def bench_gallery(target: Target, size: str, runs: int, scroll_runs: int) -> list[Figure]:
+    app, w = _window(target)
+    probe = _PaintProbe(w.gallery.view.viewport())
+    try:
+        first, decoded = [], []
+        for i in range(runs + 1):
+            t, n = _first_page_once(app, w, probe)
+            if i > 0:
+                first.append(t)
+                decoded.append(n)
+        naive_first = _naive_first_page(w, runs)
+        figures = [Figure("first page, query to pixels", "ms", first, target_for("first_page", size),
+                          naive=naive_first,
+                          note=f"page of {w.model.rowCount()} rows, {min(decoded)} thumbnails decoded")]
+        stalls, rss = [], []
+        rows, elapsed = 0, 0.0
+        for _ in range(scroll_runs):
+            stall, mb, rows, elapsed = _scroll_once(app, w)
+            stalls.append(stall)
+            rss.append(mb)
+        figures.append(Figure("scroll whole gallery: longest UI stall", "ms", stalls, target_for("scroll_stall", size),
+                              naive=_naive_screen_decode(w), note=f"{rows:,} rows in {elapsed:.0f} s"))
+        figures.append(Figure("scroll whole gallery: RSS above idle", "MB", rss, target_for("scroll_rss", size),
+                              naive=[_naive_memory_mb(w)], note="naive: rows holding their full images (est.)"))
+    finally:
+        w.close()
+        app.processEvents()
+    return figures
+
+
+def _naive_first_page(w: Any, runs: int) -> list[float]:
+    """The naive way: OFFSET page with every column (encoded_image), full images decoded for 60 thumbnails."""
+    import sqlalchemy as sa
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImage, QPixmap
+
+    svc = w.ctx.service
+    out = []
+    for i in range(runs + 1):
+        t = time.perf_counter()
+        with svc.db.session() as s:
+            rows = s.execute(sa.text("SELECT g.*, p.prompt_text FROM generated_images g "
+                                     "LEFT JOIN prompts p ON p.id = g.prompt_id "
+                                     "ORDER BY g.created_at DESC LIMIT 150 OFFSET 0")).mappings().all()
+        for r in rows[:60]:
+            img = QImage.fromData(base64.b64decode(r["encoded_image"]))
+            QPixmap.fromImage(img.scaled(168, 168, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                         Qt.TransformationMode.SmoothTransformation))
+        if i > 0:
+            out.append(ms(time.perf_counter() - t))
+    return out
+
+
+def _naive_screen_decode(w: Any) -> list[float]:
+    """A naive gallery decodes full images in paint: one new screenful of cells, on the UI thread."""
+    import sqlalchemy as sa
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QImage
+
+    view = w.gallery.view
+    cols = max(1, view.viewport().width() // view.gridSize().width())
+    rows = max(1, view.viewport().height() // view.gridSize().height())
+    n = cols * (rows + 1)
+    svc = w.ctx.service
+    with svc.db.session() as s:
+        data = s.execute(sa.text("SELECT encoded_image FROM generated_images ORDER BY created_at DESC "
+                                 "LIMIT :n OFFSET 5000"), {"n": n}).scalars().all()
+    t = time.perf_counter()
+    for d in data:
+        QImage.fromData(base64.b64decode(d)).scaled(168, 168, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                                    Qt.TransformationMode.SmoothTransformation)
+    return [ms(time.perf_counter() - t)]
+
+
+def _naive_memory_mb(w: Any) -> float:
+    import sqlalchemy as sa
+
+    svc = w.ctx.service
+    with svc.db.session() as s:
+        total = s.execute(sa.text("SELECT sum(octet_length(encoded_image)) FROM generated_images")).scalar()
+    return round(float(total or 0) / 1e6, 1)
+
+
+def bench_generate(target: Target, size: str, runs: int) -> list[Figure]:
+    """Generate 4 full-size images against the stand-in (own process): the longest UI stall from the
+    click to the new images painted at the top of the gallery."""
+    from core.standin import DEMO_COOKIE
+
+    port = _free_port()
+    standin = subprocess.Popen([sys.executable, "-m", "core.standin", "--port", str(port), "--scale", "1.0"],
+                               cwd=ROOT, env=target.env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True)
+    url = f"http://127.0.0.1:{port}"
+    stored: list[int] = []
+    try:
+        assert standin.stdout is not None
+        standin.stdout.readline()
+        app, w = _window(target, labs_url=url)
+        svc = w.ctx.service
+        svc.sign_in(DEMO_COOKIE)
+        stalls, totals = [], []
+        for i in range(runs + 1):
+            stall, total, ids = _generate_once(app, w, i)
+            stored += ids
+            if i > 0:
+                stalls.append(stall)
+                totals.append(total)
+        w.close()
+        app.processEvents()
+    finally:
+        standin.send_signal(signal.SIGTERM)
+        standin.wait(10)
+        if stored:
+            svc2 = _service(target)
+            try:
+                svc2.delete_images(stored)
+            finally:
+                svc2.close()
+    shown = sorted(totals)[len(totals) // 2]
+    return [Figure("generate 4 (stand-in, full size): longest UI stall", "ms", stalls,
+                   target_for("generate_stall", size), note=f"click to shown: median {shown:.0f} ms")]
+
+
+def _generate_once(app: Any, w: Any, i: int) -> tuple[float, float, list[int]]:
+    from core.imagefx.types import GenerationRequest
+
+    hb = _Heartbeat()
+    before = w.model.rowCount()
+    t0 = time.perf_counter()
+    hb.start()
+    w.generate(GenerationRequest(prompt=f"a lighthouse in a storm, oil painting, run {i}", count=4,
+                                 model="IMAGEN_3_5", aspect_ratio="IMAGE_ASPECT_RATIO_SQUARE"))
+    _wait(app, lambda: not w.generating and w.model.rowCount() >= before + 4, 120)
+    _wait(app, lambda: _visible_ready(w)[0], 30)
+    _settle(app, 10)
+    hb.stop()
+    return hb.max_stall_ms, ms(time.perf_counter() - t0), [r.id for r in w.model.records()[:4]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- main ---------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("what", choices=["all", "startup", "gallery", "search", "store", "generate", "history"])
+    ap.add_argument("--target", required=True, help="embedded:DIR or server:postgresql://...")
+    ap.add_argument("--size", choices=["10k", "100k"], default="10k", help="which targets apply")
+    ap.add_argument("--runs", type=int, default=7, help="runs per figure (median reported)")
+    ap.add_argument("--scroll-runs", type=int, default=3, help="full-gallery scrolls")
+    ap.add_argument("--json-out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    clean_process_env()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    target = Target.parse(args.target)
+    what = ["startup", "history", "search", "store", "gallery", "generate"] if args.what == "all" else [args.what]
+    meta = {"target": target.label, "size": args.size, "load_before": load_average()}
+    for name in what:
+        started = time.perf_counter()
+        if name == "startup":
+            figs = bench_startup(target, args.size, args.runs)
+        elif name == "history":
+            figs = bench_history(target, args.size, args.runs)
+        elif name == "search":
+            figs = bench_search(target, args.size, args.runs)
+        elif name == "store":
+            figs = bench_store(target, args.size, args.runs)
+        elif name == "gallery":
+            figs = bench_gallery(target, args.size, args.runs, args.scroll_runs)
+        else:
+            figs = bench_generate(target, args.size, max(3, args.runs // 2))
+        meta["load_after"] = load_average()
+        report(f"[{target.label} {args.size}] {name}  ({time.perf_counter() - started:.0f} s, load {load_average()})",
+               figs, args.json_out, {**meta, "bench": name})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
