@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 from core.cancel import CancelToken
 from core.config import Settings, load_settings
 from core.imagefx.types import GenerationRequest
-from core.service import Account, GenerationResult, Service
+from core.service import Account, GenerationResult, Service, StorageFailed
 from core.store import DatabaseError, DatabaseUnavailable, ImageRecord
 from gui import errors as gerrors
-from gui import export, icons, theme
+from gui import export, icons, rescue, theme
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
@@ -555,6 +555,10 @@ class MainWindow(QMainWindow):
 
     def _generation_failed(self, exc: BaseException, req: GenerationRequest) -> None:
         self._generation_done()
+        if isinstance(exc, StorageFailed):  # generated, but neither the database nor the spool took it
+            self.editor.set_busy(False, "Generated, not stored — see the message above.")
+            rescue.offer_to_save(self, exc)
+            return
         self.editor.set_busy(False, "Not generated — see the message above.")
         self.show_error(exc, retry=lambda: self.generate(req))
 

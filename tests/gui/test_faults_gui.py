@@ -114,3 +114,35 @@ def test_tools_menu_cancelled_dialogs_do_nothing(qtbot, window, monkeypatch):
     w.actions_["backup_db"].trigger()
     settle(qtbot, w)
     assert w.message_bar.text == ""
+
+
+# --- nothing lost even when nothing can store -------------------------------------------------------
+
+@pytest.mark.fault_case("database: database down and spool unwritable (GUI keeps the images to save)")
+def test_images_nothing_could_store_can_still_be_saved_as_files(qtbot, make_window, settings, demo_cookie,
+                                                                tmp_path, monkeypatch, data_loss):
+    from core.service import Service
+    from core.store import Database
+    from tests.support.net import closed_port
+
+    settings.spool_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.spool_dir.write_text("a file where the spool folder should be")  # the spool cannot be written
+
+    def factory(_demo: bool) -> object:
+        return Service(settings, cookie=demo_cookie,
+                       database=Database(settings, url=f"postgresql://postgres@127.0.0.1:{closed_port()}/x"))
+
+    w = make_window(factory=factory, wait=False, retry_interval_ms=60_000)
+    qtbot.waitUntil(lambda: w.db_banner.text != "" and w.ctx.has_service, timeout=15_000)
+    generate(qtbot, w, PROMPT, count=2)
+    assert "exist only in this window" in w.message_bar.text
+    button = w.message_bar.button("Save images…")
+    assert button is not None and w.editor.text() == PROMPT
+    assert len(data_loss.delivered()) == 2
+
+    rescue_dir = tmp_path / "rescued"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(rescue_dir))
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Saved 2 images" in w.message_bar.text, timeout=10_000)
+    assert len(list(rescue_dir.iterdir())) == 2
+    assert data_loss.check(folders=[rescue_dir]) == []
