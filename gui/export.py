@@ -7,12 +7,14 @@ are written to one private temporary folder that lives as long as the app.
 
 from __future__ import annotations
 
+import atexit
 import re
 import unicodedata
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QTemporaryDir, QUrl
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QGuiApplication, QImage
 
 from core.store import ImageRecord
 
@@ -95,3 +97,39 @@ def mime_for(items: list[tuple[ImageRecord, bytes]], first_image: QImage | None 
         mime.setImageData(first_image if first_image is not None and not first_image.isNull()
                           else QImage.fromData(png))
     return mime
+
+
+# --- the clipboard ---------------------------------------------------------------------------------
+
+_on_clipboard: QMimeData | None = None
+_release_registered = False
+
+
+def to_clipboard(mime: QMimeData) -> None:
+    """Put ``mime`` on the clipboard, and take it back off before the process exits.
+
+    PySide6 crashes the interpreter at exit (SIGSEGV, exit code 139) when a QMimeData made in
+    Python is still on the clipboard while the application is torn down; the image then goes
+    back on as plain Qt data, which is safe (tests/gui/test_gallery.py copies an image).
+    """
+    global _on_clipboard, _release_registered
+    if not _release_registered:
+        atexit.register(_release_clipboard)
+        _release_registered = True
+    _on_clipboard = mime
+    QGuiApplication.clipboard().setMimeData(mime)
+
+
+def _release_clipboard() -> None:
+    mime = _on_clipboard
+    if QGuiApplication.instance() is None or mime is None or not shiboken6.isValid(mime):
+        return
+    clipboard = QGuiApplication.clipboard()
+    current = clipboard.mimeData()
+    if current is None or shiboken6.getCppPointer(current) != shiboken6.getCppPointer(mime):
+        return  # something else was copied since: not ours to touch
+    image = clipboard.image()
+    if image.isNull():
+        clipboard.clear()
+    else:
+        clipboard.setImage(image)

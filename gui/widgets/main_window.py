@@ -680,7 +680,7 @@ class MainWindow(QMainWindow):
             mime = QMimeData()
             mime.setImageData(full.image)
             mime.setData("image/png", QByteArray(export.to_png(full.data)))
-            QGuiApplication.clipboard().setMimeData(mime)
+            export.to_clipboard(mime)
             self.statusBar().showMessage("Image copied.", 3000)
 
         self.images.load(r.id, put)
