@@ -215,12 +215,14 @@ class AppContext(QObject):
 
     def call(self, fn: Callable[[Service], Any], *, on_success: Callable[[Any], None] | None = None,
              on_failure: Callable[[BaseException], None] | None = None, owner: QObject | None = None,
-             cancel: CancelToken | None = None, name: str = "", offline: bool = False) -> Task | None:
+             cancel: CancelToken | None = None, name: str = "", offline: bool = False,
+             long_running: bool = False) -> Task | None:
         """Run ``fn(service)`` on the worker. Failures go to ``on_failure`` or the message bar.
 
         A lost database is noticed here, whoever made the call, so the banner appears and
         the reconnect timer starts. ``offline=True`` runs the call even while the database
-        is down (generating: the service keeps the images in its spool).
+        is down (generating: the service keeps the images in its spool). ``long_running``: see
+        :meth:`Worker.run`.
         """
         svc = self._service if offline else self.service
         handler = on_failure or self.report
@@ -234,7 +236,8 @@ class AppContext(QObject):
             QTimer.singleShot(0, self, lambda: failed(self.last_error or NotConnected()))
             return None
         return self.worker.run(lambda: fn(svc), on_success=on_success, on_failure=failed, owner=owner,
-                               cancel=cancel, name=name or getattr(fn, "__name__", "call"))
+                               cancel=cancel, name=name or getattr(fn, "__name__", "call"),
+                               long_running=long_running)
 
     def report(self, exc: object) -> None:
         """Show an error in the message bar (through the main window)."""

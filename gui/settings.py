@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "caption/count": 3,
     "caption/last_dir": "",
     "export/last_dir": "",
+    "export/template": "",
+    "queue/running": False,  # the queue ran when the window closed: resume it at the next start
+    "queue/last_dir": "",
 }
 
 

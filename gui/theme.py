@@ -152,6 +152,14 @@ QFrame#messageBar[kind="success"] {{ background: {c.ok_bg}; border-bottom: 1px s
 QFrame#messageBar[kind="success"] QLabel {{ color: {c.ok_fg}; }}
 QFrame#messageBar QPushButton {{ padding: 3px 10px; }}
 QListView#gallery {{ border: none; background: {c.window}; }}
+QListView#queueList {{ border: none; background: {c.base}; }}
+QWidget#queueHeader {{ background: {c.panel}; border-bottom: 1px solid {c.border}; }}
+QLabel#queueStatus {{ border-radius: 6px; padding: 6px 10px; }}
+QLabel#queueStatus[kind="info"] {{ background: {c.info_bg}; color: {c.info_fg}; }}
+QLabel#queueStatus[kind="warning"] {{ background: {c.warn_bg}; color: {c.warn_fg}; }}
+QLabel#queueStatus[kind="error"] {{ background: {c.error_bg}; color: {c.error_fg}; }}
+QProgressBar#queueProgress, QProgressBar#taskProgress {{ border: none; border-radius: 3px; background: {c.cell}; }}
+QProgressBar#queueProgress::chunk, QProgressBar#taskProgress::chunk {{ border-radius: 3px; background: {c.accent}; }}
 QScrollArea {{ border: none; }}
 """
 

@@ -52,6 +52,7 @@ class Task(QObject):
         self._on_success = on_success
         self._on_failure = on_failure
         self.done = False
+        self.long_running = False
         # Queued: the signal is emitted on the pool thread, the slot runs where this object
         # lives, i.e. on the UI thread that created it.
         self._succeeded.connect(self._deliver_success, Qt.ConnectionType.QueuedConnection)
@@ -137,10 +138,18 @@ class Worker(QObject):
         return len(self._tasks)
 
     def run(self, fn: Callable[[], Any], *, on_success: Success | None = None, on_failure: Failure | None = None,
-            owner: QObject | None = None, cancel: CancelToken | None = None, name: str = "") -> Task:
-        """Run ``fn()`` on the pool; deliver its result or exception on the UI thread."""
+            owner: QObject | None = None, cancel: CancelToken | None = None, name: str = "",
+            long_running: bool = False) -> Task:
+        """Run ``fn()`` on the pool; deliver its result or exception on the UI thread.
+
+        ``long_running`` (the prompt queue, the web import: minutes to hours) gives the task a
+        thread of its own on top of the pool's, so it never leaves short calls waiting.
+        """
         task = Task(self, name or getattr(fn, "__name__", "task"), owner, on_success, on_failure,
                     cancel or CancelToken())
+        task.long_running = long_running
+        if long_running:
+            self.pool.setMaxThreadCount(self.pool.maxThreadCount() + 1)
         self._tasks.add(task)
         self.busy_changed.emit(len(self._tasks))
         self.pool.start(_Runnable(task, fn))
@@ -149,6 +158,8 @@ class Worker(QObject):
     def _task_done(self, task: Task) -> None:
         if task in self._tasks:
             self._tasks.discard(task)
+            if task.long_running:
+                self.pool.setMaxThreadCount(max(1, self.pool.maxThreadCount() - 1))
             task.deleteLater()
             self.busy_changed.emit(len(self._tasks))
 

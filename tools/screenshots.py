@@ -11,7 +11,9 @@ prompts with fixed seeds, captions some files, signs in through the dialog, and 
 - ``main-window-dark.png``: the same in the dark theme;
 - ``caption-panel.png``: the caption panel with captions and one rejected file;
 - ``sign-in.png``: the sign-in dialog after verifying (the cookie is not shown);
-- ``message-bar.png``: a safety refusal in the message bar, the prompt kept.
+- ``message-bar.png``: a safety refusal in the message bar, the prompt kept;
+- ``queue-panel.png``: the Queue tab mid-run: items done, one refused with Google's words,
+  one waiting out a rate limit (with its countdown), the rest pending.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _shoot(out: Path, data: Path) -> int:
     theme.apply(app, "light")
     w.set_theme("light", save=False)
 
+    _queue_mid_run(w, pump, out)
+
     # A safety refusal: the message bar says what happened and keeps the prompt.
     svc = w.ctx.service
     assert svc is not None and svc._standin is not None
@@ -175,9 +179,52 @@ def _shoot(out: Path, data: Path) -> int:
     dlg.close()
 
     w.close()
-    for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png"):
+    for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png",
+                 "queue-panel.png"):
         print(out / name)
     return 0
+
+
+QUEUE_PROMPTS = [
+    "a lighthouse on a rocky coast at dawn, watercolour",
+    "a forbidden scene",  # the stand-in refuses it, as Google's safety filter would
+    "a snowy owl on a birch branch, soft winter light",
+    "a tiny cabin under the northern lights",
+    "a bowl of fresh figs on a linen cloth, top-down photo",
+    "a paper boat on a rain puddle, macro photo",
+]
+
+
+def _queue_mid_run(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)
+    """The Queue tab mid-run: two done, one refused, one waiting out a rate limit, two pending."""
+    from core.service.queue import ITEM_DONE, WAITING
+
+    svc = w.ctx.service
+    w.ctx.settings = w.ctx.settings.with_overrides(queue_delay=0.5)
+    w.editor.count.setValue(2)
+    w.queue.add_text("\n".join(QUEUE_PROMPTS), w._queue_options())
+    pump(lambda: w.queue_panel.model.rowCount() == len(QUEUE_PROMPTS) and w.worker.active == 0)
+    w.tabs.setCurrentIndex(2)
+    waiting: list[object] = []
+
+    def on_event(e) -> None:  # noqa: ANN001
+        if e.kind == ITEM_DONE and e.item.prompt == QUEUE_PROMPTS[2]:
+            svc._standin.fail("generate", "rate_limit", retry_after=40)  # the next item is told to wait
+        elif e.kind == WAITING:
+            waiting.append(e)
+
+    w.queue.event.connect(on_event)
+    w.queue.start()
+    pump(lambda: bool(waiting))
+    deadline = time.monotonic() + 2.2  # let the countdown tick
+    pump(lambda: time.monotonic() > deadline)
+    w.grab().save(str(out / "queue-panel.png"))
+    w.queue.event.disconnect(on_event)
+    w.queue.stop()  # the waiting item goes back to pending
+    pump(lambda: not w.queue.active and w.worker.active == 0)
+    w.message_bar.dismiss()
+    w.statusBar().clearMessage()
+    w.tabs.setCurrentIndex(0)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ class Exporter:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    def _records(self, image_ids: Sequence[int] | None, search: str | None,
-                 limit: int | None) -> tuple[int, Iterator[ImageRecord | int]]:
+    def _records(self, image_ids: Sequence[int] | None, search: str | None, limit: int | None,
+                 favorites_only: bool = False) -> tuple[int, Iterator[ImageRecord | int]]:
         svc = self.service
         if image_ids is not None:
             ids = list(dict.fromkeys(image_ids))[: limit or None]
@@ -65,7 +65,7 @@ class Exporter:
 
             return len(ids), by_id()
         text = search or ""
-        total = svc.count_images(search=text)
+        total = svc.count_images(search=text, favorites_only=favorites_only)
         if limit is not None:
             total = min(total, limit)
 
@@ -75,7 +75,7 @@ class Exporter:
             while left > 0:
                 with svc.db.session() as s:
                     page = repo.gallery_page(s, after=after, limit=min(200, left), search=text,
-                                             with_thumbnails=False)
+                                             favorites_only=favorites_only, with_thumbnails=False)
                 if not page:
                     return
                 yield from page
@@ -87,8 +87,11 @@ class Exporter:
     def export(self, directory: str | Path, *, image_ids: Sequence[int] | None = None, search: str | None = None,
                limit: int | None = None, template: str = export.DEFAULT_TEMPLATE,
                on_progress: Callable[[ExportProgress], None] | None = None,
-               cancel: CancelToken | None = None) -> ExportResult:
-        """Write the images (newest first for a search; all images when neither ids nor search)."""
+               cancel: CancelToken | None = None, favorites_only: bool = False) -> ExportResult:
+        """Write the images (newest first for a search; all images when neither ids nor search).
+
+        ``favorites_only`` narrows a search (or the whole gallery) to favourites, as the
+        gallery's filter does, so "export what I see" exports exactly that."""
         try:
             export.check_template(template)
         except ValueError as exc:
@@ -101,7 +104,7 @@ class Exporter:
         except OSError as exc:
             raise ValidationError(f"The folder {folder} cannot be created ({exc.strerror}).") from None
         started = time.perf_counter()
-        total, records = self._records(image_ids, search, limit)
+        total, records = self._records(image_ids, search, limit, favorites_only)
         names = export.NameAllocator(folder)
         files: list[ExportedFile] = []
         missing: list[int] = []

@@ -1,4 +1,4 @@
-"""The main window: prompt editor on the left, gallery (with details) or captions on the right.
+"""The main window: prompt editor on the left, gallery (with details), captions or the queue on the right.
 
 It wires widgets to service calls and owns what they share: the :class:`AppContext`
 (service lifecycle, worker), the actions (each with a menu entry and a shortcut), and
@@ -44,14 +44,17 @@ from gui.dialogs.sign_in import SignInDialog
 from gui.maintenance import Maintenance
 from gui.models.gallery_model import GalleryModel
 from gui.models.image_cache import FullImage, ImageCache
+from gui.queue_runner import QueueRunner
 from gui.settings import GuiSettings
 from gui.widgets.account_widget import AccountWidget
+from gui.widgets.batch_actions import QUEUE_TAB, BatchActions
 from gui.widgets.caption_panel import CaptionPanel
 from gui.widgets.details_panel import DetailsPanel
 from gui.widgets.gallery import GalleryPanel
 from gui.widgets.image_viewer import ImageViewer
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.prompt_editor import PromptEditor
+from gui.widgets.queue_panel import QueuePanel
 from gui.worker import Task, Worker
 
 log = logging.getLogger(__name__)
@@ -61,7 +64,7 @@ DEMO_LABEL = "OFFLINE DEMO — images are generated locally, not by Google"
 PREFETCH_MAX = 24
 
 
-class MainWindow(QMainWindow):
+class MainWindow(BatchActions, QMainWindow):
     def __init__(self, service_factory: ServiceFactory | None = None, *, demo: bool = False,
                  settings: Settings | None = None, retry_interval_ms: int | None = None) -> None:
         super().__init__()
@@ -76,6 +79,7 @@ class MainWindow(QMainWindow):
         self.ctx = AppContext(service_factory, self.worker, self.gui, self.settings, demo=demo, parent=self, **kw)
         self.images = ImageCache(self.ctx, self)
         self.model = GalleryModel(self.ctx, parent=self)
+        self.queue = QueueRunner(self.ctx, parent=self)
         self.maintenance = Maintenance(self)
         self.viewer: ImageViewer | None = None
         self.sign_in_dialog: SignInDialog | None = None
@@ -144,6 +148,31 @@ class MainWindow(QMainWindow):
         A("generate", "&Generate", "generate", ["Ctrl+Return", "Ctrl+Enter"], self.editor_generate,
           "Generate images from the prompt")
         A("cancel", "&Cancel generation", "cancel", ["Esc"], self.cancel_generation)
+        A("queue_add", "Add to &queue", "queue-add", ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
+          self.editor_add_to_queue, "Add the prompt to the queue with the editor's options")
+        A("queue_file", "Add prompts from &file…", "file-text", ["Ctrl+Shift+P"], self.add_prompt_file,
+          "Add a text file's prompts to the queue, one per line")
+        A("queue_paste", "Add &pasted prompts…", "paste", ["Ctrl+Alt+V"], self.paste_prompts,
+          "Paste a list of prompts, one per line, into the queue")
+        A("queue_toggle", "&Start queue", "play", ["F6"], lambda: self.queue_panel.toggle_run(),
+          "Start, pause or resume the queue")
+        A("queue_cancel", "&Cancel queue item", "cancel", ["Ctrl+Shift+X"],
+          lambda: self.queue_panel.cancel_selected(), "Cancel the selected queue items, or the one running now")
+        A("queue_retry", "&Retry failed", "refresh", ["Ctrl+Alt+R"], lambda: self.queue_panel.retry(),
+          "Run the failed queue items again")
+        A("queue_remove", "Re&move from queue", "delete", ["Ctrl+Shift+Del"],
+          lambda: self.queue_panel.remove_selected(), "Remove the selected queue items (or Delete in the queue)")
+        A("queue_clear", "C&lear finished", "clear-finished", ["Ctrl+Shift+Backspace"],
+          lambda: self.queue_panel.clear_finished(), "Remove done, failed and cancelled items from the queue")
+        A("show_queue", "&Queue", "queue", ["Ctrl+3"], self.show_queue)
+        for key, short in (("queue_file", "From file…"), ("queue_paste", "Paste list…"), ("queue_cancel", "Cancel"),
+                           ("queue_retry", "Retry failed"), ("queue_remove", "Remove"),
+                           ("queue_clear", "Clear finished")):
+            self.actions_[key].setIconText(short)  # the Queue tab's buttons: the tab says "queue" already
+        A("export", "&Export…", "export", ["Ctrl+Shift+E"], self.export_images,
+          "Export the selected images, or the whole search result, with their prompts inside")
+        A("import_web", "&Import ImageFX web library…", "cloud-download", ["Ctrl+Shift+I"], self.import_web_library,
+          "Bring the images you made on labs.google into the gallery")
         A("recent", "&Recent prompts…", "history", ["Ctrl+E"], self._show_recent)
         A("lock_seed", "&Lock seed", "lock", ["Ctrl+L"], lambda: self.editor.seed_lock.toggle(),
           checkable=False)
@@ -191,6 +220,7 @@ class MainWindow(QMainWindow):
         self.gallery.set_drag_source(self._drag_data)
         self.details = DetailsPanel(self.actions_)
         self.captions = CaptionPanel(self.ctx)
+        self.queue_panel = QueuePanel(self.queue, self.actions_)
 
         self.gallery_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.gallery_splitter.addWidget(self.gallery)
@@ -205,6 +235,7 @@ class MainWindow(QMainWindow):
         self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # its tab bar takes the focus, once, in order
         self.tabs.addTab(self.gallery_splitter, icons.icon("gallery"), "Gallery")
         self.tabs.addTab(self.captions, icons.icon("caption"), "Captions")
+        self.tabs.addTab(self.queue_panel, icons.icon("queue"), "Queue")
 
         self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.main_splitter.addWidget(self.editor)
@@ -220,7 +251,8 @@ class MainWindow(QMainWindow):
         # Reading order: the editor, then the view tabs, the gallery's bar, the grid, its details.
         chain = [self.editor.recent_button, self.editor.prompt, self.editor.model, self.editor.aspect,
                  self.editor.count, self.editor.seed, self.editor.seed_lock, self.editor.new_seed,
-                 self.editor.generate_button, self.editor.cancel_button, self.tabs.tabBar(), self.gallery.search,
+                 self.editor.generate_button, self.editor.cancel_button, self.editor.queue_button,
+                 self.tabs.tabBar(), self.gallery.search,
                  self.gallery.favorites, self.gallery.view, *self.details.buttons, self.account]
         for a, b in zip(chain, chain[1:], strict=False):
             self.setTabOrder(a, b)
@@ -238,12 +270,15 @@ class MainWindow(QMainWindow):
                     m.addAction(a[k])
             return m
 
-        menu("&File", ["caption_files", "paste_caption", None, "save", None, "settings", None, "quit"])
+        menu("&File", ["caption_files", "paste_caption", None, "save", "export", None, "import_web", None, "settings",
+                       None, "quit"])
         menu("&Edit", ["copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix", "delete", None,
                        "select_all"])
-        menu("&Generate", ["generate", "cancel", None, "focus_prompt", "recent", "lock_seed"])
-        view = menu("&View", ["show_gallery", "show_caption", None, "search", "favorites_only", "viewer", None,
-                              "refresh"])
+        menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])
+        menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
+                        "queue_remove", "queue_clear", None, "show_queue"])
+        view = menu("&View", ["show_gallery", "show_caption", "show_queue", None, "search", "favorites_only",
+                              "viewer", None, "refresh"])
         theme_menu = view.addMenu("&Theme")
         group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
@@ -265,7 +300,7 @@ class MainWindow(QMainWindow):
         tb.setMovable(False)
         tb.setIconSize(QSize(20, 20))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for k in ("generate", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
+        for k in ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
                   "refresh", None, "caption_files", None, "settings"):
             if k is None:
                 tb.addSeparator()
@@ -319,6 +354,7 @@ class MainWindow(QMainWindow):
         self.editor.generate_requested.connect(self.generate)
         self.editor.cancel_requested.connect(self.cancel_generation)
         self.editor.recent_requested.connect(self._load_recent)
+        self._connect_batch()
         self.gallery.selection_changed.connect(self._selection_changed)
         self.gallery.view.activated_record.connect(lambda _r: self.open_viewer())
         self.gallery.context_menu_requested.connect(self._gallery_menu)
@@ -346,7 +382,7 @@ class MainWindow(QMainWindow):
             state = self.gui.get(key)
             if isinstance(state, QByteArray) and not state.isEmpty():
                 splitter.restoreState(state)
-        self.tabs.setCurrentIndex(self.gui.get("window/tab") if self.gui.get("window/tab") in (0, 1) else 0)
+        self.tabs.setCurrentIndex(self.gui.get("window/tab") if self.gui.get("window/tab") in (0, 1, QUEUE_TAB) else 0)
         fav = self.gui.get("gallery/favorites_only")
         self.model.favorites_only = fav
         self.gallery.favorites.blockSignals(True)
@@ -368,6 +404,7 @@ class MainWindow(QMainWindow):
             event.accept()
             return
         self._closing = True
+        self._close_batch()  # before saving: it remembers whether the queue was running
         self._save_state()
         for w in (self.viewer, self.sign_in_dialog, self.settings_dialog, self.shortcuts_window):
             if w is not None:
@@ -634,7 +671,7 @@ class MainWindow(QMainWindow):
             return
         m = QMenu(self)
         for k in ("viewer", None, "remix", "favorite", None, "copy_image", "copy_prompt", "copy_seed", None,
-                  "save", "delete"):
+                  "save", "export", "delete"):
             if k is None:
                 m.addSeparator()
             else:
@@ -821,6 +858,7 @@ class MainWindow(QMainWindow):
         self.account_bar.dismiss()
         if self.message_bar.kind == "error":
             self.message_bar.dismiss()
+        self.queue.signed_in()  # a queue paused for this carries on
         self.message_bar.show_message(f"Signed in as {account.name} ({account.email}).", "success", timeout_ms=6000)
         self.refresh_accounts()
 
@@ -878,6 +916,7 @@ class MainWindow(QMainWindow):
             self.theme_actions[mode].setChecked(True)
         self.tabs.setTabIcon(0, icons.icon("gallery"))
         self.tabs.setTabIcon(1, icons.icon("caption"))
+        self.tabs.setTabIcon(QUEUE_TAB, icons.icon("queue"))
         self.account.set_accounts(self.account.accounts)
         self.gallery.view.viewport().update()
         if save and mode != self.settings.theme:

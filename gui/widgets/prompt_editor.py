@@ -3,15 +3,20 @@
 The editor only collects input and shows progress; the main window runs the call. The
 prompt text is saved as a draft on every change (``GuiSettings``) and is never cleared
 by an error, so nothing the user wrote is lost to a failed request or a crash.
+
+"Add to queue" hands the same request to the queue instead. An image file dropped on the
+editor is reported (:attr:`PromptEditor.image_dropped`); the main window reads its
+parameters off the UI thread and fills the editor with :meth:`PromptEditor.apply_parameters`.
 """
 
 from __future__ import annotations
 
 import random
 import time
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QFontMetrics
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -37,13 +42,29 @@ from core.store import ImageRecord
 from gui import icons
 from gui.settings import GuiSettings
 
+if TYPE_CHECKING:  # core.export imports Pillow: not at start-up for an annotation
+    from core.export import ImageParameters
+
 RECENT_MAX_CHARS = 70
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".webp")
+
+
+def dropped_image(mime: QMimeData) -> str | None:
+    """The first local image file in a drag (its parameters fill the editor)."""
+    if not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        if url.isLocalFile() and url.toLocalFile().lower().endswith(IMAGE_SUFFIXES):
+            return url.toLocalFile()
+    return None
 
 
 class PromptEditor(QFrame):
     generate_requested = Signal(object)  # GenerationRequest
+    queue_requested = Signal(object)  # GenerationRequest, for the queue
     cancel_requested = Signal()
     recent_requested = Signal()  # the menu is about to show: the main window fills it
+    image_dropped = Signal(str)  # an image file's path: fill the editor from its parameters
 
     def __init__(self, gui: GuiSettings, defaults: GenerationDefaults, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -154,9 +175,15 @@ class PromptEditor(QFrame):
         self.cancel_button.setMinimumHeight(38)
         icons.bind(self.cancel_button, "cancel")
         self.cancel_button.hide()
+        self.queue_button = QPushButton("Queue")
+        self.queue_button.setAccessibleName("Add to queue")
+        self.queue_button.setToolTip("Add this prompt to the queue with these options (Ctrl+Shift+Enter)")
+        self.queue_button.setMinimumHeight(38)
+        icons.bind(self.queue_button, "queue-add")
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.queue_button)
         outer.addLayout(buttons)
 
         self.progress = QProgressBar()
@@ -178,6 +205,7 @@ class PromptEditor(QFrame):
 
         self.prompt.textChanged.connect(self._prompt_changed)
         self.generate_button.clicked.connect(self.request_generate)
+        self.queue_button.clicked.connect(self.request_queue)
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
         self.seed_lock.toggled.connect(self._lock_changed)
         self.new_seed.clicked.connect(self.randomize_seed)
@@ -193,6 +221,10 @@ class PromptEditor(QFrame):
         self.setTabOrder(self.seed, self.seed_lock)
         self.setTabOrder(self.seed_lock, self.new_seed)
         self.setTabOrder(self.new_seed, self.generate_button)
+        self.setTabOrder(self.generate_button, self.queue_button)
+        # Image drops: on the prompt box (its viewport gets the drag events) and on the rest.
+        self.setAcceptDrops(True)
+        self.prompt.viewport().installEventFilter(self)
         self._restore()
 
     # --- state ----------------------------------------------------------------------------
@@ -233,6 +265,7 @@ class PromptEditor(QFrame):
         n = len(text)
         self.counter.setText(f"{n:,} / {MAX_PROMPT_CHARS:,}")
         self.generate_button.setEnabled(not self._busy and bool(text.strip()) and n <= MAX_PROMPT_CHARS)
+        self.queue_button.setEnabled(bool(text.strip()) and n <= MAX_PROMPT_CHARS)
         if not self._loading:
             self.gui.set("editor/prompt", text)
 
@@ -277,6 +310,59 @@ class PromptEditor(QFrame):
             self.show_status("Write a prompt first.")
             return
         self.generate_requested.emit(self.request())
+
+    def request_queue(self) -> None:
+        """Add to the queue: the same request as Generate would send (a locked seed included)."""
+        if not self.text().strip():
+            self.prompt.setFocus()
+            self.show_status("Write a prompt first.")
+            return
+        self.queue_requested.emit(self.request())
+
+    def apply_parameters(self, params: ImageParameters, name: str) -> None:
+        """Prompt, seed (locked), model and aspect ratio read from a dropped image."""
+        self.set_text(params.prompt)
+        filled = ["prompt"]
+        if params.seed:
+            self.seed.setValue(params.seed)
+            self.seed_lock.setChecked(True)
+            filled.append(f"seed {params.seed} (locked)")
+        if params.model:
+            self._select(self.model, params.model)
+            filled.append(self.model.currentText())
+        if params.aspect_ratio:
+            self._select(self.aspect, params.aspect_ratio)
+            filled.append(self.aspect.currentText())
+        self.prompt.setFocus()
+        self.show_status(f"From {name}: {', '.join(filled)}.")
+
+    # --- drops --------------------------------------------------------------------------------
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.prompt.viewport() and event.type() in (
+                QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            if dropped_image(event.mimeData()) is not None:  # type: ignore[attr-defined]
+                self._image_drag(event)  # type: ignore[arg-type]
+                return True  # not the text box's own drop (it would paste the file's path)
+        return super().eventFilter(watched, event)
+
+    def _image_drag(self, event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> None:
+        path = dropped_image(event.mimeData())
+        if path is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        if isinstance(event, QDropEvent) and not isinstance(event, QDragMoveEvent):
+            self.image_dropped.emit(path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        self._image_drag(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        self._image_drag(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        self._image_drag(event)
 
     def remix(self, record: ImageRecord) -> None:
         """Prompt, seed (locked), model and aspect ratio of an image back into the editor."""

@@ -241,6 +241,16 @@ def test_export_a_search_result_with_a_limit_and_a_jpeg(signed_in, standin, tmp_
         assert p.prompt == "a lighthouse at dusk" and p.seed in (77, 78, 79)
 
 
+def test_export_favourites_of_a_search_as_the_gallery_filter_shows_them(signed_in, tmp_path: Path) -> None:
+    foxes = signed_in.generate(GenerationRequest(prompt="a fox in the snow", count=3)).record.images
+    signed_in.generate(GenerationRequest(prompt="a cat on a sofa", count=1))
+    signed_in.set_favorite([foxes[0].id, foxes[2].id], True)
+    result = Exporter(signed_in).export(tmp_path, search="fox", favorites_only=True)
+    assert sorted(f.image_id for f in result.files) == sorted([foxes[0].id, foxes[2].id])
+    everything = Exporter(signed_in).export(tmp_path / "all", favorites_only=True)
+    assert len(everything.files) == 2
+
+
 def test_export_by_ids_reports_missing_ones(signed_in, tmp_path: Path) -> None:
     r = signed_in.generate(GenerationRequest(prompt="one image", count=1))
     result = Exporter(signed_in).export(tmp_path, image_ids=[r.record.images[0].id, 999_999])

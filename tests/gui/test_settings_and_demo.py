@@ -150,9 +150,9 @@ def test_tab_order_follows_the_layout(qtbot, window):
         if len(seen) > 1 and f is w.editor.prompt:
             break
         qtbot.keyClick(f, Qt.Key.Key_Tab)
-    assert seen[:9] == ["Prompt", "Model", "Aspect ratio", "Number of images", "Seed", "Lock seed",
-                        "New random seed", "Generate", "Search prompts"]
-    assert seen[9:11] == ["Show favourites only", "Gallery"]
+    assert seen[:10] == ["Prompt", "Model", "Aspect ratio", "Number of images", "Seed", "Lock seed",
+                         "New random seed", "Generate", "Add to queue", "Search prompts"]
+    assert seen[10:12] == ["Show favourites only", "Gallery"]
     assert "Remix" in seen and "Delete" in seen  # the details panel's buttons, after the grid
     assert seen[-3:] == ["Account", "Recent prompts", "Prompt"]  # and round again
 
