@@ -167,7 +167,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     suite = _suite(config)
-    if not suite.cases:
+    if not suite.cases and not suite.leaks:
         return
     cases = list(suite.cases.values())
     tried = [c for c in cases if c.outcome != "skipped"]
