@@ -101,7 +101,12 @@ def test_archive_never_deletes_an_image_it_did_not_copy(library: Service, db_url
     archived: list[int] = []
     archiver = threading.Thread(target=lambda: archived.append(signed_in.archive_older_than(90)))
     archiver.start()
-    time.sleep(0.3)  # the archive's copy is done and it sleeps in the trigger; now the late store commits
+    deadline = time.monotonic() + 10  # wait until the archive's copy is done and it sleeps in the trigger
+    while not scalar(db_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' "
+                             "AND datname = current_database()"):
+        assert time.monotonic() < deadline, "the archive never reached its trigger"
+        time.sleep(0.01)
+    # now the late store commits, between the archive's copy and its delete
     with signed_in.db.session() as s:
         assert len(repo.store_generation(s, late).images) == 2
     archiver.join(30)
