@@ -112,12 +112,18 @@ def _kill_mid_item_then_run_again(cli: Run, cli_env: dict[str, str], standin: St
     env = {**env, "GOOGLE_COOKIE": DEMO_COOKIE}
     ok(cli("queue", "add", *[arg for p in KILL_PROMPTS for arg in ("-p", p)], "-n", "2", env=env))
     standin.delay("generate", 0.8, times=20)  # every answer takes a while: time to kill mid-item
+    generates_before = standin.calls.get("generate", 0)
     proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "queue", "run", "--delay", "0"],
                             env={**cli_env, **env}, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
         _read_until(proc, "[1/4] running: kill test two")
-        time.sleep(0.3)  # the request for item two is in flight
+        # Kill once the stand-in holds item two's request (its answer is 0.8 s away), not after
+        # a fixed sleep: on a loaded machine a sleep can outlast the answer.
+        deadline = time.monotonic() + 30
+        while standin.calls.get("generate", 0) < generates_before + 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert standin.calls.get("generate", 0) == generates_before + 2
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
