@@ -55,7 +55,7 @@ class GalleryView(QListView):
         # Always there, so stretching the cells to the width cannot toggle it (and loop).
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMouseTracking(True)
-        self.delegate = GalleryDelegate(CELL, self)
+        self.delegate = GalleryDelegate(CELL, self, model)
         self.setItemDelegate(self.delegate)
         self.setModel(model)
         self.gallery_model = model

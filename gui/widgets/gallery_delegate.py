@@ -11,43 +11,61 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui import icons, theme
-from gui.models.gallery_model import FavoriteRole, ThumbnailRole
+from gui.models.gallery_model import CELL_MARGIN, CELL_RADIUS, FavoriteRole, GalleryModel, ThumbnailRole
 
-MARGIN = 4
-RADIUS = 8.0
+MARGIN = CELL_MARGIN
+RADIUS = CELL_RADIUS
 
 
 class GalleryDelegate(QStyledItemDelegate):
-    def __init__(self, cell: int, parent: QWidget | None = None) -> None:
+    def __init__(self, cell: int, parent: QWidget | None = None, model: GalleryModel | None = None) -> None:
         super().__init__(parent)
         self.cell = cell
+        self.gallery_model = model
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return QSize(self.cell, self.cell)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
               index: QModelIndex | QPersistentModelIndex) -> None:
-        c = theme.colors()
+        # Runs for every visible cell on every frame while scrolling: read the record straight
+        # from the gallery model (no data() round trips through C++), and draw a ready thumbnail
+        # (made to the cell's size and rounded on the worker) with one blit.
+        model = self.gallery_model
+        if model is not None:
+            r = model.record(index.row())
+            pm = model.thumbnail(r) if r is not None else None
+            favorite = r is not None and r.is_favorite
+        else:
+            pm = index.data(ThumbnailRole)
+            favorite = bool(index.data(FavoriteRole))
         rect = QRect(option.rect).adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)  # type: ignore[attr-defined]
         state = option.state  # type: ignore[attr-defined]
         selected = bool(state & QStyle.StateFlag.State_Selected)
         hover = bool(state & QStyle.StateFlag.State_MouseOver)
+        if isinstance(pm, QPixmap) and not favorite and not selected and not hover \
+                and pm.deviceIndependentSize().toSize() == rect.size():
+            painter.drawPixmap(rect.topLeft(), pm)
+            return
+        c = theme.colors()
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         path = QPainterPath()
         path.addRoundedRect(QRectF(rect), RADIUS, RADIUS)
-        painter.fillPath(path, QColor(c.cell))
-        pm = index.data(ThumbnailRole)
-        if isinstance(pm, QPixmap) and not pm.isNull():
+        if isinstance(pm, QPixmap) and not pm.isNull() and pm.deviceIndependentSize().toSize() == rect.size():
+            painter.drawPixmap(rect.topLeft(), pm)  # made to fit: cropped and rounded on the worker
+        elif isinstance(pm, QPixmap) and not pm.isNull():
+            painter.fillPath(path, QColor(c.cell))
             painter.setClipPath(path)
             painter.drawPixmap(QRectF(rect), pm, _cover(pm, rect))
             painter.setClipping(False)
         else:
+            painter.fillPath(path, QColor(c.cell))
             ic = icons.icon("image", c.muted)
             ic.paint(painter, rect.adjusted(rect.width() // 3, rect.height() // 3,
                                             -rect.width() // 3, -rect.height() // 3))
-        if index.data(FavoriteRole):
+        if favorite:
             star = QRect(rect.right() - 26, rect.top() + 6, 20, 20)
             bg = QPainterPath()
             bg.addEllipse(QRectF(star).adjusted(-3, -3, 3, 3))
