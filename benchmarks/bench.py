@@ -455,6 +455,7 @@ def bench_gallery(target: Target, size: str, runs: int, scroll_runs: int) -> lis
             stall, mb, rows, elapsed = _scroll_once(app, w)
             stalls.append(stall)
             rss.append(mb)
+        figures.append(_last_page(w, runs))
         figures.append(Figure("scroll whole gallery: longest UI stall", "ms", stalls, target_for("scroll_stall", size),
                               naive=_naive_screen_decode(w), note=f"{rows:,} rows in {elapsed:.0f} s"))
         figures.append(Figure("scroll whole gallery: RSS above idle", "MB", rss, target_for("scroll_rss", size),
@@ -463,6 +464,34 @@ def bench_gallery(target: Target, size: str, runs: int, scroll_runs: int) -> lis
         w.close()
         app.processEvents()
     return figures
+
+
+def _last_page(w: Any, runs: int) -> Figure:
+    """The last page of the gallery: keyset cursor (what the model does) against OFFSET (naive: and every column)."""
+    import sqlalchemy as sa
+
+    svc = w.ctx.service
+    with svc.db.session() as s:
+        n = s.execute(sa.text("SELECT count(*) FROM generated_images")).scalar_one()
+        cursor = tuple(s.execute(sa.text("SELECT created_at, id FROM generated_images "
+                                         "ORDER BY created_at DESC, id DESC OFFSET :k LIMIT 1"),
+                                 {"k": max(0, n - 151)}).one())
+    keyset, offset = [], []
+    for i in range(runs + 1):
+        t = time.perf_counter()
+        rows = svc.gallery_page(after=cursor, limit=150, with_thumbnails=False)
+        t1 = time.perf_counter()
+        with svc.db.session() as s:
+            naive = s.execute(sa.text("SELECT g.*, p.prompt_text FROM generated_images g LEFT JOIN prompts p "
+                                      "ON p.id = g.prompt_id ORDER BY g.created_at DESC OFFSET :k LIMIT 150"),
+                              {"k": max(0, n - 150)}).all()
+        t2 = time.perf_counter()
+        if i > 0:
+            keyset.append(ms(t1 - t))
+            offset.append(ms(t2 - t1))
+    assert len(rows) == len(naive) == min(150, n)
+    return Figure("last page of the gallery (keyset cursor)", "ms", keyset, naive=offset,
+                  note="naive: OFFSET, every column")
 
 
 def _naive_first_page(w: Any, runs: int) -> list[float]:

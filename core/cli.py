@@ -310,9 +310,18 @@ def cmd_caption(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from core.config import load_settings
+
+    settings = load_settings()
+    server = None
+    if settings.database.mode == "embedded":  # pg_ctl's wait overlaps the imports below
+        from core.store.embedded import start_early
+
+        server = start_early(settings.embedded_db_dir)
     from core.store import Database, repo
 
-    db = Database(load_settings())
+    if server is not None:
+        server.join()
+    db = Database(settings)
     try:
         with db.session() as s:
             rows = repo.history(s, limit=args.limit, search=args.search, user_email=args.user)

@@ -115,12 +115,9 @@ class EarlyService:
         settings = self._settings
         if self._factory is not None or settings is None or settings.database.mode != "embedded":
             return
-        from core.store.embedded import EmbeddedServer
+        from core.store.embedded import start_early
 
-        try:
-            EmbeddedServer(settings.embedded_db_dir).start()
-        except Exception:  # opening the database tries again, and says why
-            log.debug("early start of the embedded server failed", exc_info=True)
+        start_early(settings.embedded_db_dir).join()  # the imports below go on meanwhile (GIL released)
 
     def factory(self, demo: bool) -> Service:
         if self._taken or demo != self._demo:

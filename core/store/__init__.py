@@ -2,27 +2,57 @@
 
 Nothing outside this package writes SQL. Public surface: :class:`Database`,
 the error types, the record types, :mod:`repo`, :mod:`queue_repo` and :class:`Spool`.
+
+The names load on first use (PEP 562), so ``core.store.embedded`` can start the embedded
+server before SQLAlchemy (~0.3 s of imports) has loaded: at start-up the two overlap
+(``benchmarks/README.md``). ``from core.store import Database`` works as before.
 """
 
-from core.store import queue_repo, repo
-from core.store.database import Database, DatabaseError, DatabaseUnavailable
-from core.store.records import (
-    CaptionRecord,
-    GenerationRecord,
-    HistoryRow,
-    ImageRecord,
-    NewGeneration,
-    NewImage,
-    NewQueueItem,
-    QueueCounts,
-    QueueItem,
-    UserRecord,
-    WebImportRecord,
-)
-from core.store.spool import Spool, SpoolError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.store import queue_repo, repo
+    from core.store.database import Database, DatabaseError, DatabaseUnavailable
+    from core.store.records import (
+        CaptionRecord,
+        GenerationRecord,
+        HistoryRow,
+        ImageRecord,
+        NewGeneration,
+        NewImage,
+        NewQueueItem,
+        QueueCounts,
+        QueueItem,
+        UserRecord,
+        WebImportRecord,
+    )
+    from core.store.spool import Spool, SpoolError
 
 __all__ = [
     "CaptionRecord", "Database", "DatabaseError", "DatabaseUnavailable", "GenerationRecord", "HistoryRow",
     "ImageRecord", "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem", "Spool", "SpoolError",
     "UserRecord", "WebImportRecord", "queue_repo", "repo",
 ]
+
+_HOME = {
+    "Database": "database", "DatabaseError": "database", "DatabaseUnavailable": "database",
+    "Spool": "spool", "SpoolError": "spool",
+    **{name: "records" for name in ("CaptionRecord", "GenerationRecord", "HistoryRow", "ImageRecord",
+                                    "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem",
+                                    "UserRecord", "WebImportRecord")},
+}
+_SUBMODULES = ("backup", "database", "embedded", "models", "queue_repo", "records", "repo", "spool")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"core.store.{name}")
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'core.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"core.store.{home}"), name)
+    globals()[name] = value
+    return value

@@ -133,6 +133,25 @@ class EmbeddedServer:
             self._server = None
 
 
+def start_early(pgdata: Path) -> threading.Thread:
+    """Start the embedded server on a thread of its own; join the thread before opening the database.
+
+    pg_ctl's wait then overlaps the imports of the database layer (start-up and the ``history``
+    command, ``benchmarks/README.md``). The database's own :class:`EmbeddedServer` finds the server
+    running (pgserver keeps one server object per data folder and process) and stops it when it
+    closes; if this start failed, that one tries again and says why."""
+
+    def start() -> None:
+        try:
+            EmbeddedServer(pgdata).start()
+        except Exception:  # reported by the real start
+            log.debug("early start of the embedded server failed", exc_info=True)
+
+    thread = threading.Thread(target=start, name="start embedded server", daemon=True)
+    thread.start()
+    return thread
+
+
 def _forget_failed_start(pgdata: Path) -> None:
     """pgserver registers a server per directory before it starts it, and hands that same
     half-made object (no postmaster: ``get_uri`` fails an assert) to every later
