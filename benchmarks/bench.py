@@ -435,6 +435,35 @@ def _scroll_once(app: Any, w: Any) -> tuple[float, float, int, float]:
     return hb.max_stall_ms, round((peak[0] - idle) / 1e6, 1), w.model.rowCount(), time.perf_counter() - t0
 
 
+def _scroll_in_child(target: Target) -> tuple[float, float, int, float]:
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench", "_scroll", "--target", _target_text(target)],
+                          cwd=ROOT, env=target.env(), capture_output=True, text=True, timeout=1200)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"scroll run failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    d = json.loads(lines[-1])
+    return d["stall_ms"], d["rss_mb"], d["rows"], d["seconds"]
+
+
+def _target_text(target: Target) -> str:
+    return f"embedded:{target.data_dir}" if target.mode == "embedded" else f"server:{target.url}"
+
+
+def scroll_child(target: Target) -> None:
+    """``bench.py _scroll``: one whole-gallery scroll in this (new) process; prints one JSON line."""
+    import json
+
+    app, w = _window(target)
+    try:
+        stall, mb, rows, seconds = _scroll_once(app, w)
+    finally:
+        w.close()
+        app.processEvents()
+    print(json.dumps({"stall_ms": stall, "rss_mb": mb, "rows": rows, "seconds": seconds}), flush=True)
+
+
 def bench_gallery(target: Target, size: str, runs: int, scroll_runs: int) -> list[Figure]:
     app, w = _window(target)
     probe = _PaintProbe(w.gallery.view.viewport())
@@ -451,8 +480,8 @@ def bench_gallery(target: Target, size: str, runs: int, scroll_runs: int) -> lis
                           note=f"page of {w.model.rowCount()} rows, {min(decoded)} thumbnails decoded")]
         stalls, rss = [], []
         rows, elapsed = 0, 0.0
-        for _ in range(scroll_runs):
-            stall, mb, rows, elapsed = _scroll_once(app, w)
+        for _ in range(scroll_runs):  # each in a new process: a fresh heap, as when the app starts
+            stall, mb, rows, elapsed = _scroll_in_child(target)
             stalls.append(stall)
             rss.append(mb)
         figures.append(_last_page(w, runs))
@@ -613,7 +642,7 @@ def _free_port() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["all", "startup", "gallery", "search", "store", "generate", "history"])
+    ap.add_argument("what", choices=["all", "startup", "gallery", "search", "store", "generate", "history", "_scroll"])
     ap.add_argument("--target", required=True, help="embedded:DIR or server:postgresql://...")
     ap.add_argument("--size", choices=["10k", "100k"], default="10k", help="which targets apply")
     ap.add_argument("--runs", type=int, default=7, help="runs per figure (median reported)")
@@ -623,6 +652,9 @@ def main(argv: list[str] | None = None) -> int:
     clean_process_env()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     target = Target.parse(args.target)
+    if args.what == "_scroll":
+        scroll_child(target)
+        return 0
     what = ["startup", "history", "search", "store", "gallery", "generate"] if args.what == "all" else [args.what]
     meta = {"target": target.label, "size": args.size, "load_before": load_average()}
     for name in what:

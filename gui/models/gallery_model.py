@@ -23,6 +23,10 @@ row, i.e. a 170 ms stall per page at 100,000 images, against ~11 ms in C++
   with it, decoded in the same worker call, so the first paint needs no second trip.
   Figures: ``benchmarks/README.md`` (decoding in paint stalled scrolling for ~80 ms and kept
   every thumbnail's bytes in memory).
+- Rows are kept as plain tuples of the record's fields, turned into :class:`ImageRecord`
+  on demand: tuples of strings, numbers and datetimes are untracked by Python's cyclic
+  garbage collector, records are not, and with 100,000 of them each full collection (run on
+  whichever thread allocates, holding the GIL) stalled the UI for ~60 ms more.
 - Filters (search over prompts, favourites only) reload from the first page; results of
   an older filter that arrive late are dropped (``_epoch``).
 """
@@ -32,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import fields
 from typing import Any
 
 from PySide6.QtCore import (
@@ -64,13 +68,23 @@ FIRST_SCREEN = 64  # thumbnails read and decoded together with the first page
 THUMB_BATCH = 32  # thumbnails per worker call
 MAX_WANTED = 2 * THUMB_BATCH  # older requests are dropped: their cells have scrolled away
 MAX_BATCHES_IN_FLIGHT = 1  # one core decodes; the other stays free for the UI thread
-CACHE_BYTES = 48 * 1024 * 1024  # decoded pixmaps; ~400 cells at 168 px, ~100 at 336 px (HiDPI)
+CACHE_BYTES = 32 * 1024 * 1024  # decoded cells: ~320 at 160 px (6 screens), ~80 at 320 px (HiDPI)
 RecordRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
 FavoriteRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailRole = Qt.ItemDataRole.UserRole + 4
 
 _Index = QModelIndex | QPersistentModelIndex
+Row = tuple[Any, ...]  # an ImageRecord's fields, in order
+_FIELDS = [f.name for f in fields(ImageRecord)]
+_ID, _CREATED, _FAVORITE = _FIELDS.index("id"), _FIELDS.index("created_at"), _FIELDS.index("is_favorite")
+_THUMBNAIL = _FIELDS.index("thumbnail")
+
+
+def _as_row(r: ImageRecord) -> Row:
+    """The record as a tuple, without its thumbnail bytes (cells read those from the database)."""
+    t = tuple(getattr(r, name) for name in _FIELDS)
+    return t[:_THUMBNAIL] + (None,) + t[_THUMBNAIL + 1:] if t[_THUMBNAIL] is not None else t
 _decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")  # first screen only
 
 
@@ -88,7 +102,7 @@ class GalleryModel(QStringListModel):
         self.favorites_only = False
         self.total = -1
         self.drag_source: Any = None  # set by the gallery view: builds the drag's MIME data
-        self._rows: list[ImageRecord] = []
+        self._rows: list[Row] = []
         self._row_of: dict[int, int] = {}
         self._exhausted = True  # nothing to fetch until a service is there
         self._loading = False
@@ -185,28 +199,28 @@ class GalleryModel(QStringListModel):
             self._fetch_page()
 
     def _fetch_page(self) -> None:
-        after = self._rows[-1].cursor if self._rows else None
+        after = (self._rows[-1][_CREATED], self._rows[-1][_ID]) if self._rows else None
         epoch, search, fav, limit = self._epoch, self.search, self.favorites_only, self.page_size
         side, thumb_epoch = self._decode_side, self._thumb_epoch
         cached = set(self._pixmaps)
 
-        def page(s: Service) -> tuple[list[ImageRecord], dict[int, QImage | None]]:
+        def page(s: Service) -> tuple[list[Row], dict[int, QImage | None]]:
             records = s.gallery_page(after=after, limit=limit, search=search, favorites_only=fav,
                                      with_thumbnails=False)
             images: dict[int, QImage | None] = {}
             if after is None:  # the first screen's thumbnails come with the first page
                 ids = [r.id for r in records[:FIRST_SCREEN] if r.id not in cached]
                 images = _read_thumbnails(s, ids, side, parallel=True)
-            return records, images
+            return [_as_row(r) for r in records], images
 
-        def done(result: tuple[list[ImageRecord], dict[int, QImage | None]]) -> None:
+        def done(result: tuple[list[Row], dict[int, QImage | None]]) -> None:
             records, images = result
             if epoch != self._epoch:
                 return
             self._set_loading(False)
             if thumb_epoch == self._thumb_epoch:
                 self._put_thumbnails(images, notify=False)
-            fresh = [r for r in records if r.id not in self._row_of]
+            fresh = [t for t in records if t[_ID] not in self._row_of]
             if len(records) < limit:
                 self._exhausted = True
             if fresh:
@@ -227,12 +241,12 @@ class GalleryModel(QStringListModel):
         self._set_loading(True)
         self.ctx.call(page, on_success=done, on_failure=fail, owner=self, name="gallery page")
 
-    def _append(self, records: list[ImageRecord]) -> None:
+    def _append(self, rows: list[Row]) -> None:
         start = len(self._rows)
-        self._rows.extend(records)
-        for i, r in enumerate(records, start):
-            self._row_of[r.id] = i
-        self.insertRows(start, len(records))
+        self._rows.extend(rows)
+        for i, t in enumerate(rows, start):
+            self._row_of[t[_ID]] = i
+        self.insertRows(start, len(rows))
 
     # --- changes made in this window ----------------------------------------------------
 
@@ -241,10 +255,10 @@ class GalleryModel(QStringListModel):
         if self.favorites_only or self.search:
             return 0
         # Thumbnail bytes are not kept in rows: the cells read and decode them on the worker.
-        fresh = [replace(r, thumbnail=None) if r.thumbnail else r for r in records if r.id not in self._row_of]
+        fresh = [_as_row(r) for r in records if r.id not in self._row_of]
         if not fresh:
             return 0
-        fresh.sort(key=lambda r: r.cursor, reverse=True)
+        fresh.sort(key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
         self._rows[0:0] = fresh
         self._reindex()
         self.insertRows(0, len(fresh))
@@ -271,31 +285,45 @@ class GalleryModel(QStringListModel):
             row = self._row_of.get(image_id)
             if row is None:
                 continue
-            r = self._rows[row]
-            self._rows[row] = replace(r, is_favorite=favorite)
+            t = self._rows[row]
+            self._rows[row] = t[:_FAVORITE] + (favorite,) + t[_FAVORITE + 1:]
             idx = self.index(row)
             self.dataChanged.emit(idx, idx, [FavoriteRole, RecordRole])
         if self.favorites_only and not favorite:
             self.remove_ids(ids)
 
     def _reindex(self) -> None:
-        self._row_of = {r.id: i for i, r in enumerate(self._rows)}
+        self._row_of = {t[_ID]: i for i, t in enumerate(self._rows)}
 
     # --- reading ------------------------------------------------------------------------
 
     def record(self, row: int) -> ImageRecord | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return ImageRecord(*self._rows[row]) if 0 <= row < len(self._rows) else None
+
+    def cell(self, row: int) -> tuple[QPixmap | None, bool]:
+        """What the delegate paints, per cell per frame: the thumbnail (asked for if missing) and
+        the favourite flag, read straight from the row."""
+        t = self._rows[row] if 0 <= row < len(self._rows) else None
+        if t is None:
+            return None, False
+        image_id = t[_ID]
+        pm = self._pixmaps.get(image_id)
+        if pm is not None:
+            self._pixmaps.move_to_end(image_id)
+        elif image_id not in self._no_thumbnail:
+            self._want(image_id)
+        return pm, bool(t[_FAVORITE])
 
     def row_of(self, image_id: int) -> int | None:
         return self._row_of.get(image_id)
 
     def records(self) -> list[ImageRecord]:
-        return list(self._rows)
+        return [ImageRecord(*t) for t in self._rows]
 
     def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
             return None
-        r = self._rows[index.row()]
+        r = ImageRecord(*self._rows[index.row()])
         if role == ThumbnailRole or role == Qt.ItemDataRole.DecorationRole:
             return self.thumbnail(r)
         if role == RecordRole:
@@ -331,8 +359,8 @@ class GalleryModel(QStringListModel):
 
     def thumbnail_ready(self, row: int) -> bool:
         """The row's cell can be painted as it will stay: its thumbnail is decoded (or it has none)."""
-        r = self.record(row)
-        return r is None or r.id in self._pixmaps or r.id in self._no_thumbnail
+        t = self._rows[row] if 0 <= row < len(self._rows) else None
+        return t is None or t[_ID] in self._pixmaps or t[_ID] in self._no_thumbnail
 
     def decoded_count(self) -> int:
         return self.decoded
@@ -434,7 +462,7 @@ class GalleryModel(QStringListModel):
 
     def mimeData(self, indexes: list[QModelIndex]) -> QMimeData | None:  # type: ignore[override]
         rows = sorted({i.row() for i in indexes if i.isValid()})
-        records = [self._rows[r] for r in rows if 0 <= r < len(self._rows)]
+        records = [ImageRecord(*self._rows[r]) for r in rows if 0 <= r < len(self._rows)]
         if not records or self.drag_source is None:
             return None
         return self.drag_source(records)

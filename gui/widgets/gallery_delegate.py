@@ -33,9 +33,7 @@ class GalleryDelegate(QStyledItemDelegate):
         # (made to the cell's size and rounded on the worker) with one blit.
         model = self.gallery_model
         if model is not None:
-            r = model.record(index.row())
-            pm = model.thumbnail(r) if r is not None else None
-            favorite = r is not None and r.is_favorite
+            pm, favorite = model.cell(index.row())
         else:
             pm = index.data(ThumbnailRole)
             favorite = bool(index.data(FavoriteRole))
