@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 query_log = logging.getLogger("imagefx.sql")
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
-SCHEMA_VERSION = 3  # 2: generation_queue, web_import_state (issue 7); 3: image columns stored uncompressed (issue 4)
+# 2: generation_queue, web_import_state (issue 7); 3: images stored uncompressed; 4: prompt_folded (issue 4)
+SCHEMA_VERSION = 4
 POOL_SIZE = 5
 MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
 _BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap
@@ -249,7 +250,7 @@ class Database:
 
 def _has_trigram(conn: sa.Connection) -> bool:
     return bool(conn.execute(sa.text(
-        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'idx_prompts_text_trgm')")).scalar())
+        "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'idx_prompts_folded_trgm')")).scalar())
 
 
 def _try_trigram(dbapi: Any) -> bool:
@@ -257,8 +258,12 @@ def _try_trigram(dbapi: Any) -> bool:
     try:
         with dbapi.transaction():
             dbapi.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+            # Substring search matches prompt_folded (repo.prompt_matches); idx_prompts_text_trgm is
+            # what versions before schema 4 searched, kept so that older copies of the app stay fast.
             dbapi.execute("CREATE INDEX IF NOT EXISTS idx_prompts_text_trgm "
                           "ON prompts USING GIN (prompt_text gin_trgm_ops)")
+            dbapi.execute("CREATE INDEX IF NOT EXISTS idx_prompts_folded_trgm "
+                          "ON prompts USING GIN (prompt_folded gin_trgm_ops)")
         return True
     except Exception as exc:  # not installed, or no privilege: ILIKE still works, unindexed
         log.info("pg_trgm not available (%s); substring search runs without a trigram index",

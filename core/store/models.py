@@ -79,6 +79,7 @@ class Prompt(Base):
     search_vector: Mapped[str | None] = mapped_column(
         TSVECTOR, Computed("to_tsvector('simple'::regconfig, COALESCE(prompt_text, ''::text))",
                            persisted=True))
+    prompt_folded: Mapped[str | None] = mapped_column(Text, Computed("lower(prompt_text)", persisted=True))
 
     __table_args__ = (
         Index("idx_prompts_user_id", "user_id"),

@@ -192,7 +192,10 @@ def tsquery_text(search: str) -> str | None:
 
 def prompt_matches(search: str) -> sa.ColumnElement[bool]:
     """Words (full-text, indexed) or a plain substring: what a user typing a search expects."""
-    clauses: list[sa.ColumnElement[bool]] = [Prompt.prompt_text.ilike(_like_pattern(search), escape="\\")]
+    # LIKE on the stored lower-case copy, not ILIKE on the text: ILIKE lower-cases every prompt on
+    # every search (schema.sql, prompt_folded).
+    clauses: list[sa.ColumnElement[bool]] = [
+        Prompt.prompt_folded.like(sa.func.lower(_like_pattern(search)), escape="\\")]
     query = tsquery_text(search)
     if query:
         clauses.append(Prompt.search_vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"),

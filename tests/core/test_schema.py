@@ -30,7 +30,7 @@ ORIGINAL_SCHEMA = Path(__file__).parent / "data" / "original_schema.sql"
 ORIGINAL_TABLES = ("users", "sessions", "prompts", "generated_images", "image_captions")
 # Created by the app only where the pg_trgm extension exists (not on the embedded server);
 # deliberately not a model, since it cannot exist everywhere.
-OPTIONAL_INDEXES = {"idx_prompts_text_trgm"}
+OPTIONAL_INDEXES = {"idx_prompts_text_trgm", "idx_prompts_folded_trgm"}
 
 
 def _columns(url: str, tables: tuple[str, ...]) -> set[tuple[str, str, str, str, str | None]]:
