@@ -55,12 +55,24 @@ def render_svg(data: bytes, size: int, color: str | None = None) -> QImage:
     return img
 
 
+def _scales() -> tuple[int, ...]:
+    """Device pixel ratios to draw icons for: 2 only where a screen needs it. Each ratio is ten
+    SVG renders per icon; drawing both cost ~65 ms of the main window's construction at start-up
+    (benchmarks/README.md)."""
+    from PySide6.QtGui import QGuiApplication
+
+    screens = QGuiApplication.screens() if QGuiApplication.instance() is not None else []
+    if screens and all(s.devicePixelRatio() <= 1 for s in screens):
+        return (1,)
+    return (1, 2)
+
+
 @lru_cache(maxsize=256)
 def _icon(name: str, color: str, disabled: str) -> QIcon:
     data = _svg_text(name).encode("utf-8")
     icon = QIcon()
     for size in _SIZES:
-        for scale in (1, 2):
+        for scale in _scales():
             for mode, tint in ((QIcon.Mode.Normal, color), (QIcon.Mode.Disabled, disabled)):
                 pm = QPixmap.fromImage(render_svg(data, size * scale, tint))
                 pm.setDevicePixelRatio(scale)
