@@ -326,7 +326,8 @@ def _window(target: Target, *, labs_url: str = "") -> tuple[Any, Any]:
 def _visible_ready(w: Any) -> tuple[bool, int]:
     """Whether every visible cell has its thumbnail; and how many thumbnails are decoded so far."""
     decoded = getattr(w.model, "decoded_count", lambda: -1)()
-    return w.model.rowCount() > 0 and w.gallery.view.visible_thumbnails_ready(), decoded
+    ready = getattr(w.gallery.view, "visible_thumbnails_ready", None)  # absent before issue 4: decoded in paint
+    return w.model.rowCount() > 0 and (ready is None or ready()), decoded
 
 
 class _PaintProbe:
