@@ -7,6 +7,7 @@ The same strings go to ``seed.py`` and ``bench.py``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import statistics
@@ -43,7 +44,7 @@ class Target:
             raise SystemExit(f"bad target {text!r}: use embedded:DIR or server:postgresql://...")
         if kind == "embedded":
             return cls("embedded", Path(rest).expanduser().resolve())
-        scratch = Path(tempfile.gettempdir()) / f"imagefx-bench-{abs(hash(rest)) % 10**8}"
+        scratch = Path(tempfile.gettempdir()) / f"imagefx-bench-{hashlib.sha256(rest.encode()).hexdigest()[:10]}"
         return cls("server", scratch, rest)
 
     @property
