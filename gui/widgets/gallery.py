@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QColor, QFontMetrics, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -23,15 +23,17 @@ from PySide6.QtWidgets import (
 )
 
 from core.store import ImageRecord
-from gui import icons, theme
+from gui import icons
 from gui.models.gallery_model import CELL, GalleryModel, RecordRole
+from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.gallery_delegate import GalleryDelegate
 
 SEARCH_DELAY_MS = 250
 
 
-class GalleryView(QListView):
+class GalleryView(EmptyStateListView):
     activated_record = Signal(object)  # ImageRecord: double-click or Enter
+    empty_look = EmptyLook("image", 56, 1.25, 120, 460)
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,8 +61,6 @@ class GalleryView(QListView):
         self.setItemDelegate(self.delegate)
         self.setModel(model)
         self.gallery_model = model
-        self.empty_title = ""
-        self.empty_text = ""
         self.doubleClicked.connect(lambda idx: self.activated_record.emit(idx.data(RecordRole)))
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -87,37 +87,6 @@ class GalleryView(QListView):
                 event.modifiers() == Qt.KeyboardModifier.NoModifier:
             self.clearSelection()
         super().mousePressEvent(event)
-
-    def set_empty_message(self, title: str, text: str) -> None:
-        self.empty_title, self.empty_text = title, text
-        self.viewport().update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        if self.model() is None or self.model().rowCount() > 0 or not self.empty_title:
-            return
-        c = theme.colors()
-        p = QPainter(self.viewport())
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = self.viewport().rect()
-        width = max(120, min(460, r.width() - 40))
-        title_font = p.font()
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.25)
-        title_font.setBold(True)
-        flags = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
-        title_h = QFontMetrics(title_font).boundingRect(QRect(0, 0, width, 1000), flags, self.empty_title).height()
-        text_h = p.fontMetrics().boundingRect(QRect(0, 0, width, 1000), flags, self.empty_text).height()
-        box = QRect(0, 0, width, 56 + 12 + title_h + 8 + text_h)
-        box.moveCenter(r.center())
-        icons.icon("image", c.muted).paint(p, QRect(box.center().x() - 28, box.top(), 56, 56))
-        body_font = p.font()
-        p.setFont(title_font)
-        p.setPen(QColor(c.text))
-        p.drawText(QRect(box.left(), box.top() + 68, width, title_h), flags, self.empty_title)
-        p.setFont(body_font)
-        p.setPen(QColor(c.muted))
-        p.drawText(QRect(box.left(), box.top() + 68 + title_h + 8, width, text_h), flags, self.empty_text)
-        p.end()
 
     def visible_rows(self) -> range:
         """Rows whose cells are at least partly on screen (the grid is uniform, so two look-ups)."""

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, QRect, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QMimeData, QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
-    QColor,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QFontMetrics,
     QKeyEvent,
-    QPainter,
-    QPaintEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
-    QListView,
     QMenu,
     QProgressBar,
     QPushButton,
@@ -38,9 +33,10 @@ from PySide6.QtWidgets import (
 
 from core.service.queue import ITEM_STARTED, PAUSED, RESUMED, RUN_FINISHED, SIGN_IN, WAITING, QueueEvent, RunSummary
 from core.store import QueueItem
-from gui import icons, theme
+from gui import icons
 from gui.models.queue_model import ItemRole, QueueModel
 from gui.queue_runner import PAUSED_BY_USER, RUNNING, STOPPING, QueueRunner
+from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.queue_delegate import ROW_HEIGHT, QueueDelegate
 
 PROMPT_FILE_SUFFIXES = (".txt",)
@@ -65,8 +61,10 @@ def time_left(seconds: float | None) -> str:
     return f"about {minutes // 60} h {minutes % 60:02d} min left"
 
 
-class QueueView(QListView):
+class QueueView(EmptyStateListView):
     """The list: drag rows to reorder; drop a .txt file to add its prompts; Delete removes."""
+
+    empty_look = EmptyLook("queue", 48, 1.2, 160, 440)
 
     files_dropped = Signal(list)
     delete_pressed = Signal()
@@ -127,33 +125,6 @@ class QueueView(QListView):
             self.delete_pressed.emit()
             return
         super().keyPressEvent(event)
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        super().paintEvent(event)
-        if self.model().rowCount() > 0:
-            return
-        c = theme.colors()
-        p = QPainter(self.viewport())
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = self.viewport().rect()
-        width = max(160, min(440, r.width() - 40))
-        title_font = p.font()
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.2)
-        title_font.setBold(True)
-        flags = Qt.AlignmentFlag.AlignHCenter | Qt.TextFlag.TextWordWrap
-        title_h = QFontMetrics(title_font).boundingRect(QRect(0, 0, width, 1000), flags, self.empty_title).height()
-        text_h = p.fontMetrics().boundingRect(QRect(0, 0, width, 1000), flags, self.empty_text).height()
-        box = QRect(0, 0, width, 48 + 12 + title_h + 8 + text_h)
-        box.moveCenter(r.center())
-        icons.icon("queue", c.muted).paint(p, QRect(box.center().x() - 24, box.top(), 48, 48))
-        body_font = p.font()
-        p.setFont(title_font)
-        p.setPen(QColor(c.text))
-        p.drawText(QRect(box.left(), box.top() + 60, width, title_h), flags, self.empty_title)
-        p.setFont(body_font)
-        p.setPen(QColor(c.muted))
-        p.drawText(QRect(box.left(), box.top() + 60 + title_h + 8, width, text_h), flags, self.empty_text)
-        p.end()
 
     def selected_items(self) -> list[QueueItem]:
         rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
