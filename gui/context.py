@@ -48,7 +48,6 @@ class AppContext(QObject):
     service_closed = Signal()  # before a restart (settings changed, demo switched)
     spool_flushed = Signal(int)  # images stored after a reconnect that had waited in the spool
     error = Signal(object)  # an exception nobody handled: the main window shows it
-    accounts_changed = Signal()
 
     def __init__(self, factory: ServiceFactory, worker: Worker, gui_settings: GuiSettings,
                  settings: Settings, *, demo: bool = False, retry_interval_ms: int = RETRY_INTERVAL_MS,

@@ -62,17 +62,6 @@ def unique_path(folder: Path, name: str) -> Path:
     return path
 
 
-def write_pngs(items: list[tuple[ImageRecord, bytes]], folder: Path) -> list[Path]:
-    """Write each image as PNG into ``folder`` (worker thread: file I/O)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for record, data in items:
-        path = unique_path(folder, file_name(record))
-        path.write_bytes(to_png(data))
-        out.append(path)
-    return out
-
-
 def drag_dir() -> Path:
     global _drag_dir
     if _drag_dir is None or not _drag_dir.isValid():

@@ -66,7 +66,6 @@ class QueueRunner(QObject):
         self.state = IDLE
         self.control: RunControl | None = None
         self.current_item: int | None = None
-        self.last_summary: RunSummary | None = None
         self.last_event: QueueEvent | None = None
         self._running = False  # a run task exists (its result has not come back yet)
         self._added_while_running = False
@@ -183,7 +182,6 @@ class QueueRunner(QObject):
             return
         self._running = False
         self.current_item = None
-        self.last_summary = summary
         restart = summary.outcome == FINISHED and self._added_while_running and not control.stopped
         self._set_state(SIGNIN if summary.outcome == SIGN_IN else IDLE)
         self.finished.emit(summary)

@@ -17,7 +17,6 @@ from core.config import Settings
 
 DEFAULTS: dict[str, Any] = {
     "window/geometry": QByteArray(),
-    "window/state": QByteArray(),
     "window/main_splitter": QByteArray(),
     "window/gallery_splitter": QByteArray(),
     "window/caption_splitter": QByteArray(),
@@ -29,7 +28,6 @@ DEFAULTS: dict[str, Any] = {
     "editor/seed": 0,
     "editor/seed_locked": False,
     "gallery/favorites_only": False,
-    "gallery/search": "",
     "caption/count": 3,
     "caption/last_dir": "",
     "export/last_dir": "",

@@ -528,8 +528,3 @@ def decode_cover_image(data: bytes, side: int) -> QImage | None:
     img = reader.read()
     return None if img.isNull() else img
 
-
-def decode_cover(data: bytes, side: int) -> QPixmap | None:
-    """:func:`decode_cover_image` as a pixmap (UI thread only)."""
-    img = decode_cover_image(data, side)
-    return None if img is None else QPixmap.fromImage(img)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
-from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from gui import theme
 from gui.models.caption_history_model import CaptionRole, MetaRole
@@ -16,9 +16,6 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class CaptionHistoryDelegate(QStyledItemDelegate):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         fm = QFontMetrics(option.font)  # type: ignore[attr-defined]
         width = max(120, option.rect.width() if option.rect.width() > 0 else 320)  # type: ignore[attr-defined]

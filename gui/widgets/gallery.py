@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -117,21 +117,6 @@ class GalleryView(EmptyStateListView):
                 out.append(r)
         return out
 
-    def select_ids(self, ids: list[int]) -> None:
-        sm = self.selectionModel()
-        sm.clearSelection()
-        first = None
-        for image_id in ids:
-            row = self.gallery_model.row_of(image_id)
-            if row is None:
-                continue
-            idx = self.gallery_model.index(row)
-            sm.select(idx, QItemSelectionModel.SelectionFlag.Select)
-            first = first or idx
-        if first is not None:
-            sm.setCurrentIndex(first, QItemSelectionModel.SelectionFlag.NoUpdate)
-            self.scrollTo(first)
-
 
 class GalleryPanel(QWidget):
     """Search box, favourites filter and image count above the grid."""
@@ -180,7 +165,6 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(
             lambda pos: self.context_menu_requested.emit(self.view.viewport().mapToGlobal(pos)))
         layout.addWidget(self.view, 1)
-
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)

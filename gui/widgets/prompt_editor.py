@@ -45,7 +45,6 @@ from gui.settings import GuiSettings
 if TYPE_CHECKING:  # core.export imports Pillow: not at start-up for an annotation
     from core.export import ImageParameters
 
-RECENT_MAX_CHARS = 70
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".webp")
 
 
