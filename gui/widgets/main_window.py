@@ -1,9 +1,10 @@
 """The main window: prompt editor on the left, gallery (with details), captions or the queue on the right.
 
 It wires widgets to service calls and owns what they share: the :class:`AppContext`
-(service lifecycle, worker), the actions (each with a menu entry and a shortcut), and
-the message bars. The window shows before the service connects; until then, and
-whenever the database is unreachable, a banner says why and offers Retry / Settings.
+(service lifecycle, worker), the actions (made in :mod:`gui.actions`, each with a menu
+entry and a shortcut), and the message bars. The window shows before the service
+connects; until then, and whenever the database is unreachable, a banner says why and
+offers Retry / Settings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QImage, QKeySequence
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -25,7 +26,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QSplitter,
     QTabWidget,
-    QTextBrowser,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -38,6 +38,7 @@ from core.service import Account, GenerationResult, Service, StorageFailed
 from core.store import DatabaseError, DatabaseUnavailable, ImageRecord
 from gui import errors as gerrors
 from gui import export, icons, rescue, theme
+from gui.actions import GALLERY_MENU, TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
@@ -95,9 +96,9 @@ class MainWindow(BatchActions, QMainWindow):
         self.resize(1380, 860)
         self.setMinimumSize(QSize(760, 520))
 
-        self._make_actions()
+        self.actions_ = build_actions(self)
         self._make_widgets()
-        self._make_menus()
+        self.theme_actions, self.switch_menu = build_menus(self)
         self._make_toolbar()
         self._make_status_bar()
         self._make_tab_order()
@@ -108,100 +109,6 @@ class MainWindow(BatchActions, QMainWindow):
         QTimer.singleShot(0, self.ctx.start)  # show first, then connect
 
     # --- construction --------------------------------------------------------------------------
-
-    def _action(self, key: str, text: str, icon: str | None = None, shortcuts: list | None = None,
-                slot: Callable[[], None] | None = None, tip: str = "", checkable: bool = False) -> QAction:
-        a = QAction(text, self)
-        if icon:
-            icons.bind(a, icon)
-        if shortcuts:
-            a.setShortcuts([QKeySequence(s) for s in shortcuts])
-        a.setCheckable(checkable)
-        shortcut = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        tip = tip or text.replace("&", "").rstrip("…")
-        a.setToolTip(f"{tip} ({shortcut})" if shortcut else tip)
-        a.setStatusTip(tip)
-        if slot is not None:
-            a.triggered.connect(lambda _checked=False: slot())
-        self.addAction(a)
-        self.actions_[key] = a
-        return a
-
-    def _make_actions(self) -> None:
-        self.actions_: dict[str, QAction] = {}
-        A = self._action
-        K = QKeySequence.StandardKey
-        A("caption_files", "&Caption images…", "caption", ["Ctrl+O"], self._caption_browse,
-          "Choose image files to caption")
-        A("paste_caption", "&Paste image to caption", "paste", ["Ctrl+Shift+V"], self._caption_paste)
-        A("save", "&Save image as…", "save", [K.Save], self.save_selected, "Save the selected images as PNG")
-        A("settings", "Se&ttings…", "settings", ["Ctrl+,"], self.open_settings)
-        A("quit", "&Quit", None, ["Ctrl+Q"], self.close)
-        A("copy_image", "Copy &image", "copy", [K.Copy], self.copy_image, "Copy the image to the clipboard")
-        A("copy_prompt", "Copy &prompt", "copy-text", ["Ctrl+Shift+C"], self.copy_prompt)
-        A("copy_seed", "Copy s&eed", "seed", ["Ctrl+Alt+C"], self.copy_seed)
-        A("favorite", "&Favourite", "star", ["Ctrl+D"], self.toggle_favorite, "Add to or remove from favourites")
-        A("remix", "&Remix", "remix", ["Ctrl+R"], self.remix,
-          "Put this image's prompt, seed, model and aspect ratio into the prompt editor")
-        A("delete", "&Delete…", "delete", [K.Delete], self.delete_selected, "Delete the selected images")
-        A("select_all", "Select &all", None, [K.SelectAll], lambda: self.gallery.view.selectAll())
-        A("generate", "&Generate", "generate", ["Ctrl+Return", "Ctrl+Enter"], self.editor_generate,
-          "Generate images from the prompt")
-        A("cancel", "&Cancel generation", "cancel", ["Esc"], self.cancel_generation)
-        A("queue_add", "Add to &queue", "queue-add", ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
-          self.editor_add_to_queue, "Add the prompt to the queue with the editor's options")
-        A("queue_file", "Add prompts from &file…", "file-text", ["Ctrl+Shift+P"], self.add_prompt_file,
-          "Add a text file's prompts to the queue, one per line")
-        A("queue_paste", "Add &pasted prompts…", "paste", ["Ctrl+Alt+V"], self.paste_prompts,
-          "Paste a list of prompts, one per line, into the queue")
-        A("queue_toggle", "&Start queue", "play", ["F6"], lambda: self.queue_panel.toggle_run(),
-          "Start, pause or resume the queue")
-        A("queue_cancel", "&Cancel queue item", "cancel", ["Ctrl+Shift+X"],
-          lambda: self.queue_panel.cancel_selected(), "Cancel the selected queue items, or the one running now")
-        A("queue_retry", "&Retry failed", "refresh", ["Ctrl+Alt+R"], lambda: self.queue_panel.retry(),
-          "Run the failed queue items again")
-        A("queue_remove", "Re&move from queue", "delete", ["Ctrl+Shift+Del"],
-          lambda: self.queue_panel.remove_selected(), "Remove the selected queue items (or Delete in the queue)")
-        A("queue_clear", "C&lear finished", "clear-finished", ["Ctrl+Shift+Backspace"],
-          lambda: self.queue_panel.clear_finished(), "Remove done, failed and cancelled items from the queue")
-        A("show_queue", "&Queue", "queue", ["Ctrl+3"], self.show_queue)
-        for key, short in (("queue_file", "From file…"), ("queue_paste", "Paste list…"), ("queue_cancel", "Cancel"),
-                           ("queue_retry", "Retry failed"), ("queue_remove", "Remove"),
-                           ("queue_clear", "Clear finished")):
-            self.actions_[key].setIconText(short)  # the Queue tab's buttons: the tab says "queue" already
-        A("export", "&Export…", "export", ["Ctrl+Shift+E"], self.export_images,
-          "Export the selected images, or the whole search result, with their prompts inside")
-        A("import_web", "&Import ImageFX web library…", "cloud-download", ["Ctrl+Shift+I"], self.import_web_library,
-          "Bring the images you made on labs.google into the gallery")
-        A("recent", "&Recent prompts…", "history", ["Ctrl+E"], self._show_recent)
-        A("lock_seed", "&Lock seed", "lock", ["Ctrl+L"], lambda: self.editor.seed_lock.toggle(),
-          checkable=False)
-        A("focus_prompt", "Edit &prompt", None, ["Ctrl+K"], self.focus_prompt, "Move the cursor to the prompt")
-        A("show_gallery", "&Gallery", "gallery", ["Ctrl+1"], lambda: self.tabs.setCurrentIndex(0))
-        A("show_caption", "Ca&ptions", "caption", ["Ctrl+2"], lambda: self.tabs.setCurrentIndex(1))
-        A("search", "&Search prompts", "search", [K.Find], self.focus_search)
-        A("favorites_only", "&Favourites only", "star", ["Ctrl+Shift+F"],
-          lambda: self.gallery.favorites.toggle())
-        A("viewer", "Open &full size", "expand", ["Ctrl+Shift+O"], self.open_viewer,
-          "Open the image full size, with zoom (or double-click it)")
-        A("refresh", "&Refresh", "refresh", [K.Refresh, "F5"], self.refresh)
-        A("sign_in", "&Sign in…", "sign-in", ["Ctrl+Shift+L"], self.open_sign_in,
-          "Sign in, or add another Google account")
-        A("sign_out", "Sign &out", "sign-out", None, self.sign_out_current)
-        A("demo", "Offline &demo", "offline", ["Ctrl+Shift+D"], self._toggle_demo,
-          "Use the built-in stand-in server instead of Google (images are generated locally)",
-          checkable=True)
-        A("retry_db", "Reconnect to the &database", "database", None, self.ctx.reconnect)
-        A("cleanup_sessions", "Delete &expired sessions", None, None, self.maintenance.delete_expired_sessions,
-          "Delete sign-in sessions whose access token has expired")
-        A("archive_old", "&Archive old images…", None, None, self.maintenance.archive_old_images,
-          "Move images older than N days into the archive table")
-        A("backup_db", "&Back up the database…", None, None, self.maintenance.backup_database,
-          "Write a backup of the database (pg_dump) to a file")
-        A("shortcuts", "&Keyboard shortcuts", None, [K.HelpContents, "F1"], self.show_shortcuts)
-        A("about", "&About ImageFX Studio", None, None, self.show_about)
-        self.actions_["demo"].setChecked(self.is_demo)
-        self.actions_["cancel"].setEnabled(False)  # Esc does nothing until a generation runs
 
     def _make_widgets(self) -> None:
         central = QWidget()
@@ -257,55 +164,13 @@ class MainWindow(BatchActions, QMainWindow):
         for a, b in zip(chain, chain[1:], strict=False):
             self.setTabOrder(a, b)
 
-    def _make_menus(self) -> None:
-        mb = self.menuBar()
-        a = self.actions_
-
-        def menu(title: str, keys: list[str | None]) -> QMenu:
-            m = mb.addMenu(title)
-            for k in keys:
-                if k is None:
-                    m.addSeparator()
-                else:
-                    m.addAction(a[k])
-            return m
-
-        menu("&File", ["caption_files", "paste_caption", None, "save", "export", None, "import_web", None, "settings",
-                       None, "quit"])
-        menu("&Edit", ["copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix", "delete", None,
-                       "select_all"])
-        menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])
-        menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
-                        "queue_remove", "queue_clear", None, "show_queue"])
-        view = menu("&View", ["show_gallery", "show_caption", "show_queue", None, "search", "favorites_only",
-                              "viewer", None, "refresh"])
-        theme_menu = view.addMenu("&Theme")
-        group = QActionGroup(self)
-        self.theme_actions: dict[str, QAction] = {}
-        for key in theme.THEMES:
-            act = theme_menu.addAction(theme.THEME_LABELS[key])
-            act.setCheckable(True)
-            act.setChecked(key == self.settings.theme)
-            act.triggered.connect(lambda _c=False, k=key: self.set_theme(k))
-            group.addAction(act)
-            self.theme_actions[key] = act
-        self.account_menu = menu("&Account", ["sign_in", "sign_out"])
-        self.switch_menu = self.account_menu.addMenu("S&witch account")
-        menu("&Tools", ["demo", "retry_db", None, "cleanup_sessions", "archive_old", "backup_db"])
-        menu("&Help", ["shortcuts", None, "about"])
-
     def _make_toolbar(self) -> None:
         tb = QToolBar("Main toolbar")
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setIconSize(QSize(20, 20))
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
-        for k in ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
-                  "refresh", None, "caption_files", None, "settings"):
-            if k is None:
-                tb.addSeparator()
-            else:
-                tb.addAction(self.actions_[k])
+        add_actions(tb, self.actions_, TOOLBAR)
         spacer = QWidget()
         spacer.setSizePolicy(spacer.sizePolicy().Policy.Expanding, spacer.sizePolicy().Policy.Preferred)
         tb.addWidget(spacer)
@@ -670,12 +535,7 @@ class MainWindow(BatchActions, QMainWindow):
         if not self.selected():
             return
         m = QMenu(self)
-        for k in ("viewer", None, "remix", "favorite", None, "copy_image", "copy_prompt", "copy_seed", None,
-                  "save", "export", "delete"):
-            if k is None:
-                m.addSeparator()
-            else:
-                m.addAction(self.actions_[k])
+        add_actions(m, self.actions_, GALLERY_MENU)
         m.popup(pos)  # type: ignore[arg-type]
 
     def focus_search(self) -> None:
@@ -958,26 +818,7 @@ class MainWindow(BatchActions, QMainWindow):
 
     def show_shortcuts(self) -> None:
         if self.shortcuts_window is None:
-            dlg = QDialog(self)
-            dlg.setWindowTitle("Keyboard shortcuts")
-            dlg.setModal(False)
-            dlg.resize(460, 560)
-            lay = QVBoxLayout(dlg)
-            text = QTextBrowser()
-            rows = []
-            for menu_action in self.menuBar().actions():
-                m = menu_action.menu()
-                if m is None:
-                    continue
-                items = [(a.text().replace("&", ""), a.shortcut().toString(QKeySequence.SequenceFormat.NativeText))
-                         for a in m.actions() if not a.isSeparator() and a.shortcut().toString()]
-                if items:
-                    rows.append(f"<h3>{menu_action.text().replace('&', '')}</h3><table width='100%'>")
-                    rows += [f"<tr><td>{t}</td><td align='right'><b>{k}</b></td></tr>" for t, k in items]
-                    rows.append("</table>")
-            text.setHtml("".join(rows))
-            lay.addWidget(text)
-            self.shortcuts_window = dlg
+            self.shortcuts_window = shortcuts_dialog(self.menuBar(), self)
         self.shortcuts_window.show()
         self.shortcuts_window.raise_()
 

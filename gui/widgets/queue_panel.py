@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from core.service.queue import ITEM_STARTED, PAUSED, RESUMED, RUN_FINISHED, SIGN_IN, WAITING, QueueEvent, RunSummary
 from core.store import QueueItem
 from gui import icons
+from gui.actions import add_actions
 from gui.models.queue_model import ItemRole, QueueModel
 from gui.queue_runner import PAUSED_BY_USER, RUNNING, STOPPING, QueueRunner
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
@@ -376,9 +377,5 @@ class QueuePanel(QWidget):
             use = m.addAction(icons.icon("remix"), "Use as prompt")
             use.triggered.connect(lambda _c=False, t=item.prompt: self.use_as_prompt.emit(t))
             m.addSeparator()
-        for key in ("queue_cancel", "queue_retry", "queue_remove", None, "queue_clear"):
-            if key is None:
-                m.addSeparator()
-            else:
-                m.addAction(self.actions_[key])
+        add_actions(m, self.actions_, ("queue_cancel", "queue_retry", "queue_remove", None, "queue_clear"))
         m.popup(self.view.viewport().mapToGlobal(pos))
