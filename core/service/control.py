@@ -4,13 +4,22 @@ The GUI keeps a :class:`RunControl`, hands it to ``QueueService.run`` or
 ``WebImporter.run`` on a worker thread, and calls its methods from the UI thread. Every
 wait inside a run goes through :meth:`RunControl.wait`, so a pause, stop or cancel
 takes effect at once, not after a two-minute Retry-After.
+
+:func:`retry_while_down` is the one way a run waits for ImageFX or the database to come
+back, so the queue and the web import report outages and space their probes alike.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from core.cancel import CancelToken
+
+T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
 
 
 class RunControl:
@@ -114,3 +123,52 @@ class RunControl:
         with self._cond:
             self._cond.wait_for(lambda: not self._paused or self._stopped)
             return not self._stopped
+
+
+@dataclass
+class ProbeInterval:
+    """The wait between tries while something is down: it doubles after each failed try, up to
+    ``longest``, so a long outage is not probed every few seconds. A caller that keeps one across
+    outages makes the next outage start where the last one ended."""
+
+    wait: float
+    longest: float
+
+    def lengthen(self) -> None:
+        self.wait = min(self.wait * 2, self.longest)
+
+
+def retry_while_down(attempt: Callable[[], T], down: type[E] | tuple[type[E], ...], *,
+                     sleep: Callable[[float], bool], interval: ProbeInterval,
+                     on_down: Callable[[E], object] | None = None, on_up: Callable[[], object] | None = None,
+                     after_sleep: Callable[[], object] | None = None, failed: E | None = None) -> T:
+    """``attempt()`` until it no longer raises ``down`` (ImageFX or the database unavailable).
+
+    ``on_down`` hears of the first failure only (the run shows one "paused"), ``on_up`` once an
+    attempt succeeds after failures ("resumed"). ``sleep(seconds)`` is the run's wait between
+    tries and returns True when the run should give up: then the last failure is raised again,
+    for the caller to turn into what stopping means there. ``failed`` is a failure the caller
+    already met and reported itself: the first attempt then comes after a wait, as a probe.
+    ``after_sleep`` runs after each wait, before the next attempt (reconnecting what the outage
+    broke).
+    """
+    outage = failed
+    while True:
+        if outage is not None:
+            if sleep(interval.wait):
+                raise outage
+            if after_sleep is not None:
+                after_sleep()
+        try:
+            result = attempt()
+        except down as exc:
+            if outage is None:
+                if on_down is not None:
+                    on_down(exc)
+            else:
+                interval.lengthen()
+            outage = exc
+            continue
+        if outage is not None and on_up is not None:
+            on_up()
+        return result

@@ -46,7 +46,7 @@ from core.imagefx.errors import (
 )
 from core.imagefx.types import GenerationRequest
 from core.service import prepare
-from core.service.control import RunControl
+from core.service.control import ProbeInterval, RunControl, retry_while_down
 from core.service.service import Service, StorageFailed, ValidationError, validate_request
 from core.store import (
     DatabaseError,
@@ -412,27 +412,28 @@ class _Run:
 
     def _account(self) -> str:
         """The signed-in account's e-mail; waits out network loss; _SignInNeeded if signed out."""
-        wait = self.q.probe_interval
-        paused = False
-        while True:
-            try:
-                client = self.svc.client()
-                info = client.session(self.control.begin_item(None))
-                self.svc._record_session(info)
-                if paused:
-                    self.emit(RESUMED, refresh=False)
-                return info.email
-            except AuthError as exc:
-                raise _SignInNeeded(exc) from None
-            except (NetworkError, ServerError, RateLimited) as exc:
-                if not paused:
-                    self.emit(PAUSED, reason="network", message=str(exc), refresh=False)
-                    paused = True
-                if self._sleep(wait):
-                    raise _Stop() from None
-                wait = min(wait * 2, self.q.max_probe_interval)
-            except Cancelled:
-                raise _Stop() from None
+
+        def signed_in() -> str:
+            info = self.svc.client().session(self.control.begin_item(None))
+            self.svc._record_session(info)
+            return info.email
+
+        unavailable = (NetworkError, ServerError, RateLimited)
+        try:
+            return retry_while_down(
+                signed_in, unavailable, sleep=self._sleep, interval=self._probe_interval(),
+                on_down=lambda exc: self.emit(PAUSED, reason="network", message=str(exc), refresh=False),
+                on_up=lambda: self.emit(RESUMED, refresh=False))
+        except AuthError as exc:
+            raise _SignInNeeded(exc) from None
+        except (Cancelled, *unavailable):  # cancelled, or stopped while ImageFX was away
+            raise _Stop() from None
+
+    def _probe_interval(self) -> ProbeInterval:
+        return ProbeInterval(self.q.probe_interval, self.q.max_probe_interval)
+
+    def _database_down(self, exc: DatabaseError) -> None:
+        self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
 
     def _sleep(self, seconds: float) -> bool:
         """A wait that holds nothing back (no item to release): a pause just lengthens it.
@@ -443,24 +444,16 @@ class _Run:
         return self.control.stopped
 
     def _db(self, fn: Callable[..., object], *args: object) -> object:
-        """A queue bookkeeping transaction; waits for the database when it is down."""
-        wait = self.q.probe_interval
-        paused = False
-        while True:
-            try:
-                with self.svc.db.session() as s:
-                    result = fn(s, *args)
-                if paused:
-                    self.emit(RESUMED)
-                return result
-            except DatabaseError as exc:
-                if not paused:
-                    self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
-                    paused = True
-                if self._sleep(wait):
-                    raise
-                wait = min(wait * 2, self.q.max_probe_interval)
-                self._ensure_locks()
+        """A queue bookkeeping transaction; waits for the database when it is down (the
+        DatabaseError is raised if the run is stopped meanwhile)."""
+
+        def transaction() -> object:
+            with self.svc.db.session() as s:
+                return fn(s, *args)
+
+        return retry_while_down(transaction, DatabaseError, sleep=self._sleep, interval=self._probe_interval(),
+                                on_down=self._database_down, on_up=lambda: self.emit(RESUMED),
+                                after_sleep=self._ensure_locks)
 
     def _ensure_locks(self) -> ItemLocks | None:
         """The lock connection, reopened if the database dropped it (a restart ends its
@@ -508,21 +501,12 @@ class _Run:
                 drained.append((gen.queue_item_id, record))
             return record
 
-        wait = self.q.probe_interval
-        paused = False
-        while True:
-            try:
-                self.svc.spool.drain(store)
-                break
-            except DatabaseUnavailable as exc:
-                if not paused:
-                    self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
-                    paused = True
-                if self._sleep(wait):
-                    raise _Stop() from None
-                wait = min(wait * 2, self.q.max_probe_interval)
-        if paused:
-            self.emit(RESUMED)
+        try:
+            retry_while_down(lambda: self.svc.spool.drain(store), DatabaseUnavailable, sleep=self._sleep,
+                             interval=self._probe_interval(), on_down=self._database_down,
+                             on_up=lambda: self.emit(RESUMED))
+        except DatabaseUnavailable:  # stopped while the database was away
+            raise _Stop() from None
         for item_id, record in drained:
             item = self._db(lambda s, i=item_id: queue_repo.get_item(s, i))
             log.info("queue item %d: its spooled images are stored; it is done", item_id)
@@ -665,59 +649,58 @@ class _Run:
                     return None
             except NetworkError as exc:
                 self.emit(PAUSED, item, reason="network", message=str(exc), refresh=False)
-                if not self._wait_for_network(probe_wait):
+                try:
+                    retry_while_down(self._probe_network, ImageFXError, sleep=self.control.wait,
+                                     interval=ProbeInterval(probe_wait, self.q.max_probe_interval), failed=exc)
+                except ImageFXError:  # paused, stopped or cancelled while waiting
                     self._interrupted(item)
                     return None
                 probe_wait = min(probe_wait * 2, self.q.max_probe_interval)  # it failed again right after
                 self.emit(RESUMED, item, refresh=False)
 
-    def _wait_for_network(self, wait: float) -> bool:
-        """Probe labs.google until it answers; False if paused/stopped/cancelled meanwhile."""
-        while True:
-            if self.control.wait(wait):
-                return False
-            try:
-                self.svc.client().fetch_session()
-                return True
-            except AuthError as exc:
-                raise _SignInNeeded(exc) from None
-            except ImageFXError:
-                wait = min(wait * 2, self.q.max_probe_interval)
+    def _probe_network(self) -> None:
+        """labs.google answers (ImageFXError if not); _SignInNeeded if its answer is that the
+        sign-in is gone."""
+        try:
+            self.svc.client().fetch_session()
+        except AuthError as exc:
+            raise _SignInNeeded(exc) from None
 
     def _store(self, item: QueueItem, new: NewGeneration) -> GenerationRecord | None:
         """Images and ``done`` in one transaction. If the database is down, the images go to
         the spool first (never lost) and the transaction is retried when it is back."""
         new.queue_item_id = item.id  # a spool entry finishes this item when it is drained
-        spooled = False
-        wait = self.q.probe_interval
-        while True:
+
+        def transaction() -> GenerationRecord:
+            with self.svc.db.session() as s:
+                record = repo.store_generation(s, new)
+                prompt_id = record.prompt_id
+                if prompt_id is None and new.images:  # stored meanwhile from the spool
+                    existing = repo.get_image_by_media_id(s, new.images[0].media_id)
+                    prompt_id = existing.prompt_id if existing else None
+                queue_repo.mark_done(s, item.id, prompt_id, len(new.images))
+            return record
+
+        def spool(exc: DatabaseError) -> None:
             try:
-                with self.svc.db.session() as s:
-                    record = repo.store_generation(s, new)
-                    prompt_id = record.prompt_id
-                    if prompt_id is None and new.images:  # stored meanwhile from the spool
-                        existing = repo.get_image_by_media_id(s, new.images[0].media_id)
-                        prompt_id = existing.prompt_id if existing else None
-                    queue_repo.mark_done(s, item.id, prompt_id, len(new.images))
-                if spooled:
-                    self.svc.spool.discard(new.spool_id)
-                    self.emit(RESUMED, item)
-                return record
-            except DatabaseError as exc:
-                if not spooled:
-                    try:
-                        self.svc.spool.put(new)
-                    except SpoolError as spool_exc:
-                        raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
-                                            f"folder failed too ({spool_exc.strerror}).", new) from None
-                    spooled = True
-                    self.emit(PAUSED, item, reason="database", refresh=False,
-                              message=f"{exc} The images are kept in the spool meanwhile.")
-                if self._sleep(wait):
-                    # The spool keeps the images, with this item's id: the next drain (at the next
-                    # start, or the next run) stores them and marks the item done.
-                    return None
-                wait = min(wait * 2, self.q.max_probe_interval)
+                self.svc.spool.put(new)
+            except SpoolError as spool_exc:
+                raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
+                                    f"folder failed too ({spool_exc.strerror}).", new) from None
+            self.emit(PAUSED, item, reason="database", refresh=False,
+                      message=f"{exc} The images are kept in the spool meanwhile.")
+
+        def stored() -> None:
+            self.svc.spool.discard(new.spool_id)
+            self.emit(RESUMED, item)
+
+        try:
+            return retry_while_down(transaction, DatabaseError, sleep=self._sleep, interval=self._probe_interval(),
+                                    on_down=spool, on_up=stored)
+        except DatabaseError:
+            # Stopped while the database was away. The spool keeps the images, with this item's id:
+            # the next drain (at the next start, or the next run) stores them and marks the item done.
+            return None
 
 
 class _Stop(Exception):

@@ -35,7 +35,7 @@ from core.imagefx.errors import (
 )
 from core.imagefx.types import HistoryEntry, SessionInfo
 from core.service import prepare
-from core.service.control import RunControl
+from core.service.control import ProbeInterval, RunControl, retry_while_down
 from core.service.service import Service, ValidationError
 from core.store import ImageRecord, WebImportRecord, queue_repo, repo
 
@@ -188,7 +188,7 @@ class _Import:
 
     def call(self, fn: Callable[[CancelToken], T]) -> T:
         transient = rate_waits = 0
-        probe = self.w.probe_interval
+        probe = ProbeInterval(self.w.probe_interval, self.w.max_probe_interval)  # kept across outages
         while True:
             self._check()
             try:
@@ -212,17 +212,24 @@ class _Import:
                 self.control.wait(wait)
             except NetworkError as exc:
                 self.emit(PAUSED, reason="network", message=str(exc))
-                while True:
-                    if self.control.wait(probe):
-                        self._check()
-                    try:
-                        self.svc.client().fetch_session()
-                        break
-                    except AuthError as auth:
-                        raise _SignInNeeded(auth) from None
-                    except ImageFXError:
-                        probe = min(probe * 2, self.w.max_probe_interval)
+                retry_while_down(self._probe_network, ImageFXError, sleep=self._probe_wait, interval=probe,
+                                 failed=exc)
                 self.emit(RESUMED)
+
+    def _probe_wait(self, seconds: float) -> bool:
+        """The wait between network probes: a stop or cancel ends the import (_Stop), a pause
+        holds it (reported) and the probe follows the resume."""
+        if self.control.wait(seconds):
+            self._check()
+        return False
+
+    def _probe_network(self) -> None:
+        """labs.google answers (ImageFXError if not); _SignInNeeded if its answer is that the
+        sign-in is gone."""
+        try:
+            self.svc.client().fetch_session()
+        except AuthError as exc:
+            raise _SignInNeeded(exc) from None
 
     # --- the import -------------------------------------------------------------------------------
 
