@@ -36,31 +36,29 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
-def _count(value: str) -> int:
+def _whole_number(value: str) -> int:
     try:
-        n = int(value)
+        return int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+
+
+def _count(value: str) -> int:
+    n = _whole_number(value)
     if not 1 <= n <= 8:
         raise argparse.ArgumentTypeError(f"{n} is out of range; use 1 to 8")
     return n
 
 
 def _seed(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    n = _whole_number(value)
     if not 0 <= n <= 2**31 - 1:
         raise argparse.ArgumentTypeError(f"{n} is out of range; use 0 to 2147483647 (0 = random)")
     return n
 
 
 def _non_negative(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    n = _whole_number(value)
     if n < 0:
         raise argparse.ArgumentTypeError(f"{n} must be 0 or more")
     return n
