@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import DatabaseSettings, Settings
-from core.redact import redact, register_secret
+from core.redact import redact, redact_url, register_secret
 from core.store.embedded import EmbeddedServer, EmbeddedServerError
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,17 @@ def describe_error(exc: BaseException, where: str) -> DatabaseError:
     return DatabaseError(f"Database error on {where}: {text[:200]}")
 
 
+def _describe_target(settings: Settings, url: str | URL | None) -> str:
+    """Where the data goes, for messages: an explicit ``url`` wins over the settings (tests and
+    tools pass one while the settings still say embedded), shown without its password."""
+    if url is not None:
+        text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        return f"server {redact_url(text)}"
+    if settings.database.mode == "embedded":
+        return "the embedded database"
+    return settings.database.describe()
+
+
 class Database:
     """Owns the engine; every unit of work gets its own Session from :meth:`session`."""
 
@@ -111,8 +122,7 @@ class Database:
         self._sessionmaker: sessionmaker[Session] | None = None
         self._lock = threading.Lock()
         self.has_trigram = False
-        self.where = "the embedded database" if settings.database.mode == "embedded" and url is None \
-            else settings.database.describe()
+        self.where = _describe_target(settings, url)
 
     # --- lifecycle -----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 from collections.abc import Iterator
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy.engine import make_url
 
-from core.config import DatabaseSettings
+from core.config import DatabaseSettings, Settings
 from core.imagefx import GenerationRequest, ImageFXError
 from core.redact import MASK, install_log_redaction, redact, redact_url, register_secret
 from core.service import Service, describe
 from core.standin import StandInServer
+from core.store import Database
 
 SESSION_VALUE = "zq-SESSION-9f8e7d6c5b4a3210-unique"
 COOKIE = f"__Secure-next-auth.session-token={SESSION_VALUE}; _ga=GA1.1.77"
@@ -108,3 +111,13 @@ def test_database_descriptions_carry_no_password() -> None:
     assert "pa55-w0rd-xyz" not in redact_url(url)
     assert "pa55-w0rd-xyz" not in DatabaseSettings(mode="server", url=url).describe()
     assert "pa55-w0rd-xyz" not in DatabaseSettings(mode="server", password="pa55-w0rd-xyz").describe()
+
+
+def test_a_database_given_a_url_names_that_server_without_its_password(settings: Settings) -> None:
+    embedded = dataclasses.replace(settings, database=DatabaseSettings(mode="embedded"))
+    url = "postgresql://imagefx:pa55-w0rd-xyz@db.example.com:5432/imagefx_db"
+    assert Database(embedded).where == "the embedded database"
+    for given in (url, make_url(url)):  # the settings say embedded; the URL is where the data goes
+        where = Database(embedded, url=given).where
+        assert "db.example.com:5432/imagefx_db" in where and "embedded" not in where
+        assert "pa55-w0rd-xyz" not in where
