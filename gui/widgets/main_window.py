@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QSize, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
     QSplitter,
@@ -31,20 +28,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cancel import CancelToken
 from core.config import Settings, load_settings
-from core.imagefx.types import GenerationRequest
-from core.service import Account, GenerationResult, Service, StorageFailed
-from core.store import DatabaseError, DatabaseUnavailable, ImageRecord
+from core.service import Account, Service
+from core.store import DatabaseError, DatabaseUnavailable
 from gui import errors as gerrors
-from gui import export, icons, rescue, theme
-from gui.actions import GALLERY_MENU, TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
+from gui import icons, theme
+from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
 from gui.maintenance import Maintenance
 from gui.models.gallery_model import GalleryModel
-from gui.models.image_cache import FullImage, ImageCache
+from gui.models.image_cache import ImageCache
 from gui.queue_runner import QueueRunner
 from gui.settings import GuiSettings
 from gui.widgets.account_widget import AccountWidget
@@ -52,20 +47,20 @@ from gui.widgets.batch_actions import QUEUE_TAB, BatchActions
 from gui.widgets.caption_panel import CaptionPanel
 from gui.widgets.details_panel import DetailsPanel
 from gui.widgets.gallery import GalleryPanel
-from gui.widgets.image_viewer import ImageViewer
+from gui.widgets.generation_flow import GenerationFlow
+from gui.widgets.image_actions import ImageActions
 from gui.widgets.message_bar import MessageBar
 from gui.widgets.prompt_editor import PromptEditor
 from gui.widgets.queue_panel import QueuePanel
-from gui.worker import Task, Worker
+from gui.worker import Worker
 
 log = logging.getLogger(__name__)
 
 APP_TITLE = "ImageFX Studio"
 DEMO_LABEL = "OFFLINE DEMO — images are generated locally, not by Google"
-PREFETCH_MAX = 24
 
 
-class MainWindow(BatchActions, QMainWindow):
+class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
     def __init__(self, service_factory: ServiceFactory | None = None, *, demo: bool = False,
                  settings: Settings | None = None, retry_interval_ms: int | None = None) -> None:
         super().__init__()
@@ -82,11 +77,9 @@ class MainWindow(BatchActions, QMainWindow):
         self.model = GalleryModel(self.ctx, parent=self)
         self.queue = QueueRunner(self.ctx, parent=self)
         self.maintenance = Maintenance(self)
-        self.viewer: ImageViewer | None = None
         self.sign_in_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
         self.shortcuts_window: QDialog | None = None
-        self._generation: Task | None = None
         self._closing = False
         self._side_loads_pending = False
         self.is_demo = demo
@@ -124,7 +117,6 @@ class MainWindow(BatchActions, QMainWindow):
         self.editor = PromptEditor(self.gui, self.settings.generation)
         self.editor.setMinimumWidth(280)
         self.gallery = GalleryPanel(self.model)
-        self.gallery.set_drag_source(self._drag_data)
         self.details = DetailsPanel(self.actions_)
         self.captions = CaptionPanel(self.ctx)
         self.queue_panel = QueuePanel(self.queue, self.actions_)
@@ -216,15 +208,9 @@ class MainWindow(BatchActions, QMainWindow):
             "success", timeout_ms=8000))
         c.error.connect(self.show_error)
         self.worker.busy_changed.connect(self._busy_changed)
-        self.editor.generate_requested.connect(self.generate)
-        self.editor.cancel_requested.connect(self.cancel_generation)
-        self.editor.recent_requested.connect(self._load_recent)
+        self._connect_generation()
         self._connect_batch()
-        self.gallery.selection_changed.connect(self._selection_changed)
-        self.gallery.view.activated_record.connect(lambda _r: self.open_viewer())
-        self.gallery.context_menu_requested.connect(self._gallery_menu)
-        self.model.failed.connect(self.show_error)
-        self.images.loaded.connect(self._full_image_loaded)
+        self._connect_images()
         self.captions.use_as_prompt.connect(self.use_as_prompt)
         self.captions.status_message.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.captions.error.connect(self.show_error)
@@ -395,153 +381,7 @@ class MainWindow(BatchActions, QMainWindow):
         elif not self._busy_timer.isActive() and not self.busy_bar.isVisible():
             self._busy_timer.start()
 
-    # --- generation ------------------------------------------------------------------------------
-
-    def editor_generate(self) -> None:
-        self.editor.request_generate()
-
-    def generate(self, req: GenerationRequest) -> None:
-        if self._generation is not None:
-            return
-        if self.ctx.service is None and not self.ctx.has_service:
-            self.editor.show_status("Not generated: the app is still connecting to its database.")
-            self.message_bar.show_message(
-                "The database is not connected yet, so nothing can be generated. " +
-                (self.ctx.last_error.user_message if self.ctx.last_error else "Wait a moment."), "warning",
-                [("Database settings", lambda: self.open_settings("database"))])
-            return
-        n = req.count
-        self.editor.set_busy(True, f"Generating {n} image{'s' if n != 1 else ''}…")
-        self.actions_["generate"].setEnabled(False)
-        self.actions_["cancel"].setEnabled(True)
-        self.gallery.set_generating(True)
-        if self.message_bar.kind in ("error", "warning"):
-            self.message_bar.dismiss()
-        token = CancelToken()  # the service checks it: a cancelled generation is not stored
-        self._generation = self.ctx.call(
-            lambda s: s.generate(req, cancel=token), on_success=self._generated,
-            on_failure=lambda e: self._generation_failed(e, req), owner=self, cancel=token, name="generate",
-            offline=True)  # with the database down the images go to the spool, never lost
-
-    def _generation_done(self) -> None:
-        self._generation = None
-        self.gallery.set_generating(False)
-        self.actions_["generate"].setEnabled(True)
-        self.actions_["cancel"].setEnabled(False)
-
-    def _generated(self, result: GenerationResult) -> None:
-        self._generation_done()
-        records = list(result.record.images)
-        seeds = [r.seed for r in records if r.seed is not None] or \
-            [i.seed for i in result.generation.images if i.seed is not None]
-        self.editor.generated(seeds)
-        if result.spooled:
-            n = len(result.generation.images)
-            self.ctx.mark_lost(DatabaseUnavailable(result.storage_error or "The database cannot be reached.",
-                                                   "The app reconnects when it is back."))
-            self.editor.set_busy(False, f"{n} images generated; waiting for the database.")
-            self.message_bar.show_message(
-                f"{n} images were generated, but the database cannot be reached ({result.storage_error}). "
-                "They are kept on this computer and appear in the gallery when it is back.", "warning",
-                [("Retry now", self.ctx.reconnect)])
-            return
-        self._load_recent()
-        added = self.model.prepend(records)
-        n = len(records)
-        dup = f" ({result.record.duplicates} already stored)" if result.record.duplicates else ""
-        self.editor.set_busy(False, f"{n} new image{'s' if n != 1 else ''}{dup}.")
-        if added:
-            self.gallery.view.scrollToTop()
-        elif n:
-            self.statusBar().showMessage(f"{n} new images — hidden by the current search or filter.", 6000)
-
-    def _generation_failed(self, exc: BaseException, req: GenerationRequest) -> None:
-        self._generation_done()
-        if isinstance(exc, StorageFailed):  # generated, but neither the database nor the spool took it
-            self.editor.set_busy(False, "Generated, not stored — see the message above.")
-            rescue.offer_to_save(self, exc)
-            return
-        self.editor.set_busy(False, "Not generated — see the message above.")
-        self.show_error(exc, retry=lambda: self.generate(req))
-
-    def cancel_generation(self) -> None:
-        task = self._generation
-        if task is None:
-            return
-        task.cancel()
-        self._generation_done()
-        self.editor.set_busy(False, "Cancelled. Nothing was stored.")
-        self.statusBar().showMessage("Generation cancelled.", 4000)
-
-    @property
-    def generating(self) -> bool:
-        return self._generation is not None
-
-    def _load_recent(self) -> None:
-        self.ctx.call(lambda s: s.recent_prompts(25), on_success=self.editor.set_recent,
-                      on_failure=lambda _e: self.editor.set_recent([]), owner=self, name="recent prompts")
-
-    def _show_recent(self) -> None:
-        self.editor.recent_button.showMenu()
-
-    def focus_prompt(self) -> None:
-        self.editor.prompt.setFocus()
-
-    def use_as_prompt(self, text: str) -> None:
-        self.editor.set_text(text)
-        self.editor.prompt.setFocus()
-        self.statusBar().showMessage("Caption put into the prompt editor.", 4000)
-
     # --- gallery ---------------------------------------------------------------------------------
-
-    def selected(self) -> list[ImageRecord]:
-        return self.gallery.view.selected_records()
-
-    def current(self) -> ImageRecord | None:
-        sel = self.selected()
-        return sel[0] if len(sel) == 1 else None
-
-    def _selection_changed(self, records: list[ImageRecord]) -> None:
-        one, some = len(records) == 1, bool(records)
-        for k in ("remix", "copy_prompt", "copy_seed", "viewer", "copy_image"):
-            self.actions_[k].setEnabled(one)
-        for k in ("save", "delete", "favorite"):
-            self.actions_[k].setEnabled(some)
-        if one and records[0].seed is None:
-            self.actions_["copy_seed"].setEnabled(False)
-        fav = some and all(r.is_favorite for r in records)
-        fa = self.actions_["favorite"]
-        fa.setText("Remove from &favourites" if fav else "Add to &favourites")
-        icons.bind(fa, "star-filled" if fav else "star")
-        self.actions_["save"].setText("&Save images…" if len(records) > 1 else "&Save image as…")
-        thumb = None
-        if records:
-            row = self.model.row_of(records[0].id)
-            thumb = self.model.thumbnail(records[0]) if row is not None else None
-        self.details.show_records(records, thumb)
-        for r in records[:PREFETCH_MAX]:
-            self.images.load(r.id)
-        if one:
-            full = self.images.get(records[0].id)
-            if full is not None:
-                self.details.show_full(full.image_id, full.image)
-
-    def _full_image_loaded(self, image_id: int) -> None:
-        full = self.images.get(image_id)
-        if full is not None:
-            self.details.show_full(image_id, full.image)
-
-    def _gallery_menu(self, pos: object) -> None:
-        if not self.selected():
-            return
-        m = QMenu(self)
-        add_actions(m, self.actions_, GALLERY_MENU)
-        m.popup(pos)  # type: ignore[arg-type]
-
-    def focus_search(self) -> None:
-        self.tabs.setCurrentIndex(0)
-        self.gallery.search.setFocus()
-        self.gallery.search.selectAll()
 
     def refresh(self) -> None:
         if self.ctx.connected:
@@ -550,156 +390,6 @@ class MainWindow(BatchActions, QMainWindow):
             self.refresh_accounts()
         else:
             self.ctx.reconnect()
-
-    def remix(self) -> None:
-        r = self.current()
-        if r is not None:
-            self.editor.remix(r)
-
-    def copy_prompt(self) -> None:
-        r = self.current()
-        if r is not None:
-            QGuiApplication.clipboard().setText(r.prompt)
-            self.statusBar().showMessage("Prompt copied.", 3000)
-
-    def copy_seed(self) -> None:
-        r = self.current()
-        if r is not None and r.seed is not None:
-            QGuiApplication.clipboard().setText(str(r.seed))
-            self.statusBar().showMessage(f"Seed {r.seed} copied.", 3000)
-
-    def copy_image(self) -> None:
-        r = self.current()
-        if r is None:
-            return
-
-        def put(full: FullImage) -> None:
-            mime = QMimeData()
-            mime.setImageData(full.image)
-            mime.setData("image/png", QByteArray(export.to_png(full.data)))
-            export.to_clipboard(mime)
-            self.statusBar().showMessage("Image copied.", 3000)
-
-        self.images.load(r.id, put)
-
-    def toggle_favorite(self) -> None:
-        records = self.selected()
-        if not records:
-            return
-        favorite = not all(r.is_favorite for r in records)
-        ids = [r.id for r in records]
-
-        def done(_n: int) -> None:
-            self.model.set_favorite_local(ids, favorite)
-            self._selection_changed(self.selected())
-
-        self.ctx.call(lambda s: s.set_favorite(ids, favorite), on_success=done, owner=self, name="favourite")
-
-    def delete_selected(self) -> None:
-        records = self.selected()
-        if not records:
-            return
-        n = len(records)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Delete images",
-                          f"Delete {'this image' if n == 1 else f'these {n} images'} from your library?",
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText("This cannot be undone. Images you saved as files are not affected.")
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setObjectName("confirmDelete")
-        ids = [r.id for r in records]
-
-        def answered(_r: int) -> None:
-            if box.clickedButton() is delete:
-                self._delete(ids)
-            box.deleteLater()
-
-        box.finished.connect(answered)
-        box.open()  # window-modal confirmation; everything else stays non-modal
-
-    def _delete(self, ids: list[int]) -> None:
-        def done(n: int) -> None:
-            self.model.remove_ids(ids)
-            self.images.forget(ids)
-            self.statusBar().showMessage(f"Deleted {n} image{'s' if n != 1 else ''}.", 4000)
-
-        self.ctx.call(lambda s: s.delete_images(ids), on_success=done, owner=self, name="delete")
-
-    def save_selected(self) -> None:
-        records = self.selected()
-        if not records:
-            return
-        start = self.gui.get("export/last_dir") or str(Path.home())
-        if len(records) == 1:
-            path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(start) / export.file_name(records[0])),
-                                                  "PNG image (*.png)")
-            if path:
-                if not path.lower().endswith(".png"):
-                    path += ".png"
-                self.save_images(records, Path(path).parent, names={records[0].id: Path(path).name})
-        else:
-            folder = QFileDialog.getExistingDirectory(self, f"Save {len(records)} images to folder", start)
-            if folder:
-                self.save_images(records, Path(folder))
-
-    def save_images(self, records: list[ImageRecord], folder: Path, names: dict[int, str] | None = None,
-                    done: Callable[[list[Path]], None] | None = None) -> None:
-        """Read each image and write it as PNG, on the worker (DB read + file I/O)."""
-        self.gui.set("export/last_dir", str(folder))
-
-        def run(s: Service) -> list[Path]:
-            out = []
-            folder.mkdir(parents=True, exist_ok=True)
-            for r in records:
-                data = export.to_png(s.image_bytes(r.id))
-                path = folder / names[r.id] if names and r.id in names else \
-                    export.unique_path(folder, export.file_name(r))
-                path.write_bytes(data)
-                out.append(path)
-            return out
-
-        def saved(paths: list[Path]) -> None:
-            msg = f"Saved {paths[0].name}." if len(paths) == 1 else f"Saved {len(paths)} images to {folder}."
-            self.statusBar().showMessage(msg, 5000)
-            if done is not None:
-                done(paths)
-
-        def failed(exc: BaseException) -> None:
-            if isinstance(exc, OSError):
-                self.message_bar.show_message(f"The images could not be saved: {exc.strerror or exc}.", "error")
-            else:
-                self.show_error(exc)
-
-        self.ctx.call(run, on_success=saved, on_failure=failed, owner=self, name="save images")
-
-    def _drag_data(self, records: list[ImageRecord]) -> QMimeData | None:
-        """Files and pixels for a drag; only images already read are offered (the UI never waits)."""
-        loaded = [(r, self.images.get(r.id)) for r in records]
-        ready = [(r, f) for r, f in loaded if f is not None]
-        for r, f in loaded:
-            if f is None:
-                self.images.load(r.id)
-        if not ready:
-            self.statusBar().showMessage("Still reading the image — drag again in a moment.", 3000)
-            return None
-        if len(ready) < len(records):
-            self.statusBar().showMessage(f"Dragging {len(ready)} of {len(records)} images (the rest are still "
-                                         "being read).", 4000)
-        return export.mime_for([(r, f.data) for r, f in ready], ready[0][1].image)
-
-    def open_viewer(self) -> None:
-        r = self.current()
-        if r is None:
-            return
-
-        def show(full: FullImage) -> None:
-            if self.viewer is None:
-                self.viewer = ImageViewer()
-                self.viewer.setWindowIcon(self.windowIcon())
-            title = " ".join(r.prompt.split())
-            self.viewer.show_image(full.image, title[:60] + ("…" if len(title) > 60 else ""))
-
-        self.images.load(r.id, show)
 
     # --- accounts --------------------------------------------------------------------------------
 
