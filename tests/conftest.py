@@ -219,7 +219,8 @@ def cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[st
         if env:
             full_env.update(env)
         return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], input=input, env=full_env,
-                              capture_output=True, text=True, timeout=timeout, cwd=str(ROOT))
+                              capture_output=True, text=True, timeout=timeout,
+                              cwd=full_env["HOME"])  # not the checkout: a stray output file lands in the test's folder
 
     return run
 

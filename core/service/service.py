@@ -514,6 +514,14 @@ class Service:
         with self.db.session() as s:
             return repo.thumbnails(s, image_ids)
 
+    def images_added_since(self, after_id: int | None, *, limit: int = 200, search: str = "",
+                           favorites_only: bool = False) -> tuple[list[ImageRecord], int]:
+        """What others stored since ``after_id`` (see :func:`core.store.repo.images_added_since`):
+        the gallery asks every few seconds, so images from the CLI or another window show up."""
+        with self.db.session() as s:
+            return repo.images_added_since(s, after_id, limit=limit, search=search,
+                                           favorites_only=favorites_only)
+
     def count_images(self, *, search: str = "", favorites_only: bool = False,
                      user_id: int | None = None) -> int:
         with self.db.session() as s:

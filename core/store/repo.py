@@ -259,6 +259,33 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
     return [_image_from_row(r, r[16] if with_thumbnails else None, shared) for r in rows]
 
 
+def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, search: str = "",
+                       favorites_only: bool = False) -> tuple[list[ImageRecord], int]:
+    """Images stored after image ``after_id`` (by anyone: another window, the CLI, a queue run)
+    that the filter matches, oldest id first, and the id to ask after next time.
+
+    ``after_id=None`` only reads that id (the highest stored now). The highest id is read before
+    the matching rows, so a row stored meanwhile is left for the next call, not skipped; when
+    ``limit`` rows come back, the next call starts after the last of them.
+    """
+    top = s.execute(sa.select(sa.func.max(GeneratedImage.id))).scalar_one() or 0
+    if after_id is None or top <= after_id:
+        return [], top if after_id is None else after_id
+    q = (sa.select(*_IMAGE_COLUMNS)
+         .select_from(GeneratedImage)
+         .join(User, User.id == GeneratedImage.user_id)
+         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
+         .where(GeneratedImage.id > after_id, GeneratedImage.id <= top))
+    if favorites_only:
+        q = q.where(GeneratedImage.is_favorite)
+    if search.strip():
+        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search.strip()))))
+    rows = s.execute(q.order_by(GeneratedImage.id).limit(limit)).all()
+    shared: dict[Any, Any] = {}
+    records = [_image_from_row(r, None, shared) for r in rows]
+    return records, records[-1].id if len(records) == limit else top
+
+
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
                  user_id: int | None = None) -> int:
     q = sa.select(sa.func.count()).select_from(GeneratedImage)

@@ -29,6 +29,11 @@ row, i.e. a 170 ms stall per page at 100,000 images, against ~11 ms in C++
   whichever thread allocates, holding the GIL) stalled the UI for ~60 ms more.
 - Filters (search over prompts, favourites only) reload from the first page; results of
   an older filter that arrive late are dropped (``_epoch``).
+- Images stored by someone else (the CLI, a queue run in a terminal, another window) show up
+  by themselves: every few seconds the model asks for what was stored after the highest image
+  id it knows (:meth:`check_for_new`, one indexed query) and merges the new rows in at their
+  places by date. Its own generations are shown at once (:meth:`prepend`); the check then
+  finds them present.
 """
 
 from __future__ import annotations
@@ -64,6 +69,8 @@ PAGE_SIZE = 150
 CELL = 168  # px, square cells; the delegate draws the thumbnail cropped to fill one
 CELL_MARGIN = 4  # px around a thumbnail inside its cell
 CELL_RADIUS = 8.0  # rounded corners of a thumbnail
+WATCH_MS = 3000  # how often the gallery asks whether others stored images
+WATCH_BATCH = 200  # new images merged per check; a bigger burst takes a few checks
 FIRST_SCREEN = 64  # thumbnails read and decoded together with the first page
 THUMB_BATCH = 32  # thumbnails per worker call
 MAX_WANTED = 2 * THUMB_BATCH  # older requests are dropped: their cells have scrolled away
@@ -93,8 +100,10 @@ class GalleryModel(QStringListModel):
     total_changed = Signal(int)  # how many images match the filter (-1: unknown)
     failed = Signal(object)
     reset_done = Signal()
+    arrived = Signal(int)  # images stored elsewhere were merged in (how many)
 
-    def __init__(self, ctx: AppContext, *, page_size: int = PAGE_SIZE, parent: QObject | None = None) -> None:
+    def __init__(self, ctx: AppContext, *, page_size: int = PAGE_SIZE, watch_ms: int = WATCH_MS,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.page_size = page_size
@@ -120,6 +129,12 @@ class GalleryModel(QStringListModel):
         self._flush_scheduled = False
         self._thumb_epoch = 0
         self.decoded = 0  # thumbnails decoded since the last cache clear (benchmarks)
+        # Watching for images stored elsewhere: the highest image id already looked at.
+        self._since: int | None = None
+        self._checking = False
+        self._watch = QTimer(self)
+        self._watch.setInterval(watch_ms)
+        self._watch.timeout.connect(self.check_for_new)
 
     # --- filters and reloads ------------------------------------------------------------
 
@@ -151,6 +166,8 @@ class GalleryModel(QStringListModel):
         self._epoch += 1
         self._rows = []
         self._row_of = {}
+        self._since = None
+        self._checking = False  # a check still out is dropped by its epoch
         self._exhausted = False
         self._set_loading(False)
         self._wanted.clear()
@@ -167,6 +184,9 @@ class GalleryModel(QStringListModel):
         self._epoch += 1
         self._rows = []
         self._row_of = {}
+        self._since = None
+        self._checking = False  # a check still out is dropped by its epoch
+        self._watch.stop()
         self._exhausted = True
         self._wanted.clear()
         self.setStringList([])  # the reset
@@ -204,20 +224,26 @@ class GalleryModel(QStringListModel):
         side, thumb_epoch = self._decode_side, self._thumb_epoch
         cached = set(self._pixmaps)
 
-        def page(s: Service) -> tuple[list[Row], dict[int, QImage | None]]:
+        def page(s: Service) -> tuple[list[Row], dict[int, QImage | None], int | None]:
+            # Read before the page: what is stored between the two is in the page and is then
+            # found present by the first check, never missed.
+            since = s.images_added_since(None)[1] if after is None else None
             records = s.gallery_page(after=after, limit=limit, search=search, favorites_only=fav,
                                      with_thumbnails=False)
             images: dict[int, QImage | None] = {}
             if after is None:  # the first screen's thumbnails come with the first page
                 ids = [r.id for r in records[:FIRST_SCREEN] if r.id not in cached]
                 images = _read_thumbnails(s, ids, side, parallel=True)
-            return [_as_row(r) for r in records], images
+            return [_as_row(r) for r in records], images, since
 
-        def done(result: tuple[list[Row], dict[int, QImage | None]]) -> None:
-            records, images = result
+        def done(result: tuple[list[Row], dict[int, QImage | None], int | None]) -> None:
+            records, images, since = result
             if epoch != self._epoch:
                 return
             self._set_loading(False)
+            if since is not None:
+                self._since = since
+                self._watch.start()
             if thumb_epoch == self._thumb_epoch:
                 self._put_thumbnails(images, notify=False)
             fresh = [t for t in records if t[_ID] not in self._row_of]
@@ -251,20 +277,75 @@ class GalleryModel(QStringListModel):
     # --- changes made in this window ----------------------------------------------------
 
     def prepend(self, records: list[ImageRecord]) -> int:
-        """New images (just generated) go on top, if the current filter would show them."""
+        """New images (just generated) go on top, if the current filter would show them.
+        Returns how many of them the gallery shows now (some may have come in already through
+        :meth:`check_for_new`); with a search or the favourites filter on, none are added here:
+        the next check brings the ones the filter matches."""
         if self.favorites_only or self.search:
-            return 0
+            return sum(r.id in self._row_of for r in records)
         # Thumbnail bytes are not kept in rows: the cells read and decode them on the worker.
         fresh = [_as_row(r) for r in records if r.id not in self._row_of]
-        if not fresh:
-            return 0
-        fresh.sort(key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
-        self._rows[0:0] = fresh
-        self._reindex()
-        self.insertRows(0, len(fresh))
-        if self.total >= 0:
-            self.total += len(fresh)
+        if fresh:
+            fresh.sort(key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
+            self._rows[0:0] = fresh
+            self._reindex()
+            self.insertRows(0, len(fresh))
+            self._add_to_total(len(fresh))
+        return sum(r.id in self._row_of for r in records)
+
+    def _add_to_total(self, n: int) -> None:
+        if self.total >= 0 and n:
+            self.total += n
             self.total_changed.emit(self.total)
+
+    def check_for_new(self) -> None:
+        """Ask (on the worker) for images stored elsewhere since the last look, and merge them in."""
+        if self._since is None or self._checking or not self.ctx.connected:
+            return
+        epoch, since, search, fav = self._epoch, self._since, self.search, self.favorites_only
+
+        def done(result: tuple[list[ImageRecord], int]) -> None:
+            self._checking = False
+            records, next_since = result
+            if epoch != self._epoch:
+                return
+            self._since = next_since
+            n = self.merge(records)
+            if n:
+                self.arrived.emit(n)
+
+        def fail(_exc: BaseException) -> None:  # a lost database shows its banner (AppContext)
+            self._checking = False
+
+        self._checking = True
+        self.ctx.call(lambda s: s.images_added_since(since, limit=WATCH_BATCH, search=search, favorites_only=fav),
+                      on_success=done, on_failure=fail, owner=self, name="check for new images")
+
+    def merge(self, records: list[ImageRecord]) -> int:
+        """Put images the gallery does not hold yet at their places by date (newest first).
+        One older than every loaded row is left to paging, unless the list is complete.
+        Returns how many images are new to the gallery (shown or left to paging)."""
+        fresh = sorted((_as_row(r) for r in records if r.id not in self._row_of),
+                       key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
+        inserted = False
+        for t in fresh:
+            key = (t[_CREATED], t[_ID])
+            lo, hi = 0, len(self._rows)
+            while lo < hi:  # the first row that sorts after this one
+                mid = (lo + hi) // 2
+                if (self._rows[mid][_CREATED], self._rows[mid][_ID]) > key:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            if lo == len(self._rows) and not self._exhausted:
+                continue  # beyond the loaded pages: the page that holds it brings it
+            self._rows.insert(lo, t)
+            self._row_of[t[_ID]] = lo  # _reindex below fixes the rows after it
+            self.insertRows(lo, 1)
+            inserted = True
+        if inserted:
+            self._reindex()
+        self._add_to_total(len(fresh))
         return len(fresh)
 
     def remove_ids(self, ids: list[int]) -> None:

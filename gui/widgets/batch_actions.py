@@ -285,7 +285,8 @@ class BatchActions:
         dlg.start()
 
     def _web_image(self: MainWindow, record: ImageRecord) -> None:
-        self.model.prepend([record])  # on top as it arrives; the gallery re-sorts by date at the end
+        if not self.model.filtered:  # else the gallery's next check brings those the filter matches
+            self.model.merge([record])  # at its place by date, as it arrives
 
     def _web_import_done(self: MainWindow, s: ImportSummary) -> None:
         if s.outcome == SIGN_IN:
@@ -293,5 +294,3 @@ class BatchActions:
             return
         self.message_bar.show_message(s.message, "success", timeout_ms=10_000)
         self.statusBar().showMessage(s.message, 8000)
-        if s.imported:
-            self.model.reload()  # imported images take their places by date

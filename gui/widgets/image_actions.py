@@ -41,6 +41,8 @@ class ImageActions:
         self.gallery.view.activated_record.connect(lambda _r: self.open_viewer())
         self.gallery.context_menu_requested.connect(self._gallery_menu)
         self.model.failed.connect(self.show_error)
+        self.model.arrived.connect(lambda n: self.statusBar().showMessage(
+            f"{n} new image{'s' if n != 1 else ''} in your library.", 5000))
         self.images.loaded.connect(self._full_image_loaded)
 
     def selected(self: MainWindow) -> list[ImageRecord]:

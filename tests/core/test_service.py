@@ -241,6 +241,30 @@ def test_history_pages(library: Service) -> None:
     assert stamps == sorted(stamps, reverse=True)
 
 
+def test_images_added_since_are_what_was_stored_after_the_last_look(library: Service,
+                                                                    make_service: Callable[..., Service]) -> None:
+    _, since = library.images_added_since(None)
+    assert library.images_added_since(since) == ([], since)  # nothing new: the same mark
+
+    other = make_service()  # another process on the same database (the CLI, a second window)
+    other.sign_in(DEMO_COOKIE)
+    other.generate(GenerationRequest("a fox cub in tall grass", count=2))
+    other.generate(GenerationRequest("a lighthouse in fog", count=3))
+
+    new, mark = library.images_added_since(since)
+    assert [r.prompt for r in new] == ["a fox cub in tall grass"] * 2 + ["a lighthouse in fog"] * 3
+    assert mark == max(r.id for r in new) and library.images_added_since(mark) == ([], mark)
+
+    # the filter applies, and the mark still moves past what it leaves out
+    foxes, fox_mark = library.images_added_since(since, search="fox")
+    assert [r.prompt for r in foxes] == ["a fox cub in tall grass"] * 2 and fox_mark == mark
+    # a burst bigger than the limit comes over several calls, none skipped
+    first, after_first = library.images_added_since(since, limit=3)
+    rest, end = library.images_added_since(after_first, limit=3)
+    assert after_first == first[-1].id and end == mark
+    assert [r.id for r in first + rest] == [r.id for r in new]
+
+
 @pytest.mark.parametrize("search, expected", [
     ("fox", ["a grey fox at night", "a red fox in snow"]),
     ("FOX NIGHT", ["a grey fox at night"]),

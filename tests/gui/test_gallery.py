@@ -241,3 +241,29 @@ def test_delete_and_select_all_keys_in_the_prompt_edit_text_not_the_gallery(qtbo
     qtbot.keyClick(w.gallery.view, Qt.Key.Key_Delete)
     qtbot.waitUntil(lambda: answered == ["Delete this image from your library?"])
     assert w.model.rowCount() == 1
+
+
+def test_images_stored_by_the_cli_appear_without_a_refresh(qtbot, window, cli, demo_cookie, tmp_path):
+    w = window
+    generate(qtbot, w, "a red fox in snow", count=2)
+    qtbot.waitUntil(lambda: w.gallery.count_label.text() == "2 images")
+    messages: list[str] = []
+    w.statusBar().messageChanged.connect(messages.append)
+
+    # a terminal next to the app: the CLI stores into the same library
+    done = cli("generate", "-p", "a lighthouse in fog", "-n", "3", "-c", demo_cookie, "-d", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    qtbot.waitUntil(lambda: w.model.rowCount() == 5, timeout=10_000)  # no F5
+    assert [w.model.record(i).prompt for i in range(5)] == ["a lighthouse in fog"] * 3 + ["a red fox in snow"] * 2
+    assert "3 new images in your library." in messages
+    qtbot.waitUntil(lambda: w.gallery.count_label.text() == "5 images")
+
+    # with a search on, only what it matches comes in
+    w.gallery.search.setText("lighthouse")
+    qtbot.waitUntil(lambda: not w.model.loading and w.model.rowCount() == 3, timeout=10_000)
+    for prompt in ("another fox", "a lighthouse at dawn"):
+        assert cli("generate", "-p", prompt, "-n", "1", "-c", demo_cookie, "-d", str(tmp_path)).returncode == 0
+    qtbot.waitUntil(lambda: w.model.rowCount() == 4, timeout=10_000)
+    assert w.model.record(0).prompt == "a lighthouse at dawn"
+    assert all("lighthouse" in w.model.record(i).prompt for i in range(4))
+    settle(qtbot, w)
