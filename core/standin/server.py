@@ -8,6 +8,9 @@ service, makes real pictures (:mod:`core.standin.images`), and can be told to an
 with every failure the real service is known for (:meth:`StandInServer.fail`), also
 from another process through ``/_standin/...`` (see :data:`CONTROL_PATHS`).
 
+This module decides what to answer (:meth:`StandInServer.respond`); sockets, bodies and the
+faults below HTTP (a reset, a hang, a body cut short) are :mod:`core.standin.http`'s.
+
 Only ``Cookie`` and ``Authorization`` decide whether a request is accepted, because the
 published npm client sends neither ``Origin`` nor ``Referer`` and posts ``text/plain``.
 Nothing secret is ever logged: the server is silent unless ``verbose``, and then it
@@ -23,22 +26,16 @@ import io
 import json
 import re
 import secrets
-import select
 import signal
 import socket
-import socketserver
-import struct
-import sys
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote
 
 from PIL import Image, UnidentifiedImageError
 
@@ -58,6 +55,7 @@ from core.imagefx.protocol import (
     USER_HISTORY_PATH,
 )
 from core.standin import images
+from core.standin.http import CUT, DROP, HANG, RESET, Exchange, HTTPServer, Reply, json_reply
 
 # --- the demo account -------------------------------------------------------------------
 
@@ -131,7 +129,6 @@ _NOT_IMAGE = b"this is not an image"
 _SESSION_ID_RE = re.compile(r"^;\d+$")
 _DATA_URL_RE = re.compile(r"^data:([A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)(?:;[^,;]*=[^,;]*)*;base64,(.*)$", re.S)
 _BEARER_RE = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.I)
-MAX_BODY = 64 * 1024 * 1024
 MAX_HISTORY_LIMIT = 100
 _DEFAULT_HANG = 600.0
 _LIBRARY_SUBJECTS = ("a lighthouse at dusk", "a red fox in snow", "a bowl of ramen", "a blue vintage car",
@@ -208,19 +205,6 @@ class _Queued:
 
 
 @dataclass
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json; charset=utf-8"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    media_ids: tuple[str, ...] = ()  # images this answer carries (generate, fetch_media)
-
-
-def _json_reply(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> _Reply:
-    return _Reply(status, json.dumps(obj, separators=(",", ":")).encode("utf-8"), headers=headers or [])
-
-
-@dataclass
 class _Request:
     name: str
     method: str
@@ -279,7 +263,7 @@ class StandInServer:
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
 
-        self._httpd = _HTTPServer((host, port), _Handler, self)
+        self._httpd = HTTPServer((host, port), self)
         self.host = host
         self.port: int = self._httpd.server_address[1]
         self.add_account(DEMO_SESSION_TOKEN, DEMO_EMAIL, DEMO_NAME)
@@ -465,36 +449,36 @@ class StandInServer:
             return q
         return None
 
-    def _fault_reply(self, name: str, q: _Queued) -> _Reply | None:
+    def _fault_reply(self, name: str, q: _Queued) -> Reply | None:
         """The answer of a fault that replaces the whole answer; None for the others."""
         fault, p = q.fault, q.params
         if fault == "empty_session":
-            return _json_reply(200, {})
+            return json_reply(200, {})
         if fault == "refresh_needed":
-            return _json_reply(200, {"error": REFRESH_NEEDED})
+            return json_reply(200, {"error": REFRESH_NEEDED})
         msg = p.get("message")
         if fault == "unauthorized":
-            return _json_reply(401, google_error(401, "UNAUTHENTICATED", msg or AUTH_MESSAGE))
+            return json_reply(401, google_error(401, "UNAUTHENTICATED", msg or AUTH_MESSAGE))
         if fault == "forbidden":
-            return _json_reply(403, google_error(403, "PERMISSION_DENIED", msg or _FORBIDDEN_MESSAGE))
+            return json_reply(403, google_error(403, "PERMISSION_DENIED", msg or _FORBIDDEN_MESSAGE))
         if fault == "safety":
-            return _json_reply(400, google_error(400, "INVALID_ARGUMENT", msg or SAFETY_MESSAGE))
+            return json_reply(400, google_error(400, "INVALID_ARGUMENT", msg or SAFETY_MESSAGE))
         if fault == "bad_request":
-            return _json_reply(400, google_error(400, "INVALID_ARGUMENT", msg or _BAD_REQUEST_MESSAGE))
+            return json_reply(400, google_error(400, "INVALID_ARGUMENT", msg or _BAD_REQUEST_MESSAGE))
         if fault == "rate_limit":
             headers = []
             if p.get("retry_after") is not None:
                 headers.append(("Retry-After", format(p["retry_after"], "g")))
             body = google_error(429, "RESOURCE_EXHAUSTED", p.get("message") or _RATE_LIMIT_MESSAGE)
-            return _json_reply(429, body, headers)
+            return json_reply(429, body, headers)
         if fault == "server_error":
             status = p["status"]
             gstatus, message = _SERVER_ERRORS.get(status, ("INTERNAL", "Internal error encountered."))
-            return _json_reply(status, google_error(status, gstatus, p.get("message") or message))
+            return json_reply(status, google_error(status, gstatus, p.get("message") or message))
         if fault == "html":
-            return _Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
+            return Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
         if fault == "no_panels":
-            return _json_reply(200, {"workflowId": "x"} if name == "generate" else {"result": {}})
+            return json_reply(200, {"workflowId": "x"} if name == "generate" else {"result": {}})
         return None
 
     # --- request handling ---------------------------------------------------------------
@@ -515,7 +499,67 @@ class StandInServer:
         with self._lock:
             return self._take(self._faults, name)
 
-    def _answer(self, req: _Request, fault: str | None) -> _Reply:
+    def error_reply(self, status: int, status_name: str, message: str) -> Reply:
+        """An error in Google's JSON form (for what the transport refuses itself)."""
+        return json_reply(status, google_error(status, status_name, message))
+
+    def respond(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Exchange:
+        """What to do with one request (called on the connection's thread; ``headers`` keyed in
+        lower case): the control API, a route's answer, or the fault queued for it."""
+        if path.startswith(CONTROL_PREFIX):
+            return Exchange(self._control(method, path[len(CONTROL_PREFIX):], body))
+        route = _ROUTES.get(path)
+        if route is None:
+            message = f"The requested URL {path} was not found on this server."
+            return Exchange(self.error_reply(404, "NOT_FOUND", message))
+        expected_method, name = route
+        req = _Request(name=name, method=method, query=query, body=body, headers=headers)
+        if body:
+            try:
+                req.json = json.loads(body)
+                req.json_ok = True
+            except ValueError:
+                pass
+        if name in _TRPC_ENDPOINTS and method == "GET":
+            raw_input = parse_qs(query).get("input", [None])[0]
+            try:
+                req.trpc_input = json.loads(raw_input) if raw_input is not None else None
+            except ValueError:
+                req.trpc_input = None
+        self._record(req)
+
+        wait = self._take_delay(name)
+        if wait > 0 and self._stopping.wait(wait):
+            return Exchange(ending=DROP)
+        queued = self._take_fault(name)
+        fault = queued.fault if queued else None
+        if fault == "reset":
+            return Exchange(ending=RESET)
+        if fault == "hang":
+            return Exchange(ending=HANG, hang_seconds=queued.params["seconds"] if queued else _DEFAULT_HANG)
+
+        if method != expected_method:
+            if name in _TRPC_ENDPOINTS:
+                status, err = trpc_error("METHOD_NOT_SUPPORTED", f"Use {expected_method} for this procedure.")
+                reply = json_reply(status, err)
+            else:
+                reply = self.error_reply(405, "INVALID_ARGUMENT", f"Use {expected_method}.")
+        else:
+            reply = (self._fault_reply(name, queued) if queued else None) or self._answer(req, fault)
+
+        if fault == "truncated_json":
+            reply.body = reply.body[: len(reply.body) // 2]
+        if fault == "close_mid_body":
+            return Exchange(reply, ending=CUT)
+        if reply.media_ids and reply.status == 200 and fault not in _IMAGE_FAULTS | {"truncated_json"}:
+            return Exchange(reply, on_sent=lambda: self._delivered(reply.media_ids))
+        return Exchange(reply)
+
+    def _delivered(self, media_ids: tuple[str, ...]) -> None:
+        with self._lock:
+            self.delivered.extend(media_ids)
+
+    def _answer(self, req: _Request, fault: str | None) -> Reply:
         """The normal answer of an endpoint (``fault`` only for bad_base64 / not_image)."""
         try:
             if req.name == "session":
@@ -524,7 +568,7 @@ class StandInServer:
                 return self._generate(req, fault)
             owner = self._token_owner(req.headers) or self._cookie_owner(req.headers)
             if owner is None:
-                return _json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
+                return json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
             if req.name == "fetch_media":
                 return self._fetch_media(req, owner, fault)
             if req.name == "user_history":
@@ -533,17 +577,17 @@ class StandInServer:
         except _BadInput as exc:
             if req.name in _TRPC_ENDPOINTS:
                 status, body = trpc_error("BAD_REQUEST", str(exc))
-                return _json_reply(status, body)
-            return _json_reply(400, google_error(400, "INVALID_ARGUMENT", str(exc)))
+                return json_reply(status, body)
+            return json_reply(400, google_error(400, "INVALID_ARGUMENT", str(exc)))
 
-    def _session(self, req: _Request) -> _Reply:
+    def _session(self, req: _Request) -> Reply:
         values = self._session_values(req.headers)
         with self._lock:
             if any(v in self._revoked for v in values) and not any(v in self._sessions for v in values):
-                return _json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
+                return json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
             session_token = next((v for v in values if v in self._sessions), None)
             if session_token is None:
-                return _json_reply(200, {})
+                return json_reply(200, {})
             account = self._accounts[self._sessions[session_token]]
             headers: list[tuple[str, str]] = []
             if self.rotate_cookie:
@@ -555,7 +599,7 @@ class StandInServer:
         token, expires = self._mint_token(account.email, session_token)
         body = {"user": {"name": account.name, "email": account.email, "image": account.image_url},
                 "expires": iso_z(datetime.fromtimestamp(expires, UTC)), "access_token": token}
-        return _json_reply(200, body, headers)
+        return json_reply(200, body, headers)
 
     def _validate_generate(self, req: _Request) -> tuple[list[str], int, int | None, str, str]:
         if not req.json_ok:
@@ -603,13 +647,13 @@ class StandInServer:
         words = [w for w in self.blocked_words if w]
         return any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", prompt, re.I) for w in words)
 
-    def _generate(self, req: _Request, fault: str | None) -> _Reply:
+    def _generate(self, req: _Request, fault: str | None) -> Reply:
         owner = self._token_owner(req.headers)
         if owner is None:
-            return _json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
+            return json_reply(401, google_error(401, "UNAUTHENTICATED", AUTH_MESSAGE))
         prompts, count, seed, model, aspect = self._validate_generate(req)
         if any(self._blocked(p) for p in prompts):
-            return _json_reply(400, google_error(400, "INVALID_ARGUMENT", SAFETY_MESSAGE))
+            return json_reply(400, google_error(400, "INVALID_ARGUMENT", SAFETY_MESSAGE))
         workflow_id = str(uuid.uuid4())
         now = datetime.now(UTC)
         panels = []
@@ -621,7 +665,7 @@ class StandInServer:
                 media = self._remember(owner, prompt, img_seed, aspect, model, i, now, workflow_id)
                 generated.append(self._image_json(media, fault))
             panels.append({"prompt": prompt, "generatedImages": generated})
-        reply = _json_reply(200, {"imagePanels": panels, "workflowId": workflow_id})
+        reply = json_reply(200, {"imagePanels": panels, "workflowId": workflow_id})
         reply.media_ids = tuple(g["mediaGenerationId"] for p in panels for g in p["generatedImages"])
         return reply
 
@@ -663,7 +707,7 @@ class StandInServer:
             raise _BadInput('Invalid input: expected the query parameter input={"json": {...}}.')
         return data["json"]
 
-    def _fetch_media(self, req: _Request, owner: str, fault: str | None) -> _Reply:
+    def _fetch_media(self, req: _Request, owner: str, fault: str | None) -> Reply:
         media_key = self._trpc_json(req).get("mediaKey")
         if not isinstance(media_key, str) or not media_key:
             raise _BadInput("Invalid input: mediaKey must be a non-empty string.")
@@ -671,10 +715,10 @@ class StandInServer:
             media = self._media.get(media_key)
         if media is None or media.owner != owner:  # someone else's private image is "not found" too
             status, body = trpc_error("NOT_FOUND", "Media not found")
-            return _json_reply(status, body)
+            return json_reply(status, body)
         image = self._image_json(media, fault)
         image.update({"mediaVisibility": "PRIVATE", "previousMediaGenerationId": ""})
-        reply = _json_reply(200, {"result": {"data": {"json": {"result": {"image": image}}}}})
+        reply = json_reply(200, {"result": {"data": {"json": {"result": {"image": image}}}}})
         reply.media_ids = (media.media_id,)
         return reply
 
@@ -691,7 +735,7 @@ class StandInServer:
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise _BadInput("Invalid input: cursor is not a page token from a previous answer.") from None
 
-    def _user_history(self, req: _Request, owner: str) -> _Reply:
+    def _user_history(self, req: _Request, owner: str) -> Reply:
         args = self._trpc_json(req)
         cursor = args.get("cursor") or ""
         limit = args.get("limit", 12)
@@ -712,9 +756,9 @@ class StandInServer:
                                                     for m in page]}
         if len(items) > limit:
             result["nextPageToken"] = self._encode_cursor(page[-1].sort_key)
-        return _json_reply(200, {"result": {"data": {"json": {"result": result}}}})
+        return json_reply(200, {"result": {"data": {"json": {"result": result}}}})
 
-    def _caption(self, req: _Request) -> _Reply:
+    def _caption(self, req: _Request) -> Reply:
         if not req.json_ok or not isinstance(req.json, dict) or not isinstance(req.json.get("json"), dict):
             raise _BadInput('Invalid input: expected a JSON body {"json": {...}}.')
         cap = req.json["json"].get("captionInput")
@@ -755,7 +799,7 @@ class StandInServer:
                 raise _BadInput(f"The {kind} image could not be decoded.") from None
         candidates = [{"output": text, "mediaGenerationId": _new_media_id()}
                       for text in images.captions(w, h, colour, count)]
-        return _json_reply(200, {"result": {"data": {"json": {"result": {"candidates": candidates}}}}})
+        return json_reply(200, {"result": {"data": {"json": {"result": {"candidates": candidates}}}}})
 
     # --- library seeding --------------------------------------------------------------------
 
@@ -785,17 +829,17 @@ class StandInServer:
 
     # --- the control API ------------------------------------------------------------------
 
-    def _control(self, method: str, name: str, body: bytes) -> _Reply:
+    def _control(self, method: str, name: str, body: bytes) -> Reply:
         """``/_standin/<name>``: the same knobs as the methods, for tests in another process."""
         if name.startswith("avatar/") and method == "GET":
             who = unquote(name[len("avatar/"):]).removesuffix(".png")
-            return _Reply(200, images.render_avatar(who), content_type="image/png")
+            return Reply(200, images.render_avatar(who), content_type="image/png")
         if name == "calls" and method == "GET":
             with self._lock:
-                return _json_reply(200, {"calls": dict(self.calls),
+                return json_reply(200, {"calls": dict(self.calls),
                                          "pending_faults": [list(f) for f in self.pending_faults()]})
         if method != "POST":
-            return _json_reply(405, {"error": f"use POST {CONTROL_PREFIX}{name}"})
+            return json_reply(405, {"error": f"use POST {CONTROL_PREFIX}{name}"})
         try:
             args = json.loads(body or b"{}")
             if not isinstance(args, dict):
@@ -813,246 +857,15 @@ class StandInServer:
             elif name == "revoke":
                 self.revoke(args["session_token"])
             elif name == "seed_library":
-                return _json_reply(200, {"ok": True, "media_ids": self.seed_library(
+                return json_reply(200, {"ok": True, "media_ids": self.seed_library(
                     args["email"], int(args["n"]), args.get("prompts"))})
             else:
-                return _json_reply(404, {"error": f"no control endpoint {name!r}"})
+                return json_reply(404, {"error": f"no control endpoint {name!r}"})
         except KeyError as exc:
-            return _json_reply(400, {"error": f"missing field {exc.args[0]!r}"})
+            return json_reply(400, {"error": f"missing field {exc.args[0]!r}"})
         except (ValueError, TypeError) as exc:
-            return _json_reply(400, {"error": str(exc)})
-        return _json_reply(200, {"ok": True})
-
-
-# --- HTTP plumbing -------------------------------------------------------------------------
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 standin: StandInServer) -> None:
-        self.standin = standin
-        super().__init__(address, handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can take
-        # seconds on machines without network; a loopback server does not need the name.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
-            return  # the client went away: normal for timeouts and fault tests
-        self.standin.errors.append(traceback.format_exc())
-        if self.standin.verbose:
-            print(f"stand-in: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real service
-    server_version = "ImageFXStandIn/1.0"
-    sys_version = ""
-    timeout = 120  # idle keep-alive connections give their thread back eventually
-    server: _HTTPServer
-
-    @property
-    def standin(self) -> StandInServer:
-        return self.server.standin
-
-    def setup(self) -> None:
-        super().setup()
-        with self.standin._lock:
-            self.standin._connections.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.standin._lock:
-                self.standin._connections.discard(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent unless verbose; never the query string, headers or body."""
-        if self.standin.verbose:
-            path = getattr(self, "path", "").split("?", 1)[0]
-            status = args[1] if len(args) > 1 else ""
-            print(f"stand-in: {getattr(self, 'command', '-')} {path} {status}".rstrip(), file=sys.stderr)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.log_message("%s %s", "", code)
-
-    def log_error(self, format: str, *args: Any) -> None:
-        pass  # malformed-request noise; it could echo a request line
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_PUT(self) -> None:
-        self._dispatch("PUT")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    # --- one request ------------------------------------------------------------------------
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY:
-                    raise _TooLarge()
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise _TooLarge()
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _dispatch(self, method: str) -> None:
-        try:
-            self._dispatch_inner(method)
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception:  # a bug in the stand-in: answer 500 and let the tests see it
-            self.standin.errors.append(traceback.format_exc())
-            self.close_connection = True
-            try:
-                self._send(_json_reply(500, google_error(500, "INTERNAL", "stand-in server error")))
-            except OSError:
-                pass
-
-    def _dispatch_inner(self, method: str) -> None:
-        split = urlsplit(self.path)
-        path = split.path
-        try:
-            body = self._read_body()
-        except _TooLarge:
-            self.close_connection = True
-            self._send(_json_reply(413, google_error(413, "INVALID_ARGUMENT", "Request payload too large.")))
-            return
-        except ValueError:
-            self.close_connection = True
-            self._send(_json_reply(400, google_error(400, "INVALID_ARGUMENT", "Malformed request body.")))
-            return
-
-        if path.startswith(CONTROL_PREFIX):
-            self._send(self.standin._control(method, path[len(CONTROL_PREFIX):], body))
-            return
-        route = _ROUTES.get(path)
-        if route is None:
-            message = f"The requested URL {path} was not found on this server."
-            self._send(_json_reply(404, google_error(404, "NOT_FOUND", message)))
-            return
-        expected_method, name = route
-        req = _Request(name=name, method=method, query=split.query, body=body,
-                       headers={k.lower(): v for k, v in self.headers.items()})
-        if body:
-            try:
-                req.json = json.loads(body)
-                req.json_ok = True
-            except ValueError:
-                pass
-        if name in _TRPC_ENDPOINTS and method == "GET":
-            raw_input = parse_qs(split.query).get("input", [None])[0]
-            try:
-                req.trpc_input = json.loads(raw_input) if raw_input is not None else None
-            except ValueError:
-                req.trpc_input = None
-        standin = self.standin
-        standin._record(req)
-
-        wait = standin._take_delay(name)
-        if wait > 0 and standin._stopping.wait(wait):
-            self.close_connection = True
-            return
-        queued = standin._take_fault(name)
-        fault = queued.fault if queued else None
-        if fault == "reset":
-            self._reset()
-            return
-        if fault == "hang":
-            self._hang(queued.params["seconds"] if queued else _DEFAULT_HANG)
-            self.close_connection = True
-            return
-
-        if method != expected_method:
-            if name in _TRPC_ENDPOINTS:
-                status, err = trpc_error("METHOD_NOT_SUPPORTED", f"Use {expected_method} for this procedure.")
-                reply = _json_reply(status, err)
-            else:
-                reply = _json_reply(405, google_error(405, "INVALID_ARGUMENT", f"Use {expected_method}."))
-        else:
-            reply = (standin._fault_reply(name, queued) if queued else None) or standin._answer(req, fault)
-
-        if fault == "truncated_json":
-            reply.body = reply.body[: len(reply.body) // 2]
-        if fault == "close_mid_body":
-            self._send(reply, cut=True)
-            return
-        self._send(reply)
-        if reply.media_ids and reply.status == 200 and fault not in _IMAGE_FAULTS | {"truncated_json"}:
-            with standin._lock:
-                standin.delivered.extend(reply.media_ids)
-
-    def _send(self, reply: _Reply, *, cut: bool = False) -> None:
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        if cut or self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if cut:  # promise the whole body, send half, hang up
-            self.wfile.write(reply.body[: max(1, len(reply.body) // 2)])
-            self.wfile.flush()
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        self.wfile.write(reply.body)
-
-    def _reset(self) -> None:
-        """Hang up without a byte of answer (an RST where the platform allows it)."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
-
-    def _hang(self, limit: float) -> None:
-        """Keep the request open until the client gives up, the limit passes, or the server stops."""
-        deadline = time.monotonic() + limit
-        conn = self.connection
-        stopping = self.standin._stopping
-        while not stopping.is_set() and time.monotonic() < deadline:
-            try:
-                readable, _, _ = select.select([conn], [], [], 0.05)
-                if readable and not conn.recv(1, socket.MSG_PEEK):
-                    return  # the client closed its end
-            except (OSError, ValueError):
-                return
-            if readable:
-                stopping.wait(0.05)  # pipelined data: don't spin
-
-
-class _TooLarge(Exception):
-    pass
+            return json_reply(400, {"error": str(exc)})
+        return json_reply(200, {"ok": True})
 
 
 # --- foreground entry point ---------------------------------------------------------------
