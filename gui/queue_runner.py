@@ -10,6 +10,11 @@ Edits (add, move, cancel, retry, remove, clear) are short calls run *one after a
 so two drags in a row reach the database in the order they were made; each is followed by
 a reload of the list.
 
+Changes made elsewhere (``queue add`` or ``queue run`` in a terminal, another window) show up
+by themselves: while this window runs nothing and edits nothing, it asks every few seconds for
+the queue's version (:meth:`QueueService.version`, one small query) and reads the queue again
+when it differs from the version of the list on screen.
+
 States: ``idle``; ``running``; ``paused`` (by the user; the item in flight still finishes);
 ``stopping`` (window closing, service restarting); ``signin`` (the run ended because
 ImageFX wants a new sign-in; :meth:`signed_in` starts it again).
@@ -23,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from core.service.control import RunControl
 from core.service.queue import (
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 
 IDLE, RUNNING, PAUSED_BY_USER, STOPPING, SIGNIN = "idle", "running", "paused", "stopping", "signin"
 _RELOAD = "queue items"
+WATCH_MS = 3000  # how often an idle window asks whether someone else changed the queue
 
 
 class QueueRunner(QObject):
@@ -72,7 +78,13 @@ class QueueRunner(QObject):
         self._ops: deque[tuple[Callable[[QueueService], Any], Callable[[Any], None] | None, str]] = deque()
         self._op_busy = False
         self._closed = False
+        self._version: str | None = None  # of the list on screen
+        self._checking = False
         self._bridge.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
+        self._watch = QTimer(self)
+        self._watch.setInterval(WATCH_MS)
+        self._watch.timeout.connect(self.check_for_changes)
+        self._watch.start()
 
     # --- state -------------------------------------------------------------------------------
 
@@ -147,6 +159,7 @@ class QueueRunner(QObject):
         was_running = self._running and self.state == RUNNING
         self.stop()
         self._closed = True
+        self._watch.stop()
         return was_running
 
     def signed_in(self) -> None:
@@ -234,8 +247,31 @@ class QueueRunner(QObject):
         """Read the queue again, after the edits already waiting (one reload at the end is enough)."""
         if self._ops and self._ops[-1][2] == _RELOAD:
             return
-        self._ops.append((lambda q: q.items(), self.items_loaded.emit, _RELOAD))
+        self._ops.append((lambda q: q.read(), self._loaded, _RELOAD))
         self._next_op()
+
+    def _loaded(self, result: tuple[list[QueueItem], str]) -> None:
+        items, self._version = result
+        self.items_loaded.emit(items)
+
+    def check_for_changes(self) -> None:
+        """Read the queue again if someone else changed it (see the module's docstring)."""
+        if (self._closed or self._running or self._op_busy or self._ops or self._checking
+                or self._version is None or not self.ctx.connected):
+            return
+        seen = self._version
+
+        def done(version: str) -> None:
+            self._checking = False
+            if version != seen and version != self._version:
+                self.reload()
+
+        def fail(_exc: BaseException) -> None:  # a lost database shows its banner (AppContext)
+            self._checking = False
+
+        self._checking = True
+        self.ctx.call(lambda svc: QueueService(svc).version(), on_success=done, on_failure=fail, owner=self,
+                      name="check the queue")
 
     def add_prompts(self, prompts: list[str], options: QueueOptions, source: str = "editor") -> None:
         self._op(lambda q: q.add_prompts(prompts, options, source=source), self._added, "add to queue")

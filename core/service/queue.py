@@ -245,6 +245,18 @@ class QueueService:
         with self.service.db.session() as s:
             return queue_repo.list_items(s, states=states, user_email=user_email)
 
+    def version(self) -> str:
+        """Changes whenever the queue does, whoever changed it (:func:`queue_repo.version`)."""
+        with self.service.db.session() as s:
+            return queue_repo.version(s)
+
+    def read(self) -> tuple[list[QueueItem], str]:
+        """The whole queue and its version, the version read first: a change in between makes
+        the next :meth:`version` differ, so it is read again rather than missed."""
+        with self.service.db.session() as s:
+            v = queue_repo.version(s)
+            return queue_repo.list_items(s), v
+
     def item(self, item_id: int) -> QueueItem | None:
         with self.service.db.session() as s:
             return queue_repo.get_item(s, item_id)

@@ -135,6 +135,17 @@ def list_items(s: Session, *, states: Sequence[str] | None = None, user_email: s
     return [_item(row) for row in s.execute(q).scalars()]
 
 
+def version(s: Session) -> str:
+    """A digest of every item's id, state, place and result: it changes whenever anyone (another
+    window, ``queue add`` or ``queue run`` in a terminal) changes the queue, so a window can
+    tell when to read it again without reading it."""
+    parts = sa.func.concat_ws(":", QueueItemRow.id, QueueItemRow.state, QueueItemRow.position,
+                              QueueItemRow.image_count, QueueItemRow.attempts)
+    digest = sa.func.md5(sa.func.coalesce(
+        sa.func.string_agg(parts, aggregate_order_by(sa.literal(","), QueueItemRow.id)), ""))
+    return str(s.execute(sa.select(digest)).scalar_one())
+
+
 def get_item(s: Session, item_id: int) -> QueueItem | None:
     row = s.execute(sa.select(QueueItemRow, _MEDIA).where(QueueItemRow.id == item_id)).first()
     return _item(row[0], row[1]) if row else None

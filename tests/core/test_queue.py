@@ -106,6 +106,21 @@ def test_a_bad_line_adds_nothing_and_names_the_line(service, tmp_path: Path) -> 
         q.add_file(tmp_path / "bin.txt")
 
 
+def test_the_queue_version_changes_with_every_change_made_by_anyone(service, make_service) -> None:
+    q, other = QueueService(service), QueueService(make_service())  # two processes, one database
+    empty = q.version()
+    assert other.version() == empty == q.version()  # reading changes nothing
+    a, b = other.add_prompts(["a red fox", "an owl"])
+    added = q.version()
+    items, version = q.read()
+    assert added != empty and version == added and [i.id for i in items] == [a.id, b.id]
+    for change in (lambda: other.move(b.id, 0), lambda: other.cancel([a.id]),
+                   lambda: other.retry_failed([a.id]), lambda: other.remove([b.id])):
+        before = q.version()
+        change()
+        assert q.version() != before
+
+
 def test_reorder_remove_cancel_retry_clear(service) -> None:
     q = QueueService(service)
     a, b, c, d = q.add_prompts(["a", "b", "c", "d"], QueueOptions(count=1))

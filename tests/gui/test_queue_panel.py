@@ -282,3 +282,21 @@ def test_a_sign_in_pause_offers_sign_in_again_and_resumes_after_it(qtbot, window
     dlg.verify()
     qtbot.waitUntil(lambda: states(w) == ["done"] and not w.queue.active, timeout=20_000)
     assert w.model.rowCount() == 1
+
+
+def test_a_queue_added_and_run_in_a_terminal_shows_in_the_open_window(qtbot, window, cli, demo_cookie):
+    w = window
+    assert w.queue_panel.model.rowCount() == 0
+    added = cli("queue", "add", "--prompt", "a paper boat on a puddle", "--prompt", "a snowy owl", "-n", "1")
+    assert added.returncode == 0, added.stderr
+    qtbot.waitUntil(lambda: prompts(w) == ["a paper boat on a puddle", "a snowy owl"], timeout=10_000)  # no F5
+    assert states(w) == ["pending", "pending"]
+    assert w.tabs.tabText(2) == "Queue (2)"
+
+    ran = cli("queue", "run", "--delay", "0", env={"GOOGLE_COOKIE": demo_cookie})
+    assert ran.returncode == 0, ran.stderr
+    qtbot.waitUntil(lambda: states(w) == ["done", "done"], timeout=10_000)
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2, timeout=10_000)  # their images, in the gallery
+    assert {w.model.record(i).prompt for i in range(2)} == {"a paper boat on a puddle", "a snowy owl"}
+    assert w.tabs.tabText(2) == "Queue"
+    assert not w.queue.active  # the window watched; it did not run anything itself
