@@ -230,6 +230,27 @@ def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
         thumbnail=thumbnail)
 
 
+def _images_query(*cols: Any) -> sa.Select[Any]:
+    """Image rows with their user and prompt (the gallery's columns)."""
+    return (sa.select(*cols)
+            .select_from(GeneratedImage)
+            .join(User, User.id == GeneratedImage.user_id)
+            .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id))
+
+
+def _filtered(q: sa.Select[Any], *, search: str = "", favorites_only: bool = False,
+              user_id: int | None = None) -> sa.Select[Any]:
+    """The gallery's filters, alike for its pages, its count and its check for new images."""
+    if user_id is not None:
+        q = q.where(GeneratedImage.user_id == user_id)
+    if favorites_only:
+        q = q.where(GeneratedImage.is_favorite)
+    search = search.strip()
+    if search:
+        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search))))
+    return q
+
+
 def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, search: str = "",
                  favorites_only: bool = False, user_id: int | None = None,
                  with_thumbnails: bool = True) -> list[ImageRecord]:
@@ -237,22 +258,12 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
     cols: list[Any] = list(_IMAGE_COLUMNS)
     if with_thumbnails:
         cols.append(ImageThumbnail.thumbnail)
-    q = (sa.select(*cols)
-         .select_from(GeneratedImage)
-         .join(User, User.id == GeneratedImage.user_id)
-         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id))
+    q = _images_query(*cols)
     if with_thumbnails:
         q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
     if after is not None:
         q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*after))
-    if user_id is not None:
-        q = q.where(GeneratedImage.user_id == user_id)
-    if favorites_only:
-        q = q.where(GeneratedImage.is_favorite)
-    search = search.strip()
-    if search:
-        matching = sa.select(Prompt.id).where(prompt_matches(search))
-        q = q.where(GeneratedImage.prompt_id.in_(matching))
+    q = _filtered(q, search=search, favorites_only=favorites_only, user_id=user_id)
     q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
     rows = s.execute(q).all()
     shared: dict[Any, Any] = {}
@@ -271,15 +282,8 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
     top = s.execute(sa.select(sa.func.max(GeneratedImage.id))).scalar_one() or 0
     if after_id is None or top <= after_id:
         return [], top if after_id is None else after_id
-    q = (sa.select(*_IMAGE_COLUMNS)
-         .select_from(GeneratedImage)
-         .join(User, User.id == GeneratedImage.user_id)
-         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
-         .where(GeneratedImage.id > after_id, GeneratedImage.id <= top))
-    if favorites_only:
-        q = q.where(GeneratedImage.is_favorite)
-    if search.strip():
-        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search.strip()))))
+    q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id > after_id, GeneratedImage.id <= top),
+                  search=search, favorites_only=favorites_only)
     rows = s.execute(q.order_by(GeneratedImage.id).limit(limit)).all()
     shared: dict[Any, Any] = {}
     records = [_image_from_row(r, None, shared) for r in rows]
@@ -288,21 +292,13 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
 
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
                  user_id: int | None = None) -> int:
-    q = sa.select(sa.func.count()).select_from(GeneratedImage)
-    if user_id is not None:
-        q = q.where(GeneratedImage.user_id == user_id)
-    if favorites_only:
-        q = q.where(GeneratedImage.is_favorite)
-    if search.strip():
-        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search.strip()))))
+    q = _filtered(sa.select(sa.func.count()).select_from(GeneratedImage), search=search,
+                  favorites_only=favorites_only, user_id=user_id)
     return int(s.execute(q).scalar_one())
 
 
 def get_image(s: Session, image_id: int) -> ImageRecord | None:
-    q = (sa.select(*_IMAGE_COLUMNS).select_from(GeneratedImage)
-         .join(User, User.id == GeneratedImage.user_id)
-         .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
-         .where(GeneratedImage.id == image_id))
+    q = _images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id == image_id)
     row = s.execute(q).first()
     return _image_from_row(row) if row else None
 

@@ -88,6 +88,11 @@ _ID, _CREATED, _FAVORITE = _FIELDS.index("id"), _FIELDS.index("created_at"), _FI
 _THUMBNAIL = _FIELDS.index("thumbnail")
 
 
+def _key(t: Row) -> tuple[Any, int]:
+    """A row's place in the gallery (newest first) and its keyset cursor: (created_at, id)."""
+    return t[_CREATED], t[_ID]
+
+
 def _as_row(r: ImageRecord) -> Row:
     """The record as a tuple, without its thumbnail bytes (cells read those from the database)."""
     t = tuple(getattr(r, name) for name in _FIELDS)
@@ -219,7 +224,7 @@ class GalleryModel(QStringListModel):
             self._fetch_page()
 
     def _fetch_page(self) -> None:
-        after = (self._rows[-1][_CREATED], self._rows[-1][_ID]) if self._rows else None
+        after = _key(self._rows[-1]) if self._rows else None
         epoch, search, fav, limit = self._epoch, self.search, self.favorites_only, self.page_size
         side, thumb_epoch = self._decode_side, self._thumb_epoch
         cached = set(self._pixmaps)
@@ -286,7 +291,7 @@ class GalleryModel(QStringListModel):
         # Thumbnail bytes are not kept in rows: the cells read and decode them on the worker.
         fresh = [_as_row(r) for r in records if r.id not in self._row_of]
         if fresh:
-            fresh.sort(key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
+            fresh.sort(key=_key, reverse=True)
             self._rows[0:0] = fresh
             self._reindex()
             self.insertRows(0, len(fresh))
@@ -326,14 +331,14 @@ class GalleryModel(QStringListModel):
         One older than every loaded row is left to paging, unless the list is complete.
         Returns how many images are new to the gallery (shown or left to paging)."""
         fresh = sorted((_as_row(r) for r in records if r.id not in self._row_of),
-                       key=lambda t: (t[_CREATED], t[_ID]), reverse=True)
+                       key=_key, reverse=True)
         inserted = False
         for t in fresh:
-            key = (t[_CREATED], t[_ID])
+            key = _key(t)
             lo, hi = 0, len(self._rows)
             while lo < hi:  # the first row that sorts after this one
                 mid = (lo + hi) // 2
-                if (self._rows[mid][_CREATED], self._rows[mid][_ID]) > key:
+                if _key(self._rows[mid]) > key:
                     lo = mid + 1
                 else:
                     hi = mid
