@@ -20,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.cancel import CancelToken
+from core.changes import Changes
 from core.config import Settings
 from core.service import Service
 from core.store import DatabaseError, DatabaseUnavailable
@@ -48,6 +49,9 @@ class AppContext(QObject):
     service_closed = Signal()  # before a restart (settings changed, demo switched)
     spool_flushed = Signal(int)  # images stored after a reconnect that had waited in the spool
     error = Signal(object)  # an exception nobody handled: the main window shows it
+    # core.changes.Changes, after every mutation (this window's, and others' as they are heard of):
+    # the one hook views refresh from (see :meth:`op`), instead of callers patching their models.
+    changes_applied = Signal(object)
 
     def __init__(self, factory: ServiceFactory, worker: Worker, gui_settings: GuiSettings,
                  settings: Settings, *, demo: bool = False, retry_interval_ms: int = RETRY_INTERVAL_MS,
@@ -237,6 +241,25 @@ class AppContext(QObject):
         return self.worker.run(lambda: fn(svc), on_success=on_success, on_failure=failed, owner=owner,
                                cancel=cancel, name=name or getattr(fn, "__name__", "call"),
                                long_running=long_running)
+
+    def op(self, fn: Callable[[Service], Changes], *, on_success: Callable[[Changes], None] | None = None,
+           on_failure: Callable[[BaseException], None] | None = None, owner: QObject | None = None,
+           name: str = "") -> Task | None:
+        """Run a mutation (``fn(service)`` returns its :class:`~core.changes.Changes`) like :meth:`call`;
+        then :attr:`changes_applied` reaches every view, and ``on_success`` gets the same descriptor
+        (Anki's ``CollectionOp`` and ``operation_did_execute``)."""
+
+        def done(changes: Changes) -> None:
+            self.announce(changes)
+            if on_success is not None:
+                on_success(changes)
+
+        return self.call(fn, on_success=done, on_failure=on_failure, owner=owner, name=name)
+
+    def announce(self, changes: Changes) -> None:
+        """Tell every view what changed (a mutation here, or a change heard from elsewhere)."""
+        if changes:
+            self.changes_applied.emit(changes)
 
     def report(self, exc: object) -> None:
         """Show an error in the message bar (through the main window)."""

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import threading
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from core import images
 from core.cancel import CancelToken
+from core.changes import ChangeKind, Changes
 from core.config import Settings, load_settings
 from core.imagefx import AuthError, protocol
 from core.imagefx.cookies import parse_cookie
@@ -84,6 +86,12 @@ class GenerationResult:
     generation: NewGeneration = field(repr=False)
     spooled: bool = False
     storage_error: str | None = None
+    origin: str = ""
+
+    @property
+    def changes(self) -> Changes:
+        """The images this generation added to the library (nothing while they wait in the spool)."""
+        return _added(self.record).with_origin(self.origin)
 
     def image_bytes(self) -> list[tuple[str, bytes]]:
         """(media id, bytes) of every image, whether stored or spooled."""
@@ -122,6 +130,10 @@ def validate_request(req: GenerationRequest) -> GenerationRequest:
                              seed=req.seed or None)
 
 
+def _added(record: GenerationRecord) -> Changes:
+    return Changes.of(ChangeKind.IMAGES_ADDED, [i.id for i in record.images])
+
+
 class Service:
     """Everything a user can do. Thread-safe: each call opens its own database session."""
 
@@ -144,6 +156,9 @@ class Service:
         self._clients: dict[str, ImageFXClient] = {}
         self._recorded_tokens: set[str] = set()
         self._lock = threading.RLock()
+        # Names this service in the change descriptors it makes, so a window can tell its own
+        # changes from those another process announces (core/changes.py).
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -188,6 +203,11 @@ class Service:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _announce(self, s: object, changes: Changes) -> Changes:
+        """Every mutation's descriptor passes here, inside its writing transaction ``s``: it is stamped
+        with this service's origin (and is the place to tell other processes, NOTIFY)."""
+        return changes.with_origin(self.origin) if changes else changes
 
     # --- accounts ------------------------------------------------------------------------
 
@@ -369,7 +389,8 @@ class Service:
         try:
             with self.db.session() as s:
                 record = repo.store_generation(s, new)
-            return GenerationResult(record=record, generation=new)
+                self._announce(s, _added(record))
+            return GenerationResult(record=record, generation=new, origin=self.origin)
         except DatabaseError as exc:
             error = exc
         try:
@@ -388,6 +409,7 @@ class Service:
         in the same transaction, so a drained item never runs again (tests/core/test_queue.py)."""
         with self.db.session() as s:
             record = repo.store_generation(s, gen)
+            self._announce(s, _added(record))
             if gen.queue_item_id is not None:
                 queue_repo.mark_spooled_done(s, gen.queue_item_id, record.prompt_id,
                                              [i.media_id for i in gen.images])
@@ -538,13 +560,20 @@ class Service:
             raise ValidationError("That image is no longer in the library.")
         return base64.b64decode(data)
 
-    def set_favorite(self, image_ids: list[int], favorite: bool) -> int:
+    def images_matching(self, image_ids: list[int] | frozenset[int], *, search: str = "",
+                        favorites_only: bool = False) -> list[ImageRecord]:
+        """Those of ``image_ids`` the gallery's filter shows now (a view re-reading what changed)."""
         with self.db.session() as s:
-            return repo.set_favorite(s, image_ids, favorite)
+            return repo.images_matching(s, list(image_ids), search=search, favorites_only=favorites_only)
 
-    def delete_images(self, image_ids: list[int]) -> int:
+    def set_favorite(self, image_ids: list[int], favorite: bool) -> Changes:
         with self.db.session() as s:
-            return repo.delete_images(s, image_ids)
+            return self._announce(s, Changes.of(ChangeKind.FAVORITE, repo.set_favorite(s, image_ids, favorite)))
+
+    def delete_images(self, image_ids: list[int]) -> Changes:
+        """Delete for good (the gallery's Delete moves images to the Trash instead)."""
+        with self.db.session() as s:
+            return self._announce(s, Changes.of(ChangeKind.IMAGES_REMOVED, repo.delete_images(s, image_ids)))
 
     def recent_prompts(self, limit: int = 20) -> list[str]:
         with self.db.session() as s:

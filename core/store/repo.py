@@ -303,6 +303,19 @@ def get_image(s: Session, image_id: int) -> ImageRecord | None:
     return _image_from_row(row) if row else None
 
 
+def images_matching(s: Session, image_ids: Sequence[int], *, search: str = "",
+                    favorites_only: bool = False) -> list[ImageRecord]:
+    """Those of ``image_ids`` the gallery's filter shows now, as it lists them: a view told that
+    these images changed re-reads them (present: update, gone: remove, new: insert)."""
+    ids = list(image_ids)
+    if not ids:
+        return []
+    q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id.in_(ids)), search=search,
+                  favorites_only=favorites_only)
+    shared: dict[Any, Any] = {}
+    return [_image_from_row(r, None, shared) for r in s.execute(q)]
+
+
 def get_image_by_media_id(s: Session, media_id: str) -> ImageRecord | None:
     image_id = s.execute(sa.select(GeneratedImage.id)
                          .where(GeneratedImage.media_generation_id == media_id)).scalar()
@@ -339,23 +352,29 @@ def set_image_facts(s: Session, image_id: int, mime_type: str | None, width: int
         mime_type=mime_type, width=width, height=height, byte_size=byte_size))
 
 
-def set_favorite(s: Session, image_ids: Sequence[int], favorite: bool) -> int:
-    return s.execute(sa.update(GeneratedImage).where(GeneratedImage.id.in_(list(image_ids)))
-                     .values(is_favorite=favorite)).rowcount or 0
-
-
-def delete_images(s: Session, image_ids: Sequence[int]) -> int:
-    """Delete images (thumbnails cascade); a prompt left with no images goes too."""
+def set_favorite(s: Session, image_ids: Sequence[int], favorite: bool) -> list[int]:
+    """The ids that exist (and now carry ``favorite``)."""
     ids = list(image_ids)
     if not ids:
-        return 0
+        return []
+    return [int(i) for i in s.execute(sa.update(GeneratedImage).where(GeneratedImage.id.in_(ids))
+                                      .values(is_favorite=favorite).returning(GeneratedImage.id)).scalars()]
+
+
+def delete_images(s: Session, image_ids: Sequence[int]) -> list[int]:
+    """Delete images for good (thumbnails cascade); a prompt left with no images goes too.
+    Returns the ids deleted."""
+    ids = list(image_ids)
+    if not ids:
+        return []
     prompt_ids = set(s.execute(sa.select(GeneratedImage.prompt_id).where(GeneratedImage.id.in_(ids))
                                .where(GeneratedImage.prompt_id.is_not(None))).scalars())
-    n = s.execute(sa.delete(GeneratedImage).where(GeneratedImage.id.in_(ids))).rowcount or 0
+    deleted = [int(i) for i in s.execute(sa.delete(GeneratedImage).where(GeneratedImage.id.in_(ids))
+                                         .returning(GeneratedImage.id)).scalars()]
     if prompt_ids:
         still_used = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
         s.execute(sa.delete(Prompt).where(Prompt.id.in_(prompt_ids)).where(~still_used))
-    return n
+    return deleted
 
 
 def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | None = None,

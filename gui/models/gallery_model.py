@@ -61,6 +61,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QImage, QImageReader, QPainter, QPainterPath, QPixmap
 
+from core.changes import ChangeKind, Changes
 from core.service import Service
 from core.store import ImageRecord
 from gui.context import AppContext
@@ -106,6 +107,7 @@ class GalleryModel(QStringListModel):
     failed = Signal(object)
     reset_done = Signal()
     arrived = Signal(int)  # images stored elsewhere were merged in (how many)
+    rows_refreshed = Signal(object)  # frozenset[int]: image ids re-read after a change (apply_changes)
 
     def __init__(self, ctx: AppContext, *, page_size: int = PAGE_SIZE, watch_ms: int = WATCH_MS,
                  parent: QObject | None = None) -> None:
@@ -140,6 +142,10 @@ class GalleryModel(QStringListModel):
         self._watch = QTimer(self)
         self._watch.setInterval(watch_ms)
         self._watch.timeout.connect(self.check_for_new)
+        # Refreshing from change descriptors: the latest refresh asked for, per image id.
+        self._refresh_seq = 0
+        self._refresh_asked: dict[int, int] = {}
+        ctx.changes_applied.connect(self.apply_changes)
 
     # --- filters and reloads ------------------------------------------------------------
 
@@ -353,6 +359,68 @@ class GalleryModel(QStringListModel):
         self._add_to_total(len(fresh))
         return len(fresh)
 
+    def apply_changes(self, changes: Changes) -> None:
+        """A change descriptor (``AppContext.changes_applied``): re-read the images it names as the
+        current filter shows them: rows that still match are updated, rows that no longer match
+        (trashed, unfavourited under the favourites filter) are removed, new matches are merged in.
+        "Many" reloads. Only the latest re-read of an image is applied, so replies that arrive out
+        of order cannot bring back a stale state."""
+        if not changes.touches_images or self.ctx.service is None:
+            return
+        all_ids = changes.image_ids()
+        if all_ids is None:
+            self.reload()
+            return
+        self._refresh_seq += 1
+        seq, epoch, search, fav = self._refresh_seq, self._epoch, self.search, self.favorites_only
+        # Images deleted for good are gone from every view: no need to ask.
+        gone = changes.ids(ChangeKind.IMAGES_REMOVED) or frozenset()
+        for image_id in all_ids:
+            self._refresh_asked[image_id] = seq
+        if gone:
+            for image_id in gone:
+                del self._refresh_asked[image_id]
+            self.remove_ids(list(gone))
+        ids = all_ids - gone
+        if not ids:
+            self.rows_refreshed.emit(all_ids)
+            return
+
+        def done(records: list[ImageRecord]) -> None:
+            mine = {i for i in ids if self._refresh_asked.get(i) == seq}
+            for i in mine:
+                del self._refresh_asked[i]
+            if epoch == self._epoch and mine:
+                self._refresh_rows(mine, [r for r in records if r.id in mine])
+
+        def fail(_exc: BaseException) -> None:
+            for i in ids:
+                if self._refresh_asked.get(i) == seq:
+                    del self._refresh_asked[i]
+
+        self.ctx.call(lambda s: s.images_matching(ids, search=search, favorites_only=fav), on_success=done,
+                      on_failure=fail, owner=self, name="refresh changed images")
+
+    def _refresh_rows(self, ids: set[int], records: list[ImageRecord]) -> None:
+        shown = {r.id for r in records}
+        gone = [i for i in ids if i in self._row_of and i not in shown]
+        if gone:
+            self.remove_ids(gone)
+        for r in records:
+            row = self._row_of.get(r.id)
+            if row is None:
+                continue
+            t = _as_row(r)
+            if t != self._rows[row]:
+                self._rows[row] = t
+                idx = self.index(row)
+                self.dataChanged.emit(idx, idx, [FavoriteRole, RecordRole])
+        new = [r for r in records if r.id not in self._row_of]
+        if new:
+            self.merge(new)
+            self._count()  # some may have been counted already (beyond the loaded pages)
+        self.rows_refreshed.emit(frozenset(ids))
+
     def remove_ids(self, ids: list[int]) -> None:
         rows = sorted((self._row_of[i] for i in ids if i in self._row_of), reverse=True)
         for row in rows:  # one signal per contiguous run would be faster; deletes are small
@@ -365,18 +433,6 @@ class GalleryModel(QStringListModel):
             if self.total >= 0:
                 self.total = max(0, self.total - len(rows))
                 self.total_changed.emit(self.total)
-
-    def set_favorite_local(self, ids: list[int], favorite: bool) -> None:
-        for image_id in ids:
-            row = self._row_of.get(image_id)
-            if row is None:
-                continue
-            t = self._rows[row]
-            self._rows[row] = t[:_FAVORITE] + (favorite,) + t[_FAVORITE + 1:]
-            idx = self.index(row)
-            self.dataChanged.emit(idx, idx, [FavoriteRole, RecordRole])
-        if self.favorites_only and not favorite:
-            self.remove_ids(ids)
 
     def _reindex(self) -> None:
         self._row_of = {t[_ID]: i for i, t in enumerate(self._rows)}

@@ -17,6 +17,7 @@ from PySide6.QtCore import QByteArray, QMimeData
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
+from core.changes import Changes
 from core.service import Service
 from core.store import ImageRecord
 from gui import export, icons
@@ -41,6 +42,7 @@ class ImageActions:
         self.gallery.view.activated_record.connect(lambda _r: self.open_viewer())
         self.gallery.context_menu_requested.connect(self._gallery_menu)
         self.model.failed.connect(self.show_error)
+        self.model.rows_refreshed.connect(self._images_refreshed)
         self.model.arrived.connect(lambda n: self.statusBar().showMessage(
             f"{n} new image{'s' if n != 1 else ''} in your library.", 5000))
         self.images.loaded.connect(self._full_image_loaded)
@@ -131,12 +133,14 @@ class ImageActions:
             return
         favorite = not all(r.is_favorite for r in records)
         ids = [r.id for r in records]
+        # The gallery and the details re-read the images from the change descriptor (apply_changes).
+        self.ctx.op(lambda s: s.set_favorite(ids, favorite), owner=self, name="favourite")
 
-        def done(_n: int) -> None:
-            self.model.set_favorite_local(ids, favorite)
-            self._selection_changed(self.selected())
-
-        self.ctx.call(lambda s: s.set_favorite(ids, favorite), on_success=done, owner=self, name="favourite")
+    def _images_refreshed(self: MainWindow, ids: frozenset[int]) -> None:
+        """Images re-read after a change: the details and the actions' texts follow the selection."""
+        records = self.selected()
+        if any(r.id in ids for r in records):
+            self._selection_changed(records)
 
     def delete_selected(self: MainWindow) -> None:
         records = self.selected()
@@ -161,12 +165,12 @@ class ImageActions:
         box.open()  # window-modal confirmation; everything else stays non-modal
 
     def _delete(self: MainWindow, ids: list[int]) -> None:
-        def done(n: int) -> None:
-            self.model.remove_ids(ids)
+        def done(changes: Changes) -> None:
             self.images.forget(ids)
+            n = changes.count
             self.statusBar().showMessage(f"Deleted {n} image{'s' if n != 1 else ''}.", 4000)
 
-        self.ctx.call(lambda s: s.delete_images(ids), on_success=done, owner=self, name="delete")
+        self.ctx.op(lambda s: s.delete_images(ids), on_success=done, owner=self, name="delete")
 
     def save_selected(self: MainWindow) -> None:
         records = self.selected()
