@@ -1,4 +1,5 @@
-"""The command line: ``python main.py <command>``. With no command, the GUI starts.
+"""The command line: ``imagefx <command>`` (``python main.py <command>`` in a checkout). With no
+command, the GUI starts. Messages name the command the user ran (:func:`core.appinfo.command`).
 
 Flags follow the original ``imagefx`` npm CLI (``generate -p -n -m --size -s -r -d -c``)
 so its users feel at home. Exit codes: 0 success, 2 usage, 3 not signed in / cookie
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
+
+from core.appinfo import command
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
 
@@ -83,12 +86,27 @@ def _size(value: str) -> str:
             f"unknown size {value!r}; use one of {', '.join(ASPECT_ALIASES)}") from None
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked for (reading the package metadata costs start-up time)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> NoReturn:
+        from core.appinfo import version
+        from core.config import APP_NAME
+
+        parser.exit(EXIT_OK, f"{APP_NAME} {version()}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="imagefx", description="ImageFX Studio: generate, fetch, caption and browse your "
+    p = _Parser(prog=command(), description="ImageFX Studio: generate, fetch, caption and browse your "
                 "ImageFX images. Without a command, the desktop app starts.")
     p.add_argument("--demo", action="store_true",
                    help="offline demo: talk to the built-in stand-in server instead of Google")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     g = sub.add_parser("generate", help="generate images from a prompt")
@@ -366,7 +384,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     with _service(args) as svc:
         accounts = svc.accounts()
         if not accounts:
-            print("No account is signed in. Run: python main.py login")
+            print(f"No account is signed in. Run: {command()} login")
         for a in accounts:
             print(f"{'*' if a.current else ' '} {a.name} <{a.email}>")
     return EXIT_OK
@@ -602,7 +620,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, previous)
             display.close()
         if summary.outcome == SIGN_IN:
-            _err(f"{summary.message} Then run 'python main.py queue run' again; "
+            _err(f"{summary.message} Then run '{command()} queue run' again; "
                  f"{summary.progress.pending} item(s) are still pending.")
             return EXIT_AUTH
         print(summary.message + f" {summary.images} image(s) in {_duration(summary.elapsed)}.")
@@ -654,7 +672,7 @@ def cmd_import_web(args: argparse.Namespace) -> int:
     if tty:
         print()
     if summary.outcome == wi.SIGN_IN:
-        _err(f"{summary.message} Run 'python main.py import-web' again afterwards; it goes on from here.")
+        _err(f"{summary.message} Run '{command()} import-web' again afterwards; it goes on from here.")
         return EXIT_AUTH
     print(summary.message)
     return EXIT_OK if summary.outcome in (wi.FINISHED, wi.LIMIT) else 130

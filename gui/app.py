@@ -1,4 +1,4 @@
-"""Start the desktop app: ``python main.py`` (``--demo`` for the offline demo).
+"""Start the desktop app: ``imagefx-studio``, or ``python main.py`` in a checkout (``--demo`` for the offline demo).
 
 The window appears before anything slow happens; the service (and with it the embedded
 PostgreSQL server) starts on a thread of its own from the first moment (:class:`EarlyService`),
@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QWidget
 
+from core.appinfo import APP_ID
 from core.config import APP_NAME, APP_SLUG, Settings, load_settings
 from gui import icons, theme
 
@@ -40,7 +41,7 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setOrganizationName(APP_SLUG)
-    app.setDesktopFileName(APP_SLUG)
+    app.setDesktopFileName(APP_ID)  # the .desktop file's name: menus and Wayland match the window by it
     app.setWindowIcon(icons.app_icon())
     return app
 

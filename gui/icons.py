@@ -1,5 +1,8 @@
 """Icons from ``resources/icons/*.svg``, tinted to the current theme.
 
+The files are read through :func:`core.appinfo.shipped` (importlib.resources), so they are found in
+a checkout, an installed wheel and the bundle alike.
+
 The SVGs are hand-written line icons that draw with ``currentColor``. Qt's SVG renderer
 has no notion of a current colour, so the text is recoloured before rendering; that is
 what lets one set of files serve the light and the dark theme. :func:`bind` remembers
@@ -11,14 +14,15 @@ from __future__ import annotations
 
 import weakref
 from functools import lru_cache
-from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QIcon, QImage, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QAbstractButton
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+from core.appinfo import shipped
+
+RESOURCES = shipped("resources")
 ICON_DIR = RESOURCES / "icons"
 APP_ICON_SVG = RESOURCES / "app.svg"
 APP_ICON_PNG = RESOURCES / "app.png"
@@ -113,10 +117,12 @@ def retint() -> None:
 def app_icon() -> QIcon:
     """The application icon drawn from the SVG at the usual sizes (app.png is for file managers)."""
     icon = QIcon()
-    if APP_ICON_SVG.exists():
+    if APP_ICON_SVG.is_file():
         data = APP_ICON_SVG.read_bytes()
         for size in (16, 24, 32, 48, 64, 128, 256):
             icon.addPixmap(QPixmap.fromImage(render_svg(data, size)))
-    elif APP_ICON_PNG.exists():
-        icon.addFile(str(APP_ICON_PNG))
+    elif APP_ICON_PNG.is_file():
+        pm = QPixmap()
+        pm.loadFromData(APP_ICON_PNG.read_bytes())
+        icon.addPixmap(pm)
     return icon

@@ -4,7 +4,7 @@ Delete expired sessions, archive images older than N days (copied to
 ``generated_images_archive`` and deleted in one transaction), and back up the database to
 a file (``pg_dump`` of the server in use, embedded or not). Each runs on the worker through
 :meth:`AppContext.call`; the outcome appears in the message bar. Restoring a backup is
-command-line only (``python main.py maintenance restore FILE``), because it must go into an
+command-line only (``imagefx maintenance restore FILE``), because it must go into an
 empty database, not the one the window is showing.
 """
 
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
+from core.appinfo import command
 from core.service import Service
 from core.store.backup import BackupResult
 
@@ -78,7 +79,7 @@ class Maintenance(QObject):
         def done(result: BackupResult) -> None:
             size = result.bytes / (1024 * 1024)
             self._done(f"Backup written to {result.path} ({size:.1f} MB in {result.seconds:.1f} s). "
-                       "Restore it with: python main.py maintenance restore FILE")
+                       f"Restore it with: {command()} maintenance restore FILE")
 
         self.window.ctx.call(run, on_success=done, on_failure=self.window.show_error, owner=self,
                              name="backup")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import images
+from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.config import Settings, load_settings
@@ -250,7 +251,7 @@ class Service:
         cookie = self._cookie_for(email)
         if not cookie:
             raise AuthError("You are not signed in to ImageFX.", kind=AuthError.NOT_SIGNED_IN,
-                            action="Sign in with your labs.google cookie (python main.py login, or "
+                            action=f"Sign in with your labs.google cookie ({command()} login, or "
                                    "Account → Sign in).")
         key = hash_token(cookie)
         with self._lock:

@@ -7,7 +7,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +15,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.appinfo import shipped
 from core.config import DatabaseSettings, Settings
 from core.redact import redact, redact_url, register_secret
 from core.store.embedded import EmbeddedServer, EmbeddedServerError
@@ -23,7 +23,7 @@ from core.store.embedded import EmbeddedServer, EmbeddedServerError
 log = logging.getLogger(__name__)
 query_log = logging.getLogger("imagefx.sql")
 
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.sql"
+SCHEMA_FILE = shipped("schema.sql")  # package data in a wheel, the checkout's top level otherwise
 # 2: generation_queue, web_import_state (issue 7); 3: images stored uncompressed; 4: prompt_folded (issue 4)
 SCHEMA_VERSION = 4
 POOL_SIZE = 5

@@ -513,11 +513,17 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.shortcuts_window.raise_()
 
     def show_about(self) -> None:
+        from html import escape
+
+        from core.appinfo import command, version
+
         box = QMessageBox(QMessageBox.Icon.NoIcon, "About ImageFX Studio",
-                          "<h3>ImageFX Studio</h3><p>Write prompts, generate with Google's ImageFX, caption "
-                          "images and keep everything you make in PostgreSQL.</p>"
-                          "<p>Offline demo: Tools → Offline demo, or <code>python main.py --demo</code>.</p>",
+                          f"<h3>ImageFX Studio {escape(version())}</h3><p>Write prompts, generate with Google's "
+                          "ImageFX, caption images and keep everything you make in PostgreSQL.</p>"
+                          "<p>Offline demo: Tools → Offline demo, or "
+                          f"<code>{escape(command())} --demo</code>.</p>",
                           QMessageBox.StandardButton.Close, self)
+        box.setObjectName("about")
         box.setIconPixmap(self.windowIcon().pixmap(64, 64))
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
