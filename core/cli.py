@@ -97,7 +97,8 @@ class _VersionAction(argparse.Action):
         from core.appinfo import version
         from core.config import APP_NAME
 
-        parser.exit(EXIT_OK, f"{APP_NAME} {version()}\n")
+        print(f"{APP_NAME} {version()}")  # on stdout, as argparse's own version action does
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     rs = msub.add_parser("restore", help="load a backup into the configured database, which must be empty")
     rs.add_argument("file", help="a file written by 'maintenance backup'")
     _add_issue7_parsers(sub)
+    di = sub.add_parser("desktop-install", help="add the app to your desktop's applications menu (Linux)")
+    di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
     return p
 
 
@@ -397,6 +400,24 @@ def cmd_switch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_desktop_install(args: argparse.Namespace) -> int:
+    from core import desktop
+
+    try:
+        if args.uninstall:
+            removed = desktop.uninstall()
+            print(f"Removed {len(removed)} file(s): " + ", ".join(map(str, removed)) if removed
+                  else "ImageFX Studio was not in the applications menu; nothing to remove.")
+            return EXIT_OK
+        done = desktop.install()
+    except desktop.DesktopError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    print(f"ImageFX Studio is in the applications menu now ({done.files[0]}; it runs {done.exec_line}). "
+          f"Remove it with: {command()} desktop-install --uninstall")
+    return EXIT_OK
+
+
 def cmd_maintenance(args: argparse.Namespace) -> int:
     with _service(args) as svc:
         if args.task == "restore":
@@ -419,7 +440,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 COMMANDS = {
     "generate": cmd_generate, "fetch": cmd_fetch, "caption": cmd_caption, "history": cmd_history,
     "login": cmd_login, "logout": cmd_logout, "accounts": cmd_accounts, "switch": cmd_switch,
-    "maintenance": cmd_maintenance,
+    "maintenance": cmd_maintenance, "desktop-install": cmd_desktop_install,
 }
 
 
@@ -688,6 +709,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
+        from gui.preflight import display_problem
+
+        problem = display_problem(command())
+        if problem:
+            _err(problem)
+            return EXIT_ERROR
         from gui.app import run
 
         return run(demo=args.demo)
