@@ -46,10 +46,18 @@ class BuildPy(build_py):
         super().run()
         if self.editable_mode:
             return
+        # A file deleted from the checkout must not live on in an old build/ folder's copy.
+        self.rmtree_if_exists(os.path.join(self.build_lib, SHIPPED_INTO))
         for rel in shipped_files():
             target = os.path.join(self.build_lib, SHIPPED_INTO, rel)
             self.mkpath(os.path.dirname(target))
             self.copy_file(rel, target, preserve_mode=False)
+
+    def rmtree_if_exists(self, path: str) -> None:
+        if os.path.isdir(path):
+            import shutil
+
+            shutil.rmtree(path)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
         extra = [] if self.editable_mode else [os.path.join(self.build_lib, SHIPPED_INTO, rel)
