@@ -13,10 +13,8 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
-import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
@@ -164,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_issue7_parsers(sub)
     di = sub.add_parser("desktop-install", help="add the app to your desktop's applications menu (Linux)")
     di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
+    _add_files_parsers(sub)
     return p
 
 
@@ -176,13 +175,14 @@ def _err(message: str) -> None:
 
 
 def exit_code_for(exc: BaseException) -> int:
+    from core.export import ExportError
     from core.imagefx.errors import AuthError, ImageFXError, SafetyRefusal
     from core.images import ImageError
     from core.secrets import SecretError
     from core.service import StorageFailed, ValidationError
     from core.store import DatabaseError
 
-    if isinstance(exc, (UsageError, ValidationError, ImageError)):
+    if isinstance(exc, (UsageError, ValidationError, ImageError, ExportError)):
         return EXIT_USAGE
     if isinstance(exc, AuthError):
         return EXIT_AUTH
@@ -197,35 +197,13 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
-_UNSAFE = re.compile(r"[^\w\- ]+", re.UNICODE)
+def _write_images(directory: Path, items: Sequence[tuple[object, bytes]]) -> list[Path]:
+    """``-d``: each image as a file with its parameters inside, named by the one rule
+    (core.export); fsynced, since the folder may hold the only copy."""
+    from core.export import FolderWriter
 
-
-def slug(text: str, limit: int = 40) -> str:
-    """A file-name-safe fragment of a prompt."""
-    norm = unicodedata.normalize("NFKC", text)
-    s = _UNSAFE.sub("", norm).strip().replace(" ", "-")
-    s = re.sub(r"-{2,}", "-", s)[:limit].strip("-_")
-    return s or "image"
-
-
-def unique_path(directory: Path, stem: str, ext: str) -> Path:
-    path = directory / f"{stem}{ext}"
-    n = 2
-    while path.exists():
-        path = directory / f"{stem}-{n}{ext}"
-        n += 1
-    return path
-
-
-def _write_image(directory: Path, stem: str, data: bytes) -> Path:
-    from core.images import extension_for
-
-    path = unique_path(directory, stem, extension_for(data))
-    # O_EXCL: never overwrite a file another run wrote a moment ago.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return path
+    with FolderWriter(directory, durable=True) as writer:
+        return [writer.write(facts, data).path for facts, data in items]  # type: ignore[arg-type]
 
 
 def _prepare_dir(value: str) -> Path:
@@ -282,11 +260,18 @@ def cmd_generate(args: argparse.Namespace) -> int:
         try:
             result = svc.generate(req, retries=args.retry)
         except StorageFailed as exc:
-            _save_generation(directory, exc.generation.prompt, exc.generation.images)
+            _save_generation(directory, exc.generation)
             _err(f"{exc.user_message} The images are saved in {directory} only; free disk space or fix the "
                  "database.")
             return EXIT_DATABASE
-        _save_generation(directory, result.generation.prompt, result.generation.images)
+        from core.export import ExportError
+
+        try:
+            _save_generation(directory, result.generation)
+        except ExportError as exc:  # a full disk under -d: the images are safe in the library or spool
+            kept = "kept in the spool" if result.spooled else "stored in the library"
+            _err(f"{exc} The images are {kept}; 'imagefx export' writes them once there is room.")
+            return EXIT_USAGE
         if result.spooled:
             _err(f"The database could not store the images ({result.storage_error}); they are saved in "
                  f"{directory} and kept in the spool, to be stored when the database is back.")
@@ -296,25 +281,30 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _save_generation(directory: Path, prompt: str, images: Sequence[object]) -> None:
+def _save_generation(directory: Path, gen: object) -> None:
     import base64
 
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    for i, img in enumerate(images, 1):
-        data = base64.b64decode(img.encoded_image)  # type: ignore[attr-defined]
-        seed = img.seed if img.seed is not None else 0  # type: ignore[attr-defined]
-        path = _write_image(directory, f"{stamp}_{slug(prompt)}_{seed}_{i}", data)
+    from core.export import facts_of_new
+
+    images = gen.images  # type: ignore[attr-defined]
+    items = [(facts_of_new(gen, img), base64.b64decode(img.encoded_image)) for img in images]  # type: ignore[arg-type]
+    for path in _write_images(directory, items):
         print(path)
         sys.stdout.flush()
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
+    from datetime import UTC
+
+    from core.export import ImageFacts
+
     directory = _prepare_dir(args.dir)
     with _service(args, args.cookie) as svc:
         svc.open()
         record, data = svc.fetch(args.media_id)
-        stem = slug(args.media_id, 80)
-        print(_write_image(directory, stem, data))
+        facts = record if record is not None else ImageFacts(media_id=args.media_id.strip(), prompt="",
+                                                             created_at=datetime.now(UTC))
+        print(_write_images(directory, [(facts, data)])[0])
     return EXIT_OK
 
 
@@ -702,6 +692,93 @@ def cmd_import_web(args: argparse.Namespace) -> int:
 COMMANDS.update({"queue": cmd_queue, "export": cmd_export, "import-web": cmd_import_web})
 
 # === end of issue 7 block ======================================================================
+
+
+# === Files in and out: import-files, library export/import (issue 13 §2) =========================
+
+def _add_files_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    fi = sub.add_parser("import-files", help="bring PNG/JPEG files (with A1111 parameters or a metadata.jsonl) "
+                                             "into the library")
+    fi.add_argument("paths", nargs="+", metavar="PATH", help="image files, or folders (searched recursively)")
+    fi.add_argument("-u", "--user", default=None,
+                    help="account for files that do not name one (default: the current account)")
+    lib = sub.add_parser("library", help="the whole library as one JSON Lines file (export, import)")
+    lsub = lib.add_subparsers(dest="library_command", metavar="ACTION", parser_class=_Parser, required=True)
+    le = lsub.add_parser("export", help="write every prompt, image, caption and queue item to FILE "
+                                        "(.jsonl, or .jsonl.gz compressed)")
+    le.add_argument("file", metavar="FILE")
+    li = lsub.add_parser("import", help="bring a library file's rows in (rows already here are skipped)")
+    li.add_argument("file", metavar="FILE")
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None]:
+    """Count and time left on a terminal (one rewritten line), a plain line every 10 % when piped."""
+    import time as _time
+
+    tty = sys.stderr.isatty()
+    started = _time.monotonic()
+    last = [-1]
+
+    def show(done: int, total: int) -> None:
+        if total <= 0:
+            return
+        fraction = done / total
+        elapsed = _time.monotonic() - started
+        left = elapsed / fraction - elapsed if fraction > 0 else None
+        if tty:
+            sys.stderr.write(f"\r\x1b[2K{label}: {done:,}/{total:,}  left {_duration(left)}")
+            if done >= total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif int(fraction * 10) != last[0]:
+            last[0] = int(fraction * 10)
+            print(f"{label}: {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    return show
+
+
+def cmd_import_files(args: argparse.Namespace) -> int:
+    from core.service.file_import import FileImporter, Outcome
+
+    show = _progress_printer("Importing files")
+    with _service(args) as svc:
+        svc.open()
+        summary = FileImporter(svc).run(args.paths, user_email=args.user,
+                                        on_progress=lambda p: show(p.done, p.total))
+    for r in summary.rejected:
+        _err(f"{r.path}: {r.reason}")
+    print(summary.message)
+    if summary.results and all(r.outcome is Outcome.REJECTED for r in summary.results):
+        return EXIT_USAGE
+    return 130 if summary.cancelled else EXIT_OK
+
+
+def cmd_library(args: argparse.Namespace) -> int:
+    from core.service import library_io
+
+    with _service(args) as svc:
+        svc.open()
+        if args.library_command == "export":
+            show = _progress_printer("Exporting rows")
+            result = library_io.export_library(svc, args.file, on_progress=lambda p: show(p.done, p.total))
+            _err(result.message)
+            print(result.path)
+            return EXIT_OK
+        show = _progress_printer("Importing (bytes)")
+        imported = library_io.import_library(svc, args.file, on_progress=lambda p: show(p.done, p.total))
+    for _line_no, reason in imported.rejected[:20]:
+        _err(reason)
+    if imported.rejected_count > 20:
+        _err(f"... and {imported.rejected_count - 20:,} more lines not imported.")
+    print(imported.message)
+    if imported.cancelled:
+        return 130
+    return EXIT_OK if imported.complete else EXIT_USAGE
+
+
+COMMANDS.update({"import-files": cmd_import_files, "library": cmd_library})
+
+# === end of the files block =====================================================================
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -657,6 +657,10 @@ def describe(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, (ValidationError, images.ImageError)):
         return str(exc)
+    from core.export import ExportError  # the file writer's one sentence (a full disk, a planted link)
+
+    if isinstance(exc, ExportError):
+        return str(exc)
     if isinstance(exc, StorageFailed):
         return f"{exc.user_message} {exc.action}"
     if isinstance(exc, SecretError):

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core import export
+from core import export, imagemeta
 from core.imagefx.types import GenerationRequest
 from core.images import ImageError
 from core.service import ValidationError
@@ -44,6 +44,7 @@ PARAMS = export.ImageParameters(prompt="a purple cat, wearing a hat", seed=12345
 def test_parameters_text_is_the_a1111_layout() -> None:
     assert export.parameters_text(PARAMS) == (
         "a purple cat, wearing a hat\n"
+        "Steps: 0, Sampler: ImageFX, CFG scale: 0, "
         "Seed: 123456, Size: 1024x576, Model: IMAGEN_3_5, Aspect ratio: LANDSCAPE, Media id: CAMaAbc-_9, "
         "Date: 2026-11-25T17:02:21Z")
     back = export.parse_parameters(export.parameters_text(PARAMS))
@@ -79,19 +80,19 @@ def test_parameters_from_another_tool() -> None:
 def test_png_gets_a_text_chunk_pillow_reads_pixels_untouched() -> None:
     original = png_bytes()
     text = export.parameters_text(PARAMS)
-    out = export.embed_png(original, text)
+    out = imagemeta.embed_png(original, text)
     img = Image.open(io.BytesIO(out))
     assert img.info["parameters"] == text  # before IDAT: visible without decoding the pixels
     assert b"tEXtparameters\x00" in out
     assert img.tobytes() == Image.open(io.BytesIO(original)).tobytes()
-    again = export.embed_png(out, "replaced\nSeed: 1, Size: 1x1, Model: IMAGEN_3_5")
+    again = imagemeta.embed_png(out, "replaced\nSeed: 1, Size: 1x1, Model: IMAGEN_3_5")
     assert again.count(b"parameters\x00") == 1
     assert export.read_parameters(again).prompt == "replaced"
 
 
 def test_png_with_emoji_uses_itxt() -> None:
     text = "a cat 🐱 in Ōsaka\nSeed: 1, Size: 48x27, Model: IMAGEN_3_5"
-    out = export.embed_png(png_bytes(), text)
+    out = imagemeta.embed_png(png_bytes(), text)
     assert b"iTXtparameters\x00" in out
     assert Image.open(io.BytesIO(out)).info["parameters"] == text
     assert export.read_parameters(out).prompt == "a cat 🐱 in Ōsaka"
@@ -106,7 +107,7 @@ def test_jpeg_is_kept_as_received_with_a_user_comment(with_exif: bool) -> None:
         existing = e.tobytes()
     original = jpeg_bytes(existing)
     text = export.parameters_text(PARAMS).replace("cat", "cat 🐱")
-    out = export.embed_jpeg(original, text)
+    out = imagemeta.embed_jpeg(original, text)
     assert out.endswith(original[original.index(b"\xff\xda"):])  # the scan data, byte for byte
     exif = Image.open(io.BytesIO(out)).getexif()
     comment = exif.get_ifd(0x8769)[0x9286]
@@ -223,10 +224,18 @@ def test_exported_pngs_give_back_the_stored_prompt_and_seed(signed_in, tmp_path:
     lines = [json.loads(line) for line in (out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()]
     assert sorted(d["media_id"] for d in lines) == sorted(by_media)
     assert all((out / d["file"]).is_file() and d["parameters"].startswith(d["prompt"]) for d in lines)
-    # exporting again into the same folder never overwrites, and metadata.jsonl grows
-    again = Exporter(signed_in).export(out, image_ids=[stored[0].id])
-    assert again.files[0].path.name not in {f.path.name for f in result.files}
-    assert len((out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()) == 4
+    # exporting again into the same folder writes nothing: no "-2" copies, no second metadata line
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = Exporter(signed_in).export(out)
+    assert again.written == 0 and again.already == 3
+    assert {f.path for f in again.files} == {f.path for f in result.files}
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    # a file the user deleted comes back under its name, still with one metadata line
+    result.files[0].path.unlink()
+    third = Exporter(signed_in).export(out)
+    assert third.written == 1 and result.files[0].path.is_file()
+    assert len((out / "metadata.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
 
 
 def test_export_a_search_result_with_a_limit_and_a_jpeg(signed_in, standin, tmp_path: Path) -> None:
@@ -264,4 +273,110 @@ def test_parameters_for_a_record_without_size() -> None:
                       seed=None, model=None, aspect_ratio=None, width=None, height=None, mime_type=None,
                       created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), is_favorite=False, source="fetch")
     text = export.parameters_text(export.parameters_for(rec, (10, 20)))
-    assert text == "p\nSize: 10x20, Media id: m1, Date: 2026-01-02T03:04:05Z"
+    assert text == "p\nSteps: 0, Sampler: ImageFX, CFG scale: 0, Size: 10x20, Media id: m1, Date: 2026-01-02T03:04:05Z"
+
+
+# --- other tools read what we write -----------------------------------------------------------------
+
+def test_sd_parsers_reads_prompt_seed_model_and_size_from_exported_png_and_jpeg(signed_in, standin,
+                                                                                tmp_path: Path) -> None:
+    """An independent A1111 reader (sd-parsers, from PyPI) on real exports, PNG and JPEG (EXIF)."""
+    from sd_parsers import ParserManager
+
+    png = signed_in.generate(GenerationRequest(prompt="夕暮れの灯台, a lighthouse at dusk", count=1, seed=4242,
+                                               aspect_ratio="IMAGE_ASPECT_RATIO_LANDSCAPE")).record.images[0]
+    standin.image_format = "JPEG"
+    jpg = signed_in.generate(GenerationRequest(prompt="a snowy owl", count=1, seed=77)).record.images[0]
+    result = Exporter(signed_in).export(tmp_path, image_ids=[png.id, jpg.id])
+    assert [f.path.suffix for f in result.files] == [".png", ".jpg"]
+    parser = ParserManager()
+    for f, rec in zip(result.files, (png, jpg), strict=True):
+        info = parser.parse(f.path)
+        assert info is not None, f.path
+        (sampler,) = info.samplers
+        assert sampler.prompts[0].value == rec.prompt
+        assert sampler.parameters["seed"] == str(rec.seed)
+        assert sampler.model is not None and sampler.model.name == rec.model
+        assert info.metadata["Size"] == f"{rec.width}x{rec.height}"
+        assert sampler.name == "ImageFX"
+    assert "夕暮れの灯台" in result.files[0].path.name  # the name keeps the Japanese prompt
+
+
+def test_exiftool_reads_the_text_of_exported_files(signed_in, standin, tmp_path: Path) -> None:
+    """A second independent reader (Debian's exiftool), where it is installed."""
+    import shutil
+    import subprocess
+
+    if shutil.which("exiftool") is None:
+        pytest.skip("exiftool is not installed (Debian: libimage-exiftool-perl)")
+    png = signed_in.generate(GenerationRequest(prompt="a cat 🐱 in Ōsaka", count=1, seed=5)).record.images[0]
+    standin.image_format = "JPEG"
+    jpg = signed_in.generate(GenerationRequest(prompt="a fox, in snow", count=1, seed=6)).record.images[0]
+    files = Exporter(signed_in).export(tmp_path, image_ids=[png.id, jpg.id]).files
+    done = subprocess.run(["exiftool", "-j", "-Parameters", "-UserComment", *(str(f.path) for f in files)],
+                          capture_output=True, text=True, check=True)
+    got = json.loads(done.stdout)
+    png_text, jpg_text = got[0]["Parameters"], got[1]["UserComment"]
+    for text, rec in ((png_text, png), (jpg_text, jpg)):
+        assert text.startswith(rec.prompt)
+        assert f"Seed: {rec.seed}," in text and f"Size: {rec.width}x{rec.height}" in text
+        assert f"Model: {rec.model}" in text and f"Media id: {rec.media_id}" in text
+
+
+# --- the one writer ---------------------------------------------------------------------------------
+
+def test_stripping_the_text_gives_back_the_stored_bytes() -> None:
+    for original in (png_bytes(), jpeg_bytes()):
+        with_text = export.embed_parameters(original, export.parameters_text(PARAMS))
+        assert with_text != original
+        assert imagemeta.strip_text(with_text) == original
+    e = Image.Exif()
+    e[0x010F] = "Some Camera"
+    camera = jpeg_bytes(e.tobytes())
+    back = imagemeta.strip_text(export.embed_parameters(camera, "p\nSteps: 0, Sampler: ImageFX, Seed: 1"))
+    assert Image.open(io.BytesIO(back)).getexif()[0x010F] == "Some Camera"
+    assert export.read_parameters(back) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_slug_is_never_empty_never_reserved_and_within_the_byte_limit(text: str) -> None:
+    stem = export.safe_stem(text)
+    assert stem and len(stem.encode("utf-8")) <= export.MAX_STEM_BYTES
+    assert stem.split(".")[0].upper().rstrip() not in RESERVED
+    assert_safe(stem + ".png")
+
+
+def test_japanese_prompts_keep_their_words_in_file_names() -> None:
+    rec = ImageRecord(id=1, media_id="m1", user_id=1, user_email="a@b", prompt_id=1, prompt="富士山と桜、夕焼け",
+                      returned_prompt=None, seed=9, model="IMAGEN_3_5", aspect_ratio=None, width=8, height=8,
+                      mime_type="image/png", created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+                      is_favorite=False, source="generate")
+    assert "富士山と桜-夕焼け_9" in export.file_name(rec)
+    long = export.safe_stem("桜" * 200)  # 3 bytes each: cut at a character, within the limit
+    assert len(long.encode("utf-8")) <= export.MAX_STEM_BYTES and set(long) == {"桜"}
+
+
+def test_a_writer_that_writes_nothing_leaves_no_folder(signed_in, tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper"
+    with export.FolderWriter(target):
+        assert target.is_dir()
+    assert not (tmp_path / "new").exists()
+    result = Exporter(signed_in).export(target, search="nothing matches this")
+    assert result.files == () and not (tmp_path / "new").exists()
+    with pytest.raises(ValidationError):
+        Exporter(signed_in).export(target, template="{nope}")
+    assert not (tmp_path / "new").exists()
+
+
+def test_save_file_writes_the_chosen_name_with_metadata_and_replaces_only_on_success(tmp_path: Path) -> None:
+    rec = ImageRecord(id=1, media_id="m-save", user_id=1, user_email="a@b", prompt_id=1, prompt="saved as",
+                      returned_prompt=None, seed=3, model="IMAGEN_3_5", aspect_ratio="IMAGE_ASPECT_RATIO_SQUARE",
+                      width=48, height=27, mime_type="image/png",
+                      created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), is_favorite=False, source="generate")
+    target = tmp_path / "my name.png"
+    target.write_bytes(b"old")
+    export.save_file(target, rec, png_bytes())
+    p = export.read_parameters(target)
+    assert (p.prompt, p.seed, p.media_id) == ("saved as", 3, "m-save")
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["my name.png"]

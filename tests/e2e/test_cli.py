@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from core.export import read_parameters
+from core.imagemeta import strip_text
 from core.images import sniff
 from core.service import Service
 from core.standin import DEMO_COOKIE, DEMO_EMAIL, DEMO_NAME, StandInServer
@@ -54,7 +56,9 @@ def test_generate_saves_the_images_into_dir_prints_their_paths_and_stores_them(
     assert rows(db_url, "SELECT prompt_text, seed, number_of_images, aspect_ratio FROM prompts") == [
         ("a purple cat in a teacup", 7, 3, "IMAGE_ASPECT_RATIO_SQUARE")]
     stored = sorted(base64.b64decode(e) for (e,) in rows(db_url, "SELECT encoded_image FROM generated_images"))
-    assert stored == sorted(p.read_bytes() for p in paths)
+    # the files are the stored images with their parameters inside (core.export: one writer)
+    assert stored == sorted(strip_text(p.read_bytes()) for p in paths)
+    assert {read_parameters(p).seed for p in paths} == {s for (s,) in rows(db_url, "SELECT seed FROM generated_images")}
     assert counts(db_url)["image_thumbnails"] == 3
 
 
@@ -71,7 +75,9 @@ def test_fetch_saves_the_image_by_media_id_and_stores_it(cli: Run, standin: Stan
                                                          db_url: str) -> None:
     [media_id] = standin.seed_library(DEMO_EMAIL, 1, ["a fetched lighthouse"])
     [line] = ok(cli("fetch", media_id, "-d", str(tmp_path / "got"), "-c", DEMO_COOKIE))
-    assert Path(line).parent == tmp_path / "got" and Path(line).read_bytes() == standin.render(media_id)
+    assert Path(line).parent == tmp_path / "got" and strip_text(Path(line).read_bytes()) == standin.render(media_id)
+    assert read_parameters(Path(line)).prompt.startswith("a fetched lighthouse")  # named and described as Export does
+    assert "a-fetched-lighthouse" in Path(line).name
     assert rows(db_url, "SELECT media_generation_id, source FROM generated_images") == [(media_id, "fetch")]
 
 
