@@ -1,16 +1,17 @@
-"""Images leaving the app: file names, PNG bytes, clipboard and drag data.
+"""Images leaving the app by drag and clipboard: files for file managers, pixels for editors.
 
-A drag to a file manager needs files (``text/uri-list``); a drag or paste into an
-editor wants pixels (``image/png`` and Qt's image data). Both are offered. Drag files
-are written to one private temporary folder that lives as long as the app.
+A drag to a file manager needs files (``text/uri-list``); a drag or paste into an editor wants
+pixels (``image/png`` and Qt's image data). Both are offered. The files are written by the
+core's one writer (:class:`core.export.FolderWriter`) into one private temporary folder that
+lives as long as the app, so a dragged or copied file has the same name and the same metadata
+inside as an exported one, and dragging the same image twice reuses its file.
 """
 
 from __future__ import annotations
 
 import atexit
-import re
-import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QTemporaryDir, QUrl
@@ -18,21 +19,29 @@ from PySide6.QtGui import QGuiApplication, QImage
 
 from core.store import ImageRecord
 
+if TYPE_CHECKING:  # core.export loads Pillow: on first use, not at start-up
+    from core.export import FolderWriter
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DEFAULT_TEMPLATE = "{date}_{prompt:40}_{seed}"  # core.export.DEFAULT_TEMPLATE (tests/gui/test_gallery.py)
+
+__all__ = ["PNG_MAGIC", "drag_file", "image_to_png", "mime_for", "template", "to_clipboard", "to_png"]
+
 _drag_dir: QTemporaryDir | None = None
+_drag_writer: FolderWriter | None = None
 
 
-def slug(text: str, limit: int = 40) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    text = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
-    return text[:limit].rstrip("-") or "image"
+def template(gui: object) -> str:
+    """The file name template the user chose for Export (Settings → the export dialog): every way
+    out names files by it."""
+    from core.export import check_template
 
-
-def file_name(record: ImageRecord) -> str:
-    """``a-red-fox-in-snow_1234567_ab12cd34.png``: readable, and unique per image."""
-    seed = f"_{record.seed}" if record.seed is not None else ""
-    media = re.sub(r"[^A-Za-z0-9]", "", record.media_id)[-8:] or str(record.id)
-    return f"{slug(record.prompt)}{seed}_{media}.png"
+    chosen = getattr(gui, "get", lambda _k: "")("export/template")
+    try:
+        check_template(chosen or "")
+        return str(chosen)
+    except ValueError:
+        return DEFAULT_TEMPLATE
 
 
 def to_png(data: bytes) -> bytes:
@@ -52,16 +61,6 @@ def image_to_png(img: QImage) -> bytes:
     return bytes(buf.data().data())
 
 
-def unique_path(folder: Path, name: str) -> Path:
-    path = folder / name
-    stem, suffix = path.stem, path.suffix
-    n = 2
-    while path.exists():
-        path = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    return path
-
-
 def drag_dir() -> Path:
     global _drag_dir
     if _drag_dir is None or not _drag_dir.isValid():
@@ -69,17 +68,23 @@ def drag_dir() -> Path:
     return Path(_drag_dir.path())
 
 
-def mime_for(items: list[tuple[ImageRecord, bytes]], first_image: QImage | None = None) -> QMimeData:
-    """Files for file managers, PNG pixels for editors and chat apps."""
-    mime = QMimeData()
+def drag_file(record: ImageRecord, data: bytes, name_template: str = DEFAULT_TEMPLATE) -> Path:
+    """The image as a file in the app's drag folder (written once, reused by later drags).
+    ``core.export.ExportError`` if it cannot be written."""
+    from core.export import FolderWriter
+
+    global _drag_writer
     folder = drag_dir()
-    urls = []
-    for record, data in items:
-        path = folder / file_name(record)
-        if not path.exists():
-            path.write_bytes(to_png(data))
-        urls.append(QUrl.fromLocalFile(str(path)))
-    mime.setUrls(urls)
+    if _drag_writer is None or _drag_writer.folder != folder or _drag_writer.template != name_template:
+        _drag_writer = FolderWriter(folder, template=name_template).open()
+    return _drag_writer.write(record, data).path
+
+
+def mime_for(items: list[tuple[ImageRecord, bytes]], first_image: QImage | None = None,
+             name_template: str = DEFAULT_TEMPLATE) -> QMimeData:
+    """Files for file managers (named and described as Export does), PNG pixels for editors."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(drag_file(record, data, name_template))) for record, data in items])
     if items:
         png = to_png(items[0][1])
         mime.setData("image/png", QByteArray(png))

@@ -14,27 +14,22 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QFileDialog
 
-from core.images import extension_for
 from core.service import StorageFailed
 from core.store import NewGeneration
-from gui.export import slug, unique_path
+from gui.export import template
 
 if TYPE_CHECKING:
     from gui.widgets.main_window import MainWindow
 
 
-def write_generation(gen: NewGeneration, folder: Path) -> list[Path]:
-    """Each image of ``gen`` as a file in ``folder`` (never overwriting one)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, img in enumerate(gen.images, 1):
-        data = base64.b64decode(img.encoded_image)
-        seed = img.seed if img.seed is not None else 0
-        path = unique_path(folder, f"{slug(gen.prompt)}_{seed}_{i}{extension_for(data)}")
-        with open(path, "xb") as fh:
-            fh.write(data)
-        out.append(path)
-    return out
+def write_generation(gen: NewGeneration, folder: Path, name_template: str | None = None) -> list[Path]:
+    """Each image of ``gen`` as a file in ``folder``, by the core's one writer: the parameters
+    inside, named as Export names them, never overwriting a file, fsynced (the only copy)."""
+    from core.export import DEFAULT_TEMPLATE, FolderWriter, facts_of_new
+
+    with FolderWriter(folder, template=name_template or DEFAULT_TEMPLATE, durable=True) as writer:
+        return [writer.write(facts_of_new(gen, img), base64.b64decode(img.encoded_image)).path
+                for img in gen.images]
 
 
 def offer_to_save(window: MainWindow, exc: StorageFailed) -> None:
@@ -54,11 +49,17 @@ def offer_to_save(window: MainWindow, exc: StorageFailed) -> None:
                                             "success", timeout_ms=10_000)
 
         def failed(err: BaseException) -> None:
-            reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
-            window.message_bar.show_message(f"The images could not be saved to {where} ({reason}). Choose another "
-                                            "folder.", "error", [("Save images…", save)])
+            from core.export import ExportError
 
-        window.worker.run(lambda: write_generation(gen, where), on_success=saved, on_failure=failed,
+            if isinstance(err, ExportError):  # one sentence: a full disk, an unwritable folder
+                text = f"{err} The images are still in this window."
+            else:
+                reason = err.strerror if isinstance(err, OSError) and err.strerror else type(err).__name__
+                text = f"The images could not be saved to {where} ({reason}). Choose another folder."
+            window.message_bar.show_message(text, "error", [("Save images…", save)])
+
+        chosen = template(window.gui)
+        window.worker.run(lambda: write_generation(gen, where, chosen), on_success=saved, on_failure=failed,
                           owner=window, name="save unstored images")
 
     window.message_bar.show_message(

@@ -106,6 +106,7 @@ class CaptionResult:
     captions: tuple[str, ...]
     records: tuple[CaptionRecord, ...]
     downscaled: bool
+    sent: bytes = field(default=b"", repr=False)  # the image as uploaded (an SVG drawn to PNG): a preview
 
 
 def validate_request(req: GenerationRequest) -> GenerationRequest:
@@ -499,7 +500,7 @@ class Service:
             log.warning("captions could not be stored; shown only")
             raise
         return CaptionResult(path=name, image_type=kind, captions=tuple(c.text for c in captions),
-                             records=tuple(records), downscaled=upload.downscaled)
+                             records=tuple(records), downscaled=upload.downscaled, sent=upload.data)
 
     def caption_history(self, search: str = "", limit: int = 200) -> list[CaptionRecord]:
         with self.db.session() as s:

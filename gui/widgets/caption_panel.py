@@ -2,11 +2,11 @@
 
 Files are captioned one after another (kinder to the account's rate limit than all at
 once). Each file gets a card; a file that is not a usable image gets a one-line reason
-and the rest of the batch carries on. Reading, checking and SVG rasterising run on the
-worker with the caption call, so a large drop never stalls the window.
-
-SVGs: the core refuses them (it has no renderer and will not send a file that can carry
-scripts), so they are drawn to a PNG here with QtSvg, which runs no scripts.
+and the rest of the batch carries on. Every file goes through the core's one caption path
+(:meth:`core.service.Service.caption_file`: the bounded reader, the size and pixel limits,
+SVGs drawn without scripts and refused when they point at other files), on the worker with
+the caption call, so a large drop never stalls the window. The card's preview is the image
+as it was sent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QByteArray, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QDragEnterEvent,
     QDragLeaveEvent,
@@ -25,10 +25,8 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QImage,
-    QPainter,
     QPixmap,
 )
-from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -57,7 +55,6 @@ from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
 from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
 
 PREVIEW = 112
-SVG_SIDE = 1024
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.jpe *.gif *.webp *.bmp *.tif *.tiff *.svg *.avif);;All files (*)"
 
 
@@ -76,52 +73,14 @@ class JobResult:
     preview: QImage
 
 
-def rasterize_svg(data: bytes, side: int = SVG_SIDE) -> bytes:
-    """An SVG drawn to PNG bytes, longest side ``side`` px (worker-safe: QImage, not QPixmap)."""
-    renderer = QSvgRenderer(QByteArray(data))
-    if not renderer.isValid():
-        raise images.ImageError("The SVG file is damaged or not a supported drawing.")
-    size = renderer.defaultSize()
-    w, h = (size.width(), size.height()) if size.isValid() and not size.isEmpty() else (side, side)
-    scale = side / max(w, h)
-    img = QImage(max(1, round(w * scale)), max(1, round(h * scale)), QImage.Format.Format_ARGB32_Premultiplied)
-    img.fill(Qt.GlobalColor.white)  # captioning sees what a viewer shows: a drawing on white
-    p = QPainter(img)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    renderer.render(p, QRectF(0, 0, img.width(), img.height()))
-    p.end()
-    return image_to_png(img)
-
-
-def read_job(job: CaptionJob) -> bytes:
-    """The bytes to caption, with the core's limits and one-line reasons."""
-    if job.image is not None:
-        return image_to_png(job.image)
-    if job.data is not None:
-        return job.data
-    assert job.path is not None
-    p = job.path
-    try:
-        size = p.stat().st_size
-        if size > images.MAX_FILE_BYTES:
-            raise images.ImageError(f"The file is too large ({size // (1024 * 1024)} MB; the limit is "
-                                    f"{images.MAX_FILE_BYTES // (1024 * 1024)} MB).")
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise images.ImageError("No such file.") from None
-    except IsADirectoryError:
-        raise images.ImageError("This is a folder, not an image.") from None
-    except OSError as exc:
-        raise images.ImageError(f"The file cannot be read ({exc.strerror}).") from None
-
-
 def caption_job(service: Service, job: CaptionJob) -> JobResult:
-    data = read_job(job)
-    info = images.sniff(data)
-    if info is not None and info.kind == "svg":
-        data = rasterize_svg(data)
-    result = service.caption_bytes(data, job.name, count=job.count)
-    preview = QImage.fromData(data)
+    """One card's work: a file through the core's caption path, or pasted pixels as PNG bytes."""
+    if job.path is not None:
+        result = service.caption_file(job.path, count=job.count)
+    else:
+        data = job.data if job.data is not None else image_to_png(job.image) if job.image is not None else b""
+        result = service.caption_bytes(data, job.name, count=job.count)
+    preview = QImage.fromData(result.sent)
     if not preview.isNull():
         preview = preview.scaled(PREVIEW * 2, PREVIEW * 2, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)

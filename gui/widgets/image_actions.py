@@ -119,9 +119,15 @@ class ImageActions:
             return
 
         def put(full: FullImage) -> None:
-            mime = QMimeData()
-            mime.setImageData(full.image)
-            mime.setData("image/png", QByteArray(export.to_png(full.data)))
+            # Pixels for editors and the file (named and described as Export does) for file managers.
+            from core.export import ExportError
+
+            try:
+                mime = export.mime_for([(r, full.data)], full.image, export.template(self.gui))
+            except ExportError:  # no file to offer: the pixels alone
+                mime = QMimeData()
+                mime.setImageData(full.image)
+                mime.setData("image/png", QByteArray(export.to_png(full.data)))
             export.to_clipboard(mime)
             self.statusBar().showMessage("Image copied.", 3000)
 
@@ -178,11 +184,15 @@ class ImageActions:
             return
         start = self.gui.get("export/last_dir") or str(Path.home())
         if len(records) == 1:
-            path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(start) / export.file_name(records[0])),
-                                                  "PNG image (*.png)")
+            from core.export import file_name
+
+            name = file_name(records[0], template=export.template(self.gui))
+            jpeg = name.endswith(".jpg")
+            path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(start) / name),
+                                                  "JPEG image (*.jpg *.jpeg)" if jpeg else "PNG image (*.png)")
             if path:
-                if not path.lower().endswith(".png"):
-                    path += ".png"
+                if not path.lower().endswith((".jpg", ".jpeg") if jpeg else (".png",)):
+                    path += ".jpg" if jpeg else ".png"
                 self.save_images(records, Path(path).parent, names={records[0].id: Path(path).name})
         else:
             folder = QFileDialog.getExistingDirectory(self, f"Save {len(records)} images to folder", start)
@@ -191,18 +201,22 @@ class ImageActions:
 
     def save_images(self: MainWindow, records: list[ImageRecord], folder: Path, names: dict[int, str] | None = None,
                     done: Callable[[list[Path]], None] | None = None) -> None:
-        """Read each image and write it as PNG, on the worker (DB read + file I/O)."""
+        """Read each image and write it by the core's one writer (its parameters inside, named as
+        Export names it; ``names``: a name the user chose), on the worker (DB read + file I/O)."""
+        from core import export as core_export
+
         self.gui.set("export/last_dir", str(folder))
+        name_template = export.template(self.gui)
 
         def run(s: Service) -> list[Path]:
             out = []
-            folder.mkdir(parents=True, exist_ok=True)
-            for r in records:
-                data = export.to_png(s.image_bytes(r.id))
-                path = folder / names[r.id] if names and r.id in names else \
-                    export.unique_path(folder, export.file_name(r))
-                path.write_bytes(data)
-                out.append(path)
+            with core_export.FolderWriter(folder, template=name_template) as writer:
+                for r in records:
+                    data = s.image_bytes(r.id)
+                    if names and r.id in names:
+                        out.append(core_export.save_file(folder / names[r.id], r, data))
+                    else:
+                        out.append(writer.write(r, data).path)
             return out
 
         def saved(paths: list[Path]) -> None:
@@ -212,7 +226,9 @@ class ImageActions:
                 done(paths)
 
         def failed(exc: BaseException) -> None:
-            if isinstance(exc, OSError):
+            if isinstance(exc, core_export.ExportError):
+                self.message_bar.show_message(str(exc), "error")
+            elif isinstance(exc, OSError):
                 self.message_bar.show_message(f"The images could not be saved: {exc.strerror or exc}.", "error")
             else:
                 self.show_error(exc)
@@ -232,7 +248,13 @@ class ImageActions:
         if len(ready) < len(records):
             self.statusBar().showMessage(f"Dragging {len(ready)} of {len(records)} images (the rest are still "
                                          "being read).", 4000)
-        return export.mime_for([(r, f.data) for r, f in ready], ready[0][1].image)
+        from core.export import ExportError
+
+        try:
+            return export.mime_for([(r, f.data) for r, f in ready], ready[0][1].image, export.template(self.gui))
+        except ExportError as exc:  # the temporary folder is full or gone
+            self.message_bar.show_message(str(exc), "error")
+            return None
 
     def open_viewer(self: MainWindow) -> None:
         r = self.current()

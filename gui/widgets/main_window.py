@@ -37,6 +37,7 @@ from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortc
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
+from gui.importing import GalleryDropImport
 from gui.maintenance import Maintenance
 from gui.models.gallery_model import GalleryModel
 from gui.models.image_cache import ImageCache
@@ -211,6 +212,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self._connect_generation()
         self._connect_batch()
         self._connect_images()
+        self.drop_import = GalleryDropImport(self)  # image files dropped on the gallery come in (gui/importing.py)
         self.captions.use_as_prompt.connect(self.use_as_prompt)
         self.captions.status_message.connect(lambda t: self.statusBar().showMessage(t, 4000))
         self.captions.error.connect(self.show_error)

@@ -122,7 +122,7 @@ def test_multi_select_delete_and_save(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: len(saved) == 3)
     assert len({p.name for p in saved}) == 3
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in saved)
-    assert all(p.name.startswith("a-purple-nebula_") for p in saved)
+    assert all("_a-purple-nebula_" in p.name for p in saved)  # the naming rule of Export ({date}_{prompt}_{seed})
 
     answered = answer_confirmation("Delete")
     w.actions_["delete"].trigger()

@@ -217,7 +217,9 @@ class DataLoss:
               folders: Iterable[Path] = ()) -> list[str]:
         """Record and return the media ids delivered since the test began that are kept nowhere:
         not in ``generated_images`` or ``generated_images_archive`` of any of ``db_urls``, not in
-        a spool folder, not saved as a file in ``folders`` (compared byte for byte)."""
+        a spool folder, not saved as a file in ``folders`` (compared byte for byte, without the
+        parameters text the app's file writer puts in: ``core.imagemeta.strip_text`` takes exactly
+        that out again)."""
         delivered = self.delivered()
         kept: set[str] = set()
         for url in db_urls:
@@ -226,7 +228,10 @@ class DataLoss:
             kept |= spooled_media_ids(spool)
         missing = [m for m in dict.fromkeys(delivered) if m not in kept]
         if missing:
-            files = {p.read_bytes() for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_file()}
+            from core.imagemeta import strip_text
+
+            files = {strip_text(p.read_bytes()) for folder in folders if folder.is_dir()
+                     for p in folder.iterdir() if p.is_file()}
             missing = [m for m in missing if self.server.render(m) not in files]
         self.record(len(missing))
         return missing
