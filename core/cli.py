@@ -207,13 +207,17 @@ def _write_images(directory: Path, items: Sequence[tuple[object, bytes]]) -> lis
 
 
 def _prepare_dir(value: str) -> Path:
+    """Check ``-d`` before any work: the folder, or the nearest folder above it that exists, must
+    be writable. The writer (core.export) creates it when the first file is written, so a
+    command that writes nothing leaves no empty folder."""
     directory = Path(value).expanduser()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"The folder {directory} cannot be created ({exc.strerror}).") from None
-    if not os.access(directory, os.W_OK):
-        raise UsageError(f"The folder {directory} is not writable.")
+    existing = directory
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{existing} is not a folder, so {directory} cannot be created there.")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"The folder {existing} is not writable.")
     return directory
 
 

@@ -824,7 +824,8 @@ class FolderWriter:
         line = (metadata_line(f, name, text, size) + "\n").encode("utf-8")
         try:
             if self._meta_fd is None:
-                self._meta_fd = _open_no_link(self.folder / METADATA_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+                # O_RDWR, not O_WRONLY: the last byte is read back (a line a kill cut short)
+                self._meta_fd = _open_no_link(self.folder / METADATA_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT)
                 end = os.fstat(self._meta_fd).st_size
                 if end and os.pread(self._meta_fd, 1, end - 1) != b"\n":
                     line = b"\n" + line  # a line cut short by an earlier failure stays its own line

@@ -97,8 +97,7 @@ class GalleryDropImport(QObject):
         self.last = summary
         w = self.window
         w.statusBar().clearMessage()
-        if summary.count(Outcome.IMPORTED):
-            w.model.check_for_new()  # the gallery's own way of bringing in what others stored
+        w.ctx.announce(summary.changes)  # every view merges the new images in (core/changes.py)
         rejected = summary.rejected
         text = summary.message
         if len(rejected) == 1:

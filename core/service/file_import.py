@@ -28,6 +28,7 @@ from pathlib import Path
 
 from core import export, imagemeta, images
 from core.cancel import CancelToken
+from core.changes import ChangeKind, Changes
 from core.imagefx import protocol
 from core.service.service import MAX_PROMPT_CHARS, Service, ValidationError
 from core.store import portable
@@ -65,6 +66,12 @@ class FileImportSummary:
     results: tuple[FileResult, ...]
     elapsed: float
     cancelled: bool = False
+    origin: str = ""  # the service that stored them (core/changes.py)
+
+    @property
+    def changes(self) -> Changes:
+        """The images this import added (what the gallery merges in)."""
+        return Changes.of(ChangeKind.IMAGES_ADDED, self.imported_ids).with_origin(self.origin)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)
@@ -166,7 +173,7 @@ class FileImporter:
             if on_progress is not None:
                 on_progress(FileImportProgress(done=len(results), total=len(todo), result=result))
         return FileImportSummary(results=tuple(results), elapsed=time.perf_counter() - started,
-                                 cancelled=cancelled)
+                                 cancelled=cancelled, origin=self.service.origin)
 
     def _one(self, path: Path, account: str | None) -> FileResult:
         try:
@@ -241,7 +248,10 @@ class FileImporter:
             fingerprint_log_record_id=facts.fingerprint_log_record_id, is_favorite=facts.is_favorite,
             source=facts.source or SOURCE, prompt_seed=facts.prompt_seed, number_of_images=facts.number_of_images)
         with self.service.db.session() as s:
-            return portable.store_file_image(s, record)
+            image_id = portable.store_file_image(s, record)
+            if image_id is not None:  # told inside the writing transaction, like every mutation
+                self.service._announce(s, Changes.of(ChangeKind.IMAGES_ADDED, [image_id]))
+            return image_id
 
     @staticmethod
     def _facts_from_text(path: Path, p: export.ImageParameters, stored: bytes) -> export.ImageFacts:

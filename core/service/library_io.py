@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from core import export
 from core.cancel import CancelToken
+from core.changes import ChangeKind, Changes
 from core.service.service import Service, ValidationError
 from core.store import portable
 
@@ -44,6 +45,9 @@ BATCH_LINES = 200
 BATCH_BYTES = 32 * 1024 * 1024
 MAX_LINE_BYTES = 256 * 1024 * 1024  # one image line is a few MB; anything near this is not ours
 MAX_REASONS = 200  # rejected lines listed one by one; the rest are counted
+# What a row added here means to the views (core/changes.py); other kinds need no refresh.
+CHANGE_OF_KIND = {"image": ChangeKind.IMAGES_ADDED, "caption": ChangeKind.CAPTIONS, "queue_item": ChangeKind.QUEUE,
+                  "user": ChangeKind.ACCOUNTS}
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class LibraryImportResult:
     complete: bool = False  # the end line was read
     cancelled: bool = False
     elapsed: float = 0.0
+    changes: Changes = field(default_factory=Changes)  # everything added, for the views
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
@@ -288,6 +293,7 @@ def import_library(svc: Service, path: str | os.PathLike[str], *,
 def _import_batch(svc: Service, batch: list[tuple[int, dict[str, Any]]], maps: portable.ImportMaps,
                   result: LibraryImportResult) -> None:
     """One transaction for the batch; a row the database refuses is rolled back alone (savepoint)."""
+    added: dict[ChangeKind, list[int]] = {}
     with svc.db.session() as s:
         for number, obj in batch:
             kind = obj["kind"]
@@ -315,6 +321,22 @@ def _import_batch(svc: Service, batch: list[tuple[int, dict[str, Any]]], maps: p
             if new_id is not None and isinstance(ref, int) and not isinstance(ref, bool):
                 maps.put(kind, ref, new_id)
             (result.added if inserted else result.existing)[kind] += 1
+            change = CHANGE_OF_KIND.get(kind)
+            if inserted and change is not None and new_id is not None:
+                added.setdefault(change, []).append(new_id)
+        changes = Changes()
+        for change, ids in added.items():
+            changes = changes.merge(Changes.of(change, ids))
+        if changes:
+            result.changes = _capped(result.changes.merge(svc._announce(s, changes)))
+
+
+def _capped(changes: Changes) -> Changes:
+    """Beyond MAX_IDS ids a kind means "many: refresh it all", so a 100k import holds no 100k ids."""
+    from core.changes import MAX_IDS
+
+    kinds = {k: (None if ids is not None and len(ids) > MAX_IDS else ids) for k, ids in changes.kinds.items()}
+    return Changes(kinds, count=changes.count, origin=changes.origin)
 
 
 def describe_unknown(result: LibraryImportResult) -> list[str]:
