@@ -274,7 +274,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             _save_generation(directory, result.generation)
         except ExportError as exc:  # a full disk under -d: the images are safe in the library or spool
             kept = "kept in the spool" if result.spooled else "stored in the library"
-            _err(f"{exc} The images are {kept}; 'imagefx export' writes them once there is room.")
+            _err(f"{exc} The images are {kept}; '{command()} export' writes them once there is room.")
             return EXIT_USAGE
         if result.spooled:
             _err(f"The database could not store the images ({result.storage_error}); they are saved in "

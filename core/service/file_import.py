@@ -27,6 +27,7 @@ from enum import Enum
 from pathlib import Path
 
 from core import export, imagemeta, images
+from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.imagefx import protocol
@@ -229,7 +230,7 @@ class FileImporter:
         facts = check_facts(facts)
         email = facts.user_email or account
         if not email:
-            raise Rejected("No account to file it under: sign in first (imagefx login), or name one with --user.")
+            raise Rejected(f"No account to file it under: sign in first ({command()} login), or name one with --user.")
         with self.service.db.session() as s:
             if portable.existing_media_ids(s, [facts.media_id]):
                 return None

@@ -31,6 +31,7 @@ from typing import IO, Any
 from sqlalchemy.exc import DBAPIError
 
 from core import export
+from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.service.service import Service, ValidationError
@@ -192,7 +193,7 @@ def _open_for_reading(path: Path) -> tuple[IO[bytes], IO[bytes], int]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        raise ValidationError(f"{path} is not a regular file; give the file 'imagefx library export' wrote.")
+        raise ValidationError(f"{path} is not a regular file; give the file '{command()} library export' wrote.")
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     raw = os.fdopen(fd, "rb")
@@ -229,7 +230,7 @@ def _decode(raw: bytes) -> dict[str, Any] | str:
 
 def _check_header(obj: dict[str, Any] | str, path: Path) -> None:
     if isinstance(obj, str) or obj.get("kind") != HEADER or obj.get("format") != FORMAT:
-        raise ValidationError(f"{path.name} is not a library file written by 'imagefx library export'.")
+        raise ValidationError(f"{path.name} is not a library file written by '{command()} library export'.")
     version = obj.get("version")
     if not isinstance(version, int) or version < 1:
         raise ValidationError(f"{path.name} has no format version this app understands.")
