@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from core.appinfo import command
 
@@ -503,7 +503,7 @@ def _one_line(text: str, limit: int = 60) -> str:
 class _QueueDisplay:
     """A progress bar when stdout is a terminal; one plain line per event when it is piped."""
 
-    def __init__(self, stream: object = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.out = stream or sys.stdout
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
         self.bar_shown = False
@@ -512,10 +512,10 @@ class _QueueDisplay:
         from core.redact import redact
 
         if self.tty and self.bar_shown:
-            self.out.write("\r\x1b[2K")  # type: ignore[attr-defined]
+            self.out.write("\r\x1b[2K")
             self.bar_shown = False
-        self.out.write(redact(line) + "\n")  # type: ignore[attr-defined]
-        self.out.flush()  # type: ignore[attr-defined]
+        self.out.write(redact(line) + "\n")
+        self.out.flush()
 
     def _bar(self, event: object) -> None:
         p = event.progress  # type: ignore[attr-defined]
@@ -524,8 +524,8 @@ class _QueueDisplay:
         current = event.item.prompt if event.item is not None and event.kind == "item_started" else ""  # type: ignore[attr-defined]
         line = (f"[{'#' * filled}{'-' * (width - filled)}] {p.finished}/{p.total}  "
                 f"left {_duration(p.eta_seconds)}  {_one_line(current, 40)}")
-        self.out.write("\r\x1b[2K" + line)  # type: ignore[attr-defined]
-        self.out.flush()  # type: ignore[attr-defined]
+        self.out.write("\r\x1b[2K" + line)
+        self.out.flush()
         self.bar_shown = True
 
     def __call__(self, event: object) -> None:
@@ -562,8 +562,8 @@ class _QueueDisplay:
 
     def close(self) -> None:
         if self.tty and self.bar_shown:
-            self.out.write("\n")  # type: ignore[attr-defined]
-            self.out.flush()  # type: ignore[attr-defined]
+            self.out.write("\n")
+            self.out.flush()
 
 
 def _queue_options(args: argparse.Namespace) -> object:

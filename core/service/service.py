@@ -52,6 +52,7 @@ from core.store.backup import BackupResult
 
 if TYPE_CHECKING:
     from core.imagefx.client import ImageFXClient
+    from core.standin import StandInServer
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,7 @@ class Service:
     def __init__(self, settings: Settings | None = None, *, cookie: str | None = None,
                  secrets: SecretStore | None = None, database: Database | None = None) -> None:
         self.settings = settings or load_settings()
-        self._standin = None
+        self._standin: StandInServer | None = None
         if self.settings.demo:
             self._start_demo()
         self._secrets = secrets

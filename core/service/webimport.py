@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TypeVar
 
 from core.cancel import CancelToken
@@ -33,7 +34,7 @@ from core.imagefx.errors import (
     RequestTimeout,
     ServerError,
 )
-from core.imagefx.types import HistoryEntry, SessionInfo
+from core.imagefx.types import HistoryEntry, HistoryPage, SessionInfo
 from core.service import prepare
 from core.service.control import ProbeInterval, RunControl, retry_while_down
 from core.service.service import Service, ValidationError
@@ -274,10 +275,13 @@ class _Import:
         except Exception:
             log.warning("could not record the import error")
 
+    def _history_page(self, cursor: str | None, cancel: CancelToken) -> HistoryPage:
+        return self.svc.client().user_history(cursor, self.w.page_size, cancel, retries=0)
+
     def _pages(self, info: SessionInfo, cursor: str | None, early_stop: bool) -> str:
         email = info.email
         while True:
-            page = self.call(lambda t, c=cursor: self.svc.client().user_history(c, self.w.page_size, t, retries=0))
+            page = self.call(partial(self._history_page, cursor))
             ids = [e.media_id for e in page.entries]
             with self.svc.db.session() as s:
                 known = repo.existing_media_ids(s, ids)

@@ -218,7 +218,7 @@ def describe_raster(img: Image.Image) -> tuple[int, int, str]:
     thumb = img.convert("RGB").resize((32, 32), Image.Resampling.BILINEAR)
     colours = thumb.quantize(6).convert("RGB").getcolors(64) or [(1, (128, 128, 128))]
     _count, rgb = max(colours, key=lambda c: c[0])
-    return w, h, _colour_name(rgb)
+    return w, h, _colour_name(rgb)  # type: ignore[arg-type]  # an RGB image's colours are (r, g, b)
 
 
 _SVG_DIM = re.compile(rb'<svg[^>]*?\swidth="([\d.]+)(?:px)?"[^>]*?\sheight="([\d.]+)(?:px)?"', re.I | re.S)

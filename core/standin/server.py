@@ -656,7 +656,7 @@ class StandInServer:
             return json_reply(400, google_error(400, "INVALID_ARGUMENT", SAFETY_MESSAGE))
         workflow_id = str(uuid.uuid4())
         now = datetime.now(UTC)
-        panels = []
+        panels: list[dict[str, Any]] = []
         for sent_prompt in prompts:
             prompt = self.prompt_rewriter(sent_prompt) if self.prompt_rewriter else sent_prompt
             generated = []
@@ -789,7 +789,8 @@ class StandInServer:
             raise _BadInput(f"The MIME type {mime} does not match the image data, which is {kind}.")
         if kind == "svg":
             size = images.svg_size(data)
-            w, h, colour = (size[0], size[1], None) if size else (None, None, None)
+            colour: str | None = None
+            w, h = size if size else (None, None)
         else:
             try:
                 with Image.open(io.BytesIO(data)) as img:

@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, CursorResult, Engine, Result, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +46,12 @@ class DatabaseUnavailable(DatabaseError):
 
 def schema_sql() -> str:
     return SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (``Session.execute`` is typed as returning a plain
+    ``Result``; for those statements it is a ``CursorResult``, which has the count)."""
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 def server_url(db: DatabaseSettings) -> URL:

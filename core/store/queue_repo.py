@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from core.store.database import describe_error
+from core.store.database import describe_error, rowcount
 from core.store.models import GeneratedImage, QueueItemRow, WebImportState
 from core.store.records import FINISHED_STATES, NewQueueItem, QueueCounts, QueueItem, WebImportRecord
 
@@ -192,7 +192,7 @@ def move(s: Session, item_id: int, to_index: int, user_email: str | None = None)
     old = {r[0]: r[1] for r in rows}
     changes = [{"b_id": iid, "b_pos": pos} for iid, pos in zip(ids, slots, strict=True) if old[iid] != pos]
     if changes:
-        table = QueueItemRow.__table__
+        table = cast(sa.Table, QueueItemRow.__table__)
         # Core, not ORM: an ORM update with a parameter list is a bulk update by primary key.
         s.execute(sa.update(table).where(table.c.id == sa.bindparam("b_id"))
                   .values(position=sa.bindparam("b_pos")), changes)
@@ -206,30 +206,30 @@ def _ids_filter(q: Any, ids: Sequence[int] | None) -> Any:
 def cancel_pending(s: Session, ids: Sequence[int] | None = None, user_email: str | None = None) -> int:
     """Pending items become cancelled (a running item is its runner's to cancel)."""
     q = _scope(_ids_filter(sa.update(QueueItemRow).where(QueueItemRow.state == "pending"), ids), user_email)
-    return s.execute(q.values(state="cancelled", finished_at=sa.func.now(), error=None)
-                     .execution_options(synchronize_session=False)).rowcount or 0
+    return rowcount(s.execute(q.values(state="cancelled", finished_at=sa.func.now(), error=None)
+                              .execution_options(synchronize_session=False)))
 
 
 def retry(s: Session, ids: Sequence[int] | None = None, user_email: str | None = None) -> int:
     """Failed items (and cancelled ones, when named) go back to pending with a fresh attempt count."""
     states = ["failed", "cancelled"] if ids is not None else ["failed"]
     q = _scope(_ids_filter(sa.update(QueueItemRow).where(QueueItemRow.state.in_(states)), ids), user_email)
-    return s.execute(q.values(state="pending", error=None, attempts=0, started_at=None, finished_at=None,
-                              claimed_by=None).execution_options(synchronize_session=False)).rowcount or 0
+    return rowcount(s.execute(q.values(state="pending", error=None, attempts=0, started_at=None, finished_at=None,
+                                       claimed_by=None).execution_options(synchronize_session=False)))
 
 
 def remove(s: Session, ids: Sequence[int], user_email: str | None = None) -> int:
     """Delete items that are not running."""
     q = _scope(sa.delete(QueueItemRow).where(QueueItemRow.id.in_(list(ids)))
                .where(QueueItemRow.state != "running"), user_email)
-    return s.execute(q.execution_options(synchronize_session=False)).rowcount or 0
+    return rowcount(s.execute(q.execution_options(synchronize_session=False)))
 
 
 def clear(s: Session, *, finished_only: bool = False, user_email: str | None = None) -> int:
     """Empty the queue (running items stay: their runner owns them)."""
     states = list(FINISHED_STATES) if finished_only else ["pending", *FINISHED_STATES]
     q = _scope(sa.delete(QueueItemRow).where(QueueItemRow.state.in_(states)), user_email)
-    return s.execute(q.execution_options(synchronize_session=False)).rowcount or 0
+    return rowcount(s.execute(q.execution_options(synchronize_session=False)))
 
 
 # --- running --------------------------------------------------------------------------------
@@ -305,11 +305,11 @@ def mark_spooled_done(s: Session, item_id: int, prompt_id: int | None, media_ids
         prompt_id = s.execute(sa.select(GeneratedImage.prompt_id)
                               .where(GeneratedImage.media_generation_id.in_(list(media_ids)))
                               .where(GeneratedImage.prompt_id.is_not(None)).limit(1)).scalar()
-    changed = s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id)
-                        .where(QueueItemRow.state != "done")
-                        .values(state="done", error=None, prompt_id=prompt_id, image_count=len(media_ids),
-                                finished_at=sa.func.now(), claimed_by=None)
-                        .execution_options(synchronize_session=False)).rowcount
+    changed = rowcount(s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id)
+                                 .where(QueueItemRow.state != "done")
+                                 .values(state="done", error=None, prompt_id=prompt_id, image_count=len(media_ids),
+                                         finished_at=sa.func.now(), claimed_by=None)
+                                 .execution_options(synchronize_session=False)))
     return bool(changed)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core.store.database import rowcount
 from core.store.models import (
     GeneratedImage,
     GeneratedImageArchive,
@@ -58,8 +59,8 @@ def upsert_user(s: Session, email: str, name: str, image_url: str | None = None,
         update["image_url"] = stmt.excluded.image_url
     if not keep_cookie:
         update["google_cookie"] = stmt.excluded.google_cookie
-    stmt = stmt.on_conflict_do_update(index_elements=[User.email], set_=update).returning(User.id)
-    user_id = s.execute(stmt).scalar_one()
+    upsert = stmt.on_conflict_do_update(index_elements=[User.email], set_=update).returning(User.id)
+    user_id = s.execute(upsert).scalar_one()
     user = s.get(User, user_id, populate_existing=True)
     assert user is not None
     return _user_record(user)
@@ -98,11 +99,11 @@ def store_session(s: Session, user_id: int, token_hash: str, expires_at: datetim
 
 
 def delete_user_sessions(s: Session, user_id: int) -> int:
-    return s.execute(sa.delete(SessionRow).where(SessionRow.user_id == user_id)).rowcount or 0
+    return rowcount(s.execute(sa.delete(SessionRow).where(SessionRow.user_id == user_id)))
 
 
 def delete_expired_sessions(s: Session) -> int:
-    return s.execute(sa.delete(SessionRow).where(SessionRow.expires_at < sa.func.now())).rowcount or 0
+    return rowcount(s.execute(sa.delete(SessionRow).where(SessionRow.expires_at < sa.func.now())))
 
 
 # --- storing generations ------------------------------------------------------------------------
@@ -262,7 +263,7 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
     if with_thumbnails:
         q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
     if after is not None:
-        q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*after))
+        q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*map(sa.literal, after)))
     q = _filtered(q, search=search, favorites_only=favorites_only, user_id=user_id)
     q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
     rows = s.execute(q).all()
@@ -395,7 +396,7 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
     if search.strip():
         q = q.where(prompt_matches(search.strip()))
     if before is not None:
-        q = q.where(sa.tuple_(Prompt.created_at, Prompt.id) < sa.tuple_(*before))
+        q = q.where(sa.tuple_(Prompt.created_at, Prompt.id) < sa.tuple_(*map(sa.literal, before)))
     q = q.order_by(Prompt.created_at.desc(), Prompt.id.desc()).limit(limit)
     return [HistoryRow(prompt_id=r[0], prompt=r[1], created_at=r[2], user_email=r[3], model=r[4],
                        aspect_ratio=r[5], seed=r[6], requested=r[7], image_count=int(r[8] or 0),
@@ -455,10 +456,10 @@ def archive_older_than(s: Session, days: int) -> int:
     # One statement, one snapshot: only rows that were copied are deleted. Two statements (the
     # original document's INSERT then DELETE) let a row that commits between them, such as an old
     # spool entry, be deleted without its copy (tests/faults/test_maintenance.py).
-    moved = s.execute(sa.text(
+    moved = rowcount(s.execute(sa.text(
         f"WITH copied AS (INSERT INTO generated_images_archive ({cols}) SELECT {cols} FROM generated_images "
         "WHERE created_at < :cutoff ON CONFLICT (id) DO NOTHING RETURNING id) "
-        "DELETE FROM generated_images WHERE id IN (SELECT id FROM copied)"), {"cutoff": cutoff}).rowcount or 0
+        "DELETE FROM generated_images WHERE id IN (SELECT id FROM copied)"), {"cutoff": cutoff}))
     return moved
 
 
