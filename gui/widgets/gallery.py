@@ -41,7 +41,7 @@ class GalleryView(EmptyStateListView):
         self.setAccessibleName("Gallery")
         self.setAccessibleDescription("Your generated images, newest first")
         self.setViewMode(QListView.ViewMode.IconMode)
-        self.setUniformItemSizes(True)  # PLATFORM_NOTES.md: no per-row size queries
+        self.setUniformItemSizes(True)  # docs/platform-notes.md: no per-row size queries
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWrapping(True)

@@ -3,7 +3,7 @@
 Run as ``python -m tests.gui.many_items_child DATABASE_URL EXPECTED``. It opens the main
 window on that database, pages through every image, scrolls to the end, paints, and
 exits. PySide6 6.12 aborted such a process (exit code 134) from ~1,000 items added
-through QStandardItemModel; a custom model must exit with 0 (PLATFORM_NOTES.md).
+through QStandardItemModel; a custom model must exit with 0 (docs/platform-notes.md).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from tests.gui.helpers import write_png
 
 
 def drop_files(widget, paths: list[Path]) -> None:
-    """What a file manager does: drag enter, then drop, with file URLs (PLATFORM_NOTES.md)."""
+    """What a file manager does: drag enter, then drop, with file URLs (docs/platform-notes.md)."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPoint(widget.width() // 2, widget.height() // 2)

@@ -1,6 +1,6 @@
 """Thousands of gallery items must not crash the process (PySide6 6.12's None-refcount abort).
 
-PLATFORM_NOTES.md: with PySide6 6.12.0 a process that added ~1,000 items through
+docs/platform-notes.md: with PySide6 6.12.0 a process that added ~1,000 items through
 QStandardItemModel aborted at exit (code 134), ~5,200 mid-run. The gallery uses a custom
 QAbstractListModel; this test stores ~6,000 images in a fresh database and runs the real
 window over them in a subprocess, which must exit with 0.

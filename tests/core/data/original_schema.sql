@@ -1,4 +1,4 @@
--- The original ImageFX API database schema, as ORIGINAL_SCHEMA_DOC.md describes it
+-- The original ImageFX API database schema, as docs/original-schema.md describes it
 -- (tables, constraints, indexes, the updated_at trigger). Tests create a database from
 -- this file, fill it the way the original tools did, and let the app upgrade it in place.
 
