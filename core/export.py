@@ -815,7 +815,7 @@ class FolderWriter:
             text = imagemeta.read_text(read_file(self.folder / name))
         except (ValueError, OSError):
             return False
-        return bool(text) and parse_parameters(text).media_id == media_id
+        return text is not None and text != "" and parse_parameters(text).media_id == media_id
 
     def _note(self, f: ImageFacts, name: str, text: str, size: tuple[int, int] | None) -> None:
         self._known[f.media_id] = name

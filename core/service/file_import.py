@@ -137,9 +137,9 @@ def check_facts(f: export.ImageFacts) -> export.ImageFacts:
                                (f.workflow_id, "workflow id", 255),
                                (f.fingerprint_log_record_id, "fingerprint id", 255), (f.source, "source", 20)):
         _check_text(value, what, limit)
-    for value, what in ((f.seed, "seed"), (f.prompt_seed, "requested seed")):
-        if value is not None and not 0 <= value <= protocol.MAX_SEED:
-            raise Rejected(f"Its {what} {value} is out of range.")
+    for number, what in ((f.seed, "seed"), (f.prompt_seed, "requested seed")):
+        if number is not None and not 0 <= number <= protocol.MAX_SEED:
+            raise Rejected(f"Its {what} {number} is out of range.")
     if f.number_of_images is not None and not 1 <= f.number_of_images <= 1000:
         return replace(f, number_of_images=None)
     return f

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from sqlalchemy.exc import DBAPIError
 
 from core import export
-from core.appinfo import command
+from core.appinfo import command, version
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.service.service import Service, ValidationError
@@ -121,15 +121,6 @@ def _schema_version(svc: Service) -> int | None:
         return row.version if row else None
 
 
-def _app_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("imagefx-studio")
-    except Exception:  # not installed (a checkout run with PYTHONPATH)
-        return "unknown"
-
-
 def export_library(svc: Service, path: str | os.PathLike[str], *,
                    on_progress: Callable[[LibraryProgress], None] | None = None,
                    cancel: CancelToken | None = None) -> LibraryExportResult:
@@ -147,8 +138,9 @@ def export_library(svc: Service, path: str | os.PathLike[str], *,
             portable.begin_snapshot(s)
             totals = {spec.kind: portable.count_rows(s, spec) for spec in portable.TABLES}
             total = sum(totals.values())
-            out: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0) if compressed else raw
-            header = {"kind": HEADER, "format": FORMAT, "version": VERSION, "app_version": _app_version(),
+            out: IO[bytes] = (cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0))
+                              if compressed else raw)
+            header = {"kind": HEADER, "format": FORMAT, "version": VERSION, "app_version": version(),
                       "schema_version": _schema_version(svc), "exported_at": datetime.now(UTC).isoformat(),
                       "counts": totals}
             out.write(_line(header))

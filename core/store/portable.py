@@ -24,12 +24,13 @@ import base64
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core.store.database import rowcount
 from core.store.models import (
     GeneratedImage,
     GeneratedImageArchive,
@@ -76,17 +77,22 @@ def _queue_fixup(row: Row) -> Row:
     return row
 
 
+def _table(model: type[Any]) -> sa.Table:
+    """A model's table (typed as a FromClause by SQLAlchemy; a declarative model's is a Table)."""
+    return cast(sa.Table, model.__table__)
+
+
 TABLES: list[TableSpec] = [
-    TableSpec("user", User.__table__, key=("email",), exclude=frozenset({"google_cookie"})),
-    TableSpec("prompt", Prompt.__table__, key=("user_id", "prompt_text", "created_at"), refs={"user_id": "user"}),
-    TableSpec("image", GeneratedImage.__table__, key=("media_generation_id",),
+    TableSpec("user", _table(User), key=("email",), exclude=frozenset({"google_cookie"})),
+    TableSpec("prompt", _table(Prompt), key=("user_id", "prompt_text", "created_at"), refs={"user_id": "user"}),
+    TableSpec("image", _table(GeneratedImage), key=("media_generation_id",),
               refs={"user_id": "user", "prompt_id": "prompt"}, batch=16),
-    TableSpec("thumbnail", ImageThumbnail.__table__, key=("image_id",), refs={"image_id": "image"}, batch=200),
-    TableSpec("caption", ImageCaption.__table__, key=("user_id", "image_path", "caption_text", "created_at"),
+    TableSpec("thumbnail", _table(ImageThumbnail), key=("image_id",), refs={"image_id": "image"}, batch=200),
+    TableSpec("caption", _table(ImageCaption), key=("user_id", "image_path", "caption_text", "created_at"),
               refs={"user_id": "user"}),
-    TableSpec("archived_image", GeneratedImageArchive.__table__, key=("media_generation_id",),
+    TableSpec("archived_image", _table(GeneratedImageArchive), key=("media_generation_id",),
               refs={"user_id": "user", "prompt_id": "prompt"}, batch=16, new_id="generated_images_id_seq"),
-    TableSpec("queue_item", QueueItemRow.__table__, key=("user_email", "prompt_text", "created_at"),
+    TableSpec("queue_item", _table(QueueItemRow), key=("user_email", "prompt_text", "created_at"),
               refs={"prompt_id": "prompt"}, fixup=_queue_fixup),
 ]
 
@@ -239,7 +245,7 @@ def find_or_insert(s: Session, spec: TableSpec, values: Row) -> tuple[int | None
             again = s.execute(sa.select(spec.table.c[pk]).where(_key_clause(spec, values)).limit(1)).scalar()
             return (int(again) if again is not None else None), False
         return int(new), True
-    inserted = s.execute(stmt).rowcount or 0
+    inserted = rowcount(s.execute(stmt))
     return None, bool(inserted)
 
 
