@@ -106,13 +106,27 @@ ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS byte_size INTEGER;
 ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS is_favorite BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS source VARCHAR(20) NOT NULL DEFAULT 'generate';
 
--- The gallery pages newest first with keyset pagination on (created_at, id).
-CREATE INDEX IF NOT EXISTS idx_generated_images_created_id
-    ON generated_images (created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS idx_generated_images_user_created_id
-    ON generated_images (user_id, created_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS idx_generated_images_favorite_created_id
-    ON generated_images (created_at DESC, id DESC) WHERE is_favorite;
+-- The Trash (issue 11): Delete moves an image here (trashed_at = when); it can be restored,
+-- or deleted for good by the user or after the days set in Settings (default 30).
+-- NULL = in the library. Every listing, count and search of the library says
+-- `trashed_at IS NULL`; the Trash view says `IS NOT NULL`.
+ALTER TABLE generated_images ADD COLUMN IF NOT EXISTS trashed_at TIMESTAMP WITH TIME ZONE;
+
+-- The gallery pages newest first with keyset pagination on (created_at, id), over the images
+-- not in the Trash: partial indexes, so trashed rows cost the gallery nothing.
+-- (Schema 4 had the same indexes without the predicate; schema 5 replaces them.)
+DROP INDEX IF EXISTS idx_generated_images_created_id;
+DROP INDEX IF EXISTS idx_generated_images_user_created_id;
+DROP INDEX IF EXISTS idx_generated_images_favorite_created_id;
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_created_id
+    ON generated_images (created_at DESC, id DESC) WHERE trashed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_user_created_id
+    ON generated_images (user_id, created_at DESC, id DESC) WHERE trashed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_favorite_created_id
+    ON generated_images (created_at DESC, id DESC) WHERE is_favorite AND trashed_at IS NULL;
+-- The Trash view (same order) and emptying it after N days.
+CREATE INDEX IF NOT EXISTS idx_generated_images_trashed
+    ON generated_images (trashed_at, id) WHERE trashed_at IS NOT NULL;
 
 -- Thumbnails are made once, when an image is stored, and kept in the database so a
 -- second machine on the same server sees them too. A separate table keeps the hot
@@ -235,6 +249,6 @@ CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 4)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 5)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from core.appinfo import command
 
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     di = sub.add_parser("desktop-install", help="add the app to your desktop's applications menu (Linux)")
     di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
     _add_files_parsers(sub)
+    _add_trash_parsers(sub)
     return p
 
 
@@ -427,7 +428,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
         if args.task == "cleanup-sessions":
             print(f"Deleted {svc.delete_expired_sessions()} expired session(s).")
         elif args.task == "archive":
-            print(f"Archived {svc.archive_older_than(args.days)} image(s) older than {args.days} days.")
+            print(f"Archived {svc.archive_older_than(args.days).count} image(s) older than {args.days} days.")
     return EXIT_OK
 
 
@@ -783,6 +784,107 @@ def cmd_library(args: argparse.Namespace) -> int:
 COMMANDS.update({"import-files": cmd_import_files, "library": cmd_library})
 
 # === end of the files block =====================================================================
+
+# === The Trash (issue 11) =====================================================================
+
+def _add_trash_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    t = sub.add_parser("trash", help="images deleted in the app: list, restore, move there, or empty for good")
+    tsub = t.add_subparsers(dest="trash_command", metavar="ACTION", parser_class=_Parser, required=True)
+    tl = tsub.add_parser("list", help="what is in the Trash, newest image first")
+    tl.add_argument("-l", "--limit", type=_positive, default=200, help="how many (default 200)")
+    tl.add_argument("--json", action="store_true", help="one JSON array instead of text")
+    tr = tsub.add_parser("restore", help="put images back in the library, by id or media id")
+    tr.add_argument("images", nargs="*", metavar="IMAGE", help="image id or media id (as 'trash list' shows)")
+    tr.add_argument("--all", action="store_true", help="restore everything in the Trash")
+    ta = tsub.add_parser("add", help="move images to the Trash (what Delete does in the app), by id or media id")
+    ta.add_argument("images", nargs="+", metavar="IMAGE", help="image id or media id")
+    te = tsub.add_parser("empty", help="delete what is in the Trash for good")
+    te.add_argument("--older-than", type=_non_negative, default=None, metavar="DAYS",
+                    help="only images trashed more than DAYS days ago")
+    te.add_argument("-y", "--yes", action="store_true", help="do not ask (it asks only on a terminal)")
+
+
+def _images_text(n: int) -> str:
+    return f"{n:,} image{'s' if n != 1 else ''}"
+
+
+def _resolve(svc: Any, refs: list[str]) -> list[int]:
+    ids, missing = svc.find_images(refs)
+    if missing:
+        raise UsageError(f"No image {', '.join(repr(m) for m in missing[:5])} in the library "
+                         f"(use an id or a media id as 'imagefx trash list' shows them).")
+    return ids
+
+
+def cmd_trash(args: argparse.Namespace) -> int:
+    with _service(args) as svc:
+        svc.open()
+        days = max(0, svc.settings.trash_days)
+        action = args.trash_command
+        if action == "list":
+            return _trash_list(svc, args.limit, args.json, days)
+        if action == "add":
+            changes = svc.trash_images(_resolve(svc, args.images))
+            print(f"Moved {_images_text(changes.count)} to the Trash; 'imagefx trash restore' brings them back.")
+            return EXIT_OK
+        if action == "restore":
+            if args.all == bool(args.images):
+                raise UsageError("Name the images to restore (id or media id), or give --all.")
+            if args.all:
+                ids = [r.id for r in svc.trash(limit=1_000_000)]
+            else:
+                ids = _resolve(svc, args.images)
+            changes = svc.restore_images(ids)
+            print(f"Restored {_images_text(changes.count)}.")
+            skipped = len(ids) - changes.count
+            if skipped:
+                _err(f"{_images_text(skipped)} named {'were' if skipped != 1 else 'was'} not in the Trash.")
+            return EXIT_OK
+        older = args.older_than
+        waiting = svc.count_images(trash=True)
+        if not waiting:
+            print("The Trash is empty.")
+            return EXIT_OK
+        if not args.yes and sys.stdin.isatty():
+            what = "everything in the Trash" if older is None else f"images trashed more than {older} days ago"
+            answer = input(f"Delete {what} ({_images_text(waiting)} in the Trash) for good? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing deleted.")
+                return EXIT_OK
+        changes = svc.empty_trash(older_than_days=older)
+        print(f"Deleted {_images_text(changes.count)} from the Trash for good.")
+    return EXIT_OK
+
+
+def _trash_list(svc: Any, limit: int, as_json: bool, days: int) -> int:
+    records = svc.trash(limit=limit)
+    now = datetime.now().astimezone()
+    if as_json:
+        print(json.dumps([{"id": r.id, "media_id": r.media_id, "prompt": r.prompt, "seed": r.seed,
+                           "created_at": r.created_at.isoformat(),
+                           "trashed_at": r.trashed_at.isoformat() if r.trashed_at else None}
+                          for r in records], ensure_ascii=False, indent=2))
+        return EXIT_OK
+    if not records:
+        print("The Trash is empty.", file=sys.stderr)
+        return EXIT_OK
+    for r in records:
+        when = r.trashed_at.astimezone() if r.trashed_at else now
+        left = ""
+        if days:
+            remaining = days - (now - when).days
+            left = f"  ({remaining} day{'s' if remaining != 1 else ''} left)" if remaining > 0 else "  (due)"
+        print(f"{r.id:>7}  trashed {when:%Y-%m-%d %H:%M}{left}  {r.media_id}  {_one_line(r.prompt)}")
+    total = svc.count_images(trash=True)
+    rule = f"deleted for good {days} days after they were trashed" if days else "kept until you empty it"
+    print(f"{_images_text(total)} in the Trash ({rule}); "
+          "restore with 'imagefx trash restore ID'.", file=sys.stderr)
+    return EXIT_OK
+
+
+COMMANDS["trash"] = cmd_trash
+
+# === end of the Trash block ====================================================================
 
 
 def main(argv: Sequence[str] | None = None) -> int:

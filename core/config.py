@@ -86,6 +86,7 @@ class Settings:
     request_timeout: float = 120.0
     queue_delay: float = 2.0
     current_account: str = ""
+    trash_days: int = 30  # images in the Trash longer than this are deleted for good at start-up; 0: never
 
     @property
     def settings_file(self) -> Path:

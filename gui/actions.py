@@ -77,7 +77,25 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
     A("favorite", "&Favourite", "star", ["Ctrl+D"], w.toggle_favorite, "Add to or remove from favourites")
     A("remix", "&Remix", "remix", ["Ctrl+R"], w.remix,
       "Put this image's prompt, seed, model and aspect ratio into the prompt editor")
-    A("delete", "&Delete…", "delete", [K.Delete], w.delete_selected, "Delete the selected images")
+    A("delete", "&Delete", "delete", [K.Delete], w.delete_selected,
+      "Move the selected images to the Trash (Ctrl+Z undoes)")
+    A("delete_forever", "Delete &forever…", None, ["Shift+Del"], w.delete_forever_selected,
+      "Delete the selected images for good, without the Trash")
+    A("restore", "R&estore from Trash", "restore", ["Ctrl+Shift+R"], w.restore_selected,
+      "Put the selected images back in the library")
+    A("show_trash", "&Trash", "delete", ["Ctrl+Shift+T"], lambda: w.show_trash(not w.model.trash),
+      "Show the images in the Trash, to restore or delete for good", checkable=True)
+    A("empty_trash", "Empty &Trash…", None, None, w.empty_trash, "Delete everything in the Trash for good")
+    # Undo and redo come from the window's undo stack, which names what they undo (gui/undo.py).
+    for key, act, icon, keys in (
+            ("undo", w.history.stack.createUndoAction(w, "&Undo"), "undo", [K.Undo]),
+            ("redo", w.history.stack.createRedoAction(w, "&Redo"), "redo", ["Ctrl+Shift+Z", "Ctrl+Y"])):
+        icons.bind(act, icon)
+        act.setShortcuts([QKeySequence(k) for k in keys])
+        act.setStatusTip("Undo the last delete, favourite change or replaced prompt" if key == "undo"
+                         else "Do again what was undone")
+        w.addAction(act)
+        actions[key] = act
     A("select_all", "Select &all", None, [K.SelectAll], lambda: w.gallery.view.selectAll())
     A("generate", "&Generate", "generate", ["Ctrl+Return", "Ctrl+Enter"], w.editor_generate,
       "Generate images from the prompt")
@@ -152,13 +170,13 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
 
     menu("&File", ["caption_files", "paste_caption", None, "save", "export", None, "import_web", None, "settings",
                    None, "quit"])
-    menu("&Edit", ["copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix", "delete", None,
-                   "select_all"])
+    menu("&Edit", ["undo", "redo", None, "copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix",
+                   "delete", "delete_forever", "restore", "empty_trash", None, "select_all"])
     menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])
     menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
                     "queue_remove", "queue_clear", None, "show_queue"])
     view = menu("&View", ["show_gallery", "show_caption", "show_queue", None, "search", "favorites_only",
-                          "viewer", None, "refresh"])
+                          "show_trash", "viewer", None, "refresh"])
     theme_menu = view.addMenu("&Theme")
     group = QActionGroup(w)
     theme_actions: dict[str, QAction] = {}

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from core.appinfo import command
+from core.changes import Changes
 from core.service import Service
 from core.store.backup import BackupResult
 
@@ -54,12 +55,12 @@ class Maintenance(QObject):
             if not ok:
                 return
 
-        def done(n: int) -> None:
+        def done(changes: Changes) -> None:
+            n = changes.count
             self._done(f"Archived {n} image{'s' if n != 1 else ''} older than {days} days.")
-            self.window.model.reload()
 
-        self.window.ctx.call(lambda s: s.archive_older_than(days), on_success=done,
-                             on_failure=self.window.show_error, owner=self, name="archive old images")
+        self.window.ctx.op(lambda s: s.archive_older_than(days), on_success=done,
+                           on_failure=self.window.show_error, owner=self, name="archive old images")
 
     def backup_database(self, path: str | None = None) -> None:
         """Write a backup (``.sql.gz``) to ``path`` (asked for when None)."""

@@ -16,7 +16,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -526,13 +526,13 @@ class Service:
 
     def gallery_page(self, *, after: tuple[datetime, int] | None = None, limit: int = 120, search: str = "",
                      favorites_only: bool = False, user_id: int | None = None,
-                     with_thumbnails: bool = True) -> list[ImageRecord]:
+                     with_thumbnails: bool = True, trash: bool = False) -> list[ImageRecord]:
         """A page of the library, newest first. The GUI asks ``with_thumbnails=False`` and reads
         thumbnails for the cells it paints (:meth:`thumbnails`), so rows stay small."""
         with self.db.session() as s:
             return repo.gallery_page(s, after=after, limit=limit, search=search,
                                      favorites_only=favorites_only, user_id=user_id,
-                                     with_thumbnails=with_thumbnails)
+                                     with_thumbnails=with_thumbnails, trash=trash)
 
     def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
         """Stored thumbnails (JPEG bytes) by image id, one query; ids without one are absent."""
@@ -540,17 +540,18 @@ class Service:
             return repo.thumbnails(s, image_ids)
 
     def images_added_since(self, after_id: int | None, *, limit: int = 200, search: str = "",
-                           favorites_only: bool = False) -> tuple[list[ImageRecord], int]:
+                           favorites_only: bool = False, trash: bool = False) -> tuple[list[ImageRecord], int]:
         """What others stored since ``after_id`` (see :func:`core.store.repo.images_added_since`):
         the gallery asks every few seconds, so images from the CLI or another window show up."""
         with self.db.session() as s:
             return repo.images_added_since(s, after_id, limit=limit, search=search,
-                                           favorites_only=favorites_only)
+                                           favorites_only=favorites_only, trash=trash)
 
     def count_images(self, *, search: str = "", favorites_only: bool = False,
-                     user_id: int | None = None) -> int:
+                     user_id: int | None = None, trash: bool = False) -> int:
         with self.db.session() as s:
-            return repo.count_images(s, search=search, favorites_only=favorites_only, user_id=user_id)
+            return repo.count_images(s, search=search, favorites_only=favorites_only, user_id=user_id,
+                                     trash=trash)
 
     def image(self, image_id: int) -> ImageRecord | None:
         with self.db.session() as s:
@@ -564,10 +565,11 @@ class Service:
         return base64.b64decode(data)
 
     def images_matching(self, image_ids: list[int] | frozenset[int], *, search: str = "",
-                        favorites_only: bool = False) -> list[ImageRecord]:
+                        favorites_only: bool = False, trash: bool = False) -> list[ImageRecord]:
         """Those of ``image_ids`` the gallery's filter shows now (a view re-reading what changed)."""
         with self.db.session() as s:
-            return repo.images_matching(s, list(image_ids), search=search, favorites_only=favorites_only)
+            return repo.images_matching(s, list(image_ids), search=search, favorites_only=favorites_only,
+                                        trash=trash)
 
     def set_favorite(self, image_ids: list[int], favorite: bool) -> Changes:
         with self.db.session() as s:
@@ -577,6 +579,40 @@ class Service:
         """Delete for good (the gallery's Delete moves images to the Trash instead)."""
         with self.db.session() as s:
             return self._announce(s, Changes.of(ChangeKind.IMAGES_REMOVED, repo.delete_images(s, image_ids)))
+
+    # --- the Trash (issue 11: nothing is final by accident) -----------------------------------
+
+    def trash_images(self, image_ids: list[int]) -> Changes:
+        """Move images to the Trash: out of the gallery, history and export, restorable."""
+        with self.db.session() as s:
+            return self._announce(s, Changes.of(ChangeKind.IMAGES_TRASHED, repo.trash_images(s, image_ids)))
+
+    def restore_images(self, image_ids: list[int]) -> Changes:
+        """Images back from the Trash, where they were (their dates are kept)."""
+        with self.db.session() as s:
+            return self._announce(s, Changes.of(ChangeKind.IMAGES_RESTORED, repo.restore_images(s, image_ids)))
+
+    def empty_trash(self, *, older_than_days: float | None = None,
+                    image_ids: list[int] | None = None) -> Changes:
+        """Delete for good what is in the Trash: everything, what has been there more than
+        ``older_than_days``, or those of ``image_ids`` that are in it ("Delete forever")."""
+        if older_than_days is not None and older_than_days < 0:
+            raise ValidationError("The number of days must be 0 or more.")
+        older = timedelta(days=older_than_days) if older_than_days is not None else None
+        with self.db.session() as s:
+            return self._announce(s, Changes.of(ChangeKind.IMAGES_REMOVED,
+                                                repo.empty_trash(s, older_than=older, image_ids=image_ids)))
+
+    def trash(self, *, limit: int = 200, after: tuple[datetime, int] | None = None) -> list[ImageRecord]:
+        """What is in the Trash, newest image first (``trashed_at`` says since when)."""
+        return self.gallery_page(after=after, limit=limit, trash=True, with_thumbnails=False)
+
+    def find_images(self, refs: list[str]) -> tuple[list[int], list[str]]:
+        """Image ids for what a user typed (ids or media ids), and the references not found."""
+        refs = [r.strip() for r in refs if r.strip()]
+        with self.db.session() as s:
+            found = repo.find_images(s, refs)
+        return list(dict.fromkeys(found[r] for r in refs if r in found)), [r for r in refs if r not in found]
 
     def recent_prompts(self, limit: int = 20) -> list[str]:
         with self.db.session() as s:
@@ -608,11 +644,12 @@ class Service:
         with self.db.session() as s:
             return repo.delete_expired_sessions(s)
 
-    def archive_older_than(self, days: int) -> int:
+    def archive_older_than(self, days: int) -> Changes:
+        """Move images older than ``days`` to the archive table (images in the Trash stay there)."""
         if days < 0:
             raise ValidationError("The number of days must be 0 or more.")
         with self.db.session() as s:
-            return repo.archive_older_than(s, days)
+            return self._announce(s, Changes.of(ChangeKind.IMAGES_REMOVED, repo.archive_older_than(s, days)))
 
     def backup(self, path: str | Path) -> BackupResult:
         """pg_dump of the database in use (embedded or server) to ``path`` (.sql or .sql.gz)."""

@@ -112,15 +112,19 @@ class GeneratedImage(Base):
     is_favorite: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     source: Mapped[str] = mapped_column(String(20), nullable=False,
                                         server_default=text("'generate'::character varying"))
+    trashed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # in the Trash since
 
     __table_args__ = (
         Index("idx_generated_images_user_id", "user_id"),
         Index("idx_generated_images_prompt_id", "prompt_id"),
         Index("idx_generated_images_media_generation_id", "media_generation_id"),
-        Index("idx_generated_images_created_id", text("created_at DESC"), text("id DESC")),
-        Index("idx_generated_images_user_created_id", "user_id", text("created_at DESC"), text("id DESC")),
-        Index("idx_generated_images_favorite_created_id", text("created_at DESC"), text("id DESC"),
-              postgresql_where=text("is_favorite")),
+        Index("idx_generated_images_live_created_id", text("created_at DESC"), text("id DESC"),
+              postgresql_where=text("trashed_at IS NULL")),
+        Index("idx_generated_images_live_user_created_id", "user_id", text("created_at DESC"), text("id DESC"),
+              postgresql_where=text("trashed_at IS NULL")),
+        Index("idx_generated_images_live_favorite_created_id", text("created_at DESC"), text("id DESC"),
+              postgresql_where=text("is_favorite AND trashed_at IS NULL")),
+        Index("idx_generated_images_trashed", "trashed_at", "id", postgresql_where=text("trashed_at IS NOT NULL")),
     )
 
 

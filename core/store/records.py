@@ -42,6 +42,7 @@ class ImageRecord:
     is_favorite: bool
     source: str
     thumbnail: bytes | None = field(default=None, repr=False)
+    trashed_at: datetime | None = None  # in the Trash since (None: in the library)
 
     @property
     def cursor(self) -> tuple[datetime, int]:

@@ -209,14 +209,14 @@ _IMAGE_COLUMNS = (
     GeneratedImage.prompt_id, Prompt.prompt_text, GeneratedImage.returned_prompt, GeneratedImage.seed,
     GeneratedImage.model_name_type, GeneratedImage.aspect_ratio, GeneratedImage.width,
     GeneratedImage.height, GeneratedImage.mime_type, GeneratedImage.created_at,
-    GeneratedImage.is_favorite, GeneratedImage.source,
+    GeneratedImage.is_favorite, GeneratedImage.source, GeneratedImage.trashed_at,
 )
 
 
 def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
                     shared: dict[Any, Any] | None = None) -> ImageRecord:
     (iid, media, uid, email, pid, ptext, returned, seed, model, aspect, w, h, mime, created, fav,
-     source) = row[:16]
+     source, trashed) = row[:17]
     if shared is not None:
         # The rows of one generation repeat its prompt and time, and every row its user, model and
         # ratio: keep one object of each per page, not one per row (the gallery holds every row).
@@ -228,7 +228,7 @@ def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
         prompt=ptext if ptext is not None else (returned or ""), returned_prompt=returned, seed=seed,
         model=model, aspect_ratio=aspect, width=w, height=h, mime_type=mime,
         created_at=created or datetime.fromtimestamp(0, UTC), is_favorite=bool(fav), source=source,
-        thumbnail=thumbnail)
+        thumbnail=thumbnail, trashed_at=trashed)
 
 
 def _images_query(*cols: Any) -> sa.Select[Any]:
@@ -240,8 +240,10 @@ def _images_query(*cols: Any) -> sa.Select[Any]:
 
 
 def _filtered(q: sa.Select[Any], *, search: str = "", favorites_only: bool = False,
-              user_id: int | None = None) -> sa.Select[Any]:
-    """The gallery's filters, alike for its pages, its count and its check for new images."""
+              user_id: int | None = None, trash: bool = False) -> sa.Select[Any]:
+    """The gallery's filters, alike for its pages, its count and its check for new images.
+    The library never shows what is in the Trash; ``trash=True`` shows only that."""
+    q = q.where(GeneratedImage.trashed_at.is_not(None) if trash else GeneratedImage.trashed_at.is_(None))
     if user_id is not None:
         q = q.where(GeneratedImage.user_id == user_id)
     if favorites_only:
@@ -254,7 +256,7 @@ def _filtered(q: sa.Select[Any], *, search: str = "", favorites_only: bool = Fal
 
 def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, search: str = "",
                  favorites_only: bool = False, user_id: int | None = None,
-                 with_thumbnails: bool = True) -> list[ImageRecord]:
+                 with_thumbnails: bool = True, trash: bool = False) -> list[ImageRecord]:
     """One page of the gallery, newest first, starting after ``after`` (keyset pagination)."""
     cols: list[Any] = list(_IMAGE_COLUMNS)
     if with_thumbnails:
@@ -264,15 +266,15 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
         q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
     if after is not None:
         q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*map(sa.literal, after)))
-    q = _filtered(q, search=search, favorites_only=favorites_only, user_id=user_id)
+    q = _filtered(q, search=search, favorites_only=favorites_only, user_id=user_id, trash=trash)
     q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
     rows = s.execute(q).all()
     shared: dict[Any, Any] = {}
-    return [_image_from_row(r, r[16] if with_thumbnails else None, shared) for r in rows]
+    return [_image_from_row(r, r[17] if with_thumbnails else None, shared) for r in rows]
 
 
 def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, search: str = "",
-                       favorites_only: bool = False) -> tuple[list[ImageRecord], int]:
+                       favorites_only: bool = False, trash: bool = False) -> tuple[list[ImageRecord], int]:
     """Images stored after image ``after_id`` (by anyone: another window, the CLI, a queue run)
     that the filter matches, oldest id first, and the id to ask after next time.
 
@@ -284,7 +286,7 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
     if after_id is None or top <= after_id:
         return [], top if after_id is None else after_id
     q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id > after_id, GeneratedImage.id <= top),
-                  search=search, favorites_only=favorites_only)
+                  search=search, favorites_only=favorites_only, trash=trash)
     rows = s.execute(q.order_by(GeneratedImage.id).limit(limit)).all()
     shared: dict[Any, Any] = {}
     records = [_image_from_row(r, None, shared) for r in rows]
@@ -292,9 +294,9 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
 
 
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
-                 user_id: int | None = None) -> int:
+                 user_id: int | None = None, trash: bool = False) -> int:
     q = _filtered(sa.select(sa.func.count()).select_from(GeneratedImage), search=search,
-                  favorites_only=favorites_only, user_id=user_id)
+                  favorites_only=favorites_only, user_id=user_id, trash=trash)
     return int(s.execute(q).scalar_one())
 
 
@@ -305,14 +307,14 @@ def get_image(s: Session, image_id: int) -> ImageRecord | None:
 
 
 def images_matching(s: Session, image_ids: Sequence[int], *, search: str = "",
-                    favorites_only: bool = False) -> list[ImageRecord]:
+                    favorites_only: bool = False, trash: bool = False) -> list[ImageRecord]:
     """Those of ``image_ids`` the gallery's filter shows now, as it lists them: a view told that
     these images changed re-reads them (present: update, gone: remove, new: insert)."""
     ids = list(image_ids)
     if not ids:
         return []
     q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id.in_(ids)), search=search,
-                  favorites_only=favorites_only)
+                  favorites_only=favorites_only, trash=trash)
     shared: dict[Any, Any] = {}
     return [_image_from_row(r, None, shared) for r in s.execute(q)]
 
@@ -368,14 +370,76 @@ def delete_images(s: Session, image_ids: Sequence[int]) -> list[int]:
     ids = list(image_ids)
     if not ids:
         return []
-    prompt_ids = set(s.execute(sa.select(GeneratedImage.prompt_id).where(GeneratedImage.id.in_(ids))
-                               .where(GeneratedImage.prompt_id.is_not(None))).scalars())
-    deleted = [int(i) for i in s.execute(sa.delete(GeneratedImage).where(GeneratedImage.id.in_(ids))
-                                         .returning(GeneratedImage.id)).scalars()]
+    return _delete_where(s, GeneratedImage.id.in_(ids))
+
+
+def _delete_where(s: Session, condition: sa.ColumnElement[bool]) -> list[int]:
+    rows = s.execute(sa.delete(GeneratedImage).where(condition)
+                     .returning(GeneratedImage.id, GeneratedImage.prompt_id)).all()
+    prompt_ids = {p for _i, p in rows if p is not None}
     if prompt_ids:
         still_used = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
         s.execute(sa.delete(Prompt).where(Prompt.id.in_(prompt_ids)).where(~still_used))
-    return deleted
+    return sorted(int(i) for i, _p in rows)
+
+
+# --- the Trash ---------------------------------------------------------------------------------
+# Deleting in the app moves images to the Trash (trashed_at = now); restoring clears it. Their
+# prompt rows stay while any image of theirs exists, trashed or not, so a restore is complete.
+
+def trash_images(s: Session, image_ids: Sequence[int]) -> list[int]:
+    """Move images to the Trash; returns the ids moved (not those already there or gone)."""
+    ids = list(image_ids)
+    if not ids:
+        return []
+    return sorted(int(i) for i in s.execute(
+        sa.update(GeneratedImage).where(GeneratedImage.id.in_(ids), GeneratedImage.trashed_at.is_(None))
+        .values(trashed_at=sa.func.now()).returning(GeneratedImage.id)).scalars())
+
+
+def restore_images(s: Session, image_ids: Sequence[int]) -> list[int]:
+    """Put images from the Trash back in the library; returns the ids restored."""
+    ids = list(image_ids)
+    if not ids:
+        return []
+    return sorted(int(i) for i in s.execute(
+        sa.update(GeneratedImage).where(GeneratedImage.id.in_(ids), GeneratedImage.trashed_at.is_not(None))
+        .values(trashed_at=None).returning(GeneratedImage.id)).scalars())
+
+
+def empty_trash(s: Session, *, older_than: timedelta | None = None,
+                image_ids: Sequence[int] | None = None) -> list[int]:
+    """Delete for good what is in the Trash: all of it, what was trashed more than ``older_than``
+    ago, or those of ``image_ids`` that are in it. Returns the ids deleted."""
+    condition = GeneratedImage.trashed_at.is_not(None)
+    if older_than is not None:
+        condition = sa.and_(condition, GeneratedImage.trashed_at < sa.func.now() - older_than)
+    if image_ids is not None:
+        ids = list(image_ids)
+        if not ids:
+            return []
+        condition = sa.and_(condition, GeneratedImage.id.in_(ids))
+    return _delete_where(s, condition)
+
+
+def find_images(s: Session, refs: Sequence[str | int]) -> dict[str | int, int]:
+    """Image ids for references a user typed: an id, or a media id. A reference that is both
+    (a media id made of digits) means the image with that id. Unknown references are absent."""
+    numbers = {int(r) for r in refs if isinstance(r, int) or (isinstance(r, str) and r.isdigit())}
+    numbers = {n for n in numbers if 0 < n < 2**31}
+    by_id = set(s.execute(sa.select(GeneratedImage.id).where(GeneratedImage.id.in_(numbers))).scalars()) \
+        if numbers else set()
+    texts = [str(r) for r in refs]
+    by_media = dict(s.execute(sa.select(GeneratedImage.media_generation_id, GeneratedImage.id)
+                              .where(GeneratedImage.media_generation_id.in_(texts))).tuples().all()) \
+        if texts else {}
+    out: dict[str | int, int] = {}
+    for r in refs:
+        if (isinstance(r, int) or str(r).isdigit()) and int(r) in by_id:
+            out[r] = int(r)
+        elif str(r) in by_media:
+            out[r] = int(by_media[str(r)])
+    return out
 
 
 def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | None = None,
@@ -386,11 +450,15 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
                            GeneratedImage.media_generation_id, GeneratedImage.id)).filter(
                            GeneratedImage.id.is_not(None)), sa.literal([], sa.ARRAY(sa.String)))
                        .label("ids"))
-             .where(GeneratedImage.prompt_id == Prompt.id).correlate(Prompt).lateral("m"))
+             .where(GeneratedImage.prompt_id == Prompt.id, GeneratedImage.trashed_at.is_(None))
+             .correlate(Prompt).lateral("m"))
+    # A generation whose images are all in the Trash is not shown (one with no images at all is).
+    any_image = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
     q = (sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
                    Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images, media.c.n, media.c.ids)
          .join(User, User.id == Prompt.user_id)
-         .join(media, sa.true()))
+         .join(media, sa.true())
+         .where(sa.or_(media.c.n > 0, ~any_image)))
     if user_email:
         q = q.where(User.email == user_email.lower())
     if search.strip():
@@ -449,18 +517,21 @@ def list_captions(s: Session, *, search: str = "", limit: int = 200,
 _ARCHIVE_COLUMNS = [c.name for c in GeneratedImageArchive.__table__.columns if c.name != "archived_at"]
 
 
-def archive_older_than(s: Session, days: int) -> int:
-    """Move images older than ``days`` into generated_images_archive, in the caller's transaction."""
+def archive_older_than(s: Session, days: int) -> list[int]:
+    """Move images older than ``days`` into generated_images_archive, in the caller's transaction.
+
+    Images in the Trash are left where they are: the archive keeps what the user keeps, and a
+    trashed image stays restorable (or is emptied in its time) instead of coming back as kept."""
     cutoff = datetime.now(UTC) - timedelta(days=days)
     cols = ", ".join(_ARCHIVE_COLUMNS)
     # One statement, one snapshot: only rows that were copied are deleted. Two statements (the
     # original document's INSERT then DELETE) let a row that commits between them, such as an old
     # spool entry, be deleted without its copy (tests/faults/test_maintenance.py).
-    moved = rowcount(s.execute(sa.text(
+    moved = s.execute(sa.text(
         f"WITH copied AS (INSERT INTO generated_images_archive ({cols}) SELECT {cols} FROM generated_images "
-        "WHERE created_at < :cutoff ON CONFLICT (id) DO NOTHING RETURNING id) "
-        "DELETE FROM generated_images WHERE id IN (SELECT id FROM copied)"), {"cutoff": cutoff}))
-    return moved
+        "WHERE created_at < :cutoff AND trashed_at IS NULL ON CONFLICT (id) DO NOTHING RETURNING id) "
+        "DELETE FROM generated_images WHERE id IN (SELECT id FROM copied) RETURNING id"), {"cutoff": cutoff})
+    return sorted(int(i) for i in moved.scalars())
 
 
 def table_counts(s: Session) -> dict[str, int]:

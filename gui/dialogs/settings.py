@@ -153,6 +153,19 @@ class SettingsDialog(QDialog):
         ll.addRow("Theme", self.theme)
         self.tabs.addTab(look, "Appearance")
 
+        # --- library ---
+        lib = QWidget()
+        lf = QFormLayout(lib)
+        self.trash_days = QSpinBox()
+        self.trash_days.setRange(0, 3650)
+        self.trash_days.setSuffix(" days")
+        self.trash_days.setSpecialValueText("Never")
+        self.trash_days.setValue(max(0, s.trash_days))
+        self.trash_days.setAccessibleName("Empty the Trash after")
+        self.trash_days.setToolTip("Images in the Trash longer than this are deleted for good when the app starts")
+        lf.addRow("Empty the Trash after", self.trash_days)
+        self.tabs.addTab(lib, "Library")
+
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         box.accepted.connect(self.save)
         box.rejected.connect(self.close)
@@ -187,7 +200,8 @@ class SettingsDialog(QDialog):
         gen = GenerationDefaults(count=self.count.value(), model=self.model.currentData(),
                                  aspect_ratio=self.aspect.currentData(), seed=self.seed.value(),
                                  retries=self.retries.value())
-        return s.with_overrides(database=self.database_settings(), generation=gen, theme=self.theme.currentData())
+        return s.with_overrides(database=self.database_settings(), generation=gen, theme=self.theme.currentData(),
+                                trash_days=self.trash_days.value())
 
     def test_connection(self) -> None:
         trial = self.ctx.settings.with_overrides(database=replace(self.database_settings(), mode="server"))

@@ -116,6 +116,7 @@ class GalleryModel(QStringListModel):
         self.page_size = page_size
         self.search = ""
         self.favorites_only = False
+        self.trash = False  # the Trash view: only images in the Trash (issue 11)
         self.total = -1
         self.drag_source: Any = None  # set by the gallery view: builds the drag's MIME data
         self._rows: list[Row] = []
@@ -149,8 +150,12 @@ class GalleryModel(QStringListModel):
 
     # --- filters and reloads ------------------------------------------------------------
 
-    def set_filter(self, search: str | None = None, favorites_only: bool | None = None) -> None:
+    def set_filter(self, search: str | None = None, favorites_only: bool | None = None,
+                   trash: bool | None = None) -> None:
         changed = False
+        if trash is not None and trash != self.trash:
+            self.trash = trash
+            changed = True
         if search is not None and search.strip() != self.search:
             self.search = search.strip()
             changed = True
@@ -162,7 +167,11 @@ class GalleryModel(QStringListModel):
 
     @property
     def filtered(self) -> bool:
-        return bool(self.search) or self.favorites_only
+        return bool(self.search) or self.favorites_only or self.trash
+
+    def _filter(self) -> dict[str, Any]:
+        """The filter as the service's listing calls take it (captured when a call starts)."""
+        return {"search": self.search, "favorites_only": self.favorites_only, "trash": self.trash}
 
     @property
     def loading(self) -> bool:
@@ -210,14 +219,14 @@ class GalleryModel(QStringListModel):
             self.loading_changed.emit(value)
 
     def _count(self) -> None:
-        epoch, search, fav = self._epoch, self.search, self.favorites_only
+        epoch, flt = self._epoch, self._filter()
 
         def done(n: int) -> None:
             if epoch == self._epoch:
                 self.total = n
                 self.total_changed.emit(n)
 
-        self.ctx.call(lambda s: s.count_images(search=search, favorites_only=fav), on_success=done,
+        self.ctx.call(lambda s: s.count_images(**flt), on_success=done,
                       on_failure=self.failed.emit, owner=self, name="count images")
 
     # --- paging -------------------------------------------------------------------------
@@ -231,7 +240,7 @@ class GalleryModel(QStringListModel):
 
     def _fetch_page(self) -> None:
         after = _key(self._rows[-1]) if self._rows else None
-        epoch, search, fav, limit = self._epoch, self.search, self.favorites_only, self.page_size
+        epoch, flt, limit = self._epoch, self._filter(), self.page_size
         side, thumb_epoch = self._decode_side, self._thumb_epoch
         cached = set(self._pixmaps)
 
@@ -239,7 +248,7 @@ class GalleryModel(QStringListModel):
             # Read before the page: what is stored between the two is in the page and is then
             # found present by the first check, never missed.
             since = s.images_added_since(None)[1] if after is None else None
-            records = s.gallery_page(after=after, limit=limit, search=search, favorites_only=fav,
+            records = s.gallery_page(after=after, limit=limit, **flt,
                                      with_thumbnails=False)
             images: dict[int, QImage | None] = {}
             if after is None:  # the first screen's thumbnails come with the first page
@@ -292,7 +301,7 @@ class GalleryModel(QStringListModel):
         Returns how many of them the gallery shows now (some may have come in already through
         :meth:`check_for_new`); with a search or the favourites filter on, none are added here:
         the next check brings the ones the filter matches."""
-        if self.favorites_only or self.search:
+        if self.filtered:
             return sum(r.id in self._row_of for r in records)
         # Thumbnail bytes are not kept in rows: the cells read and decode them on the worker.
         fresh = [_as_row(r) for r in records if r.id not in self._row_of]
@@ -313,7 +322,7 @@ class GalleryModel(QStringListModel):
         """Ask (on the worker) for images stored elsewhere since the last look, and merge them in."""
         if self._since is None or self._checking or not self.ctx.connected:
             return
-        epoch, since, search, fav = self._epoch, self._since, self.search, self.favorites_only
+        epoch, since, flt = self._epoch, self._since, self._filter()
 
         def done(result: tuple[list[ImageRecord], int]) -> None:
             self._checking = False
@@ -329,7 +338,7 @@ class GalleryModel(QStringListModel):
             self._checking = False
 
         self._checking = True
-        self.ctx.call(lambda s: s.images_added_since(since, limit=WATCH_BATCH, search=search, favorites_only=fav),
+        self.ctx.call(lambda s: s.images_added_since(since, limit=WATCH_BATCH, **flt),
                       on_success=done, on_failure=fail, owner=self, name="check for new images")
 
     def merge(self, records: list[ImageRecord]) -> int:
@@ -372,7 +381,7 @@ class GalleryModel(QStringListModel):
             self.reload()
             return
         self._refresh_seq += 1
-        seq, epoch, search, fav = self._refresh_seq, self._epoch, self.search, self.favorites_only
+        seq, epoch, flt = self._refresh_seq, self._epoch, self._filter()
         # Images deleted for good are gone from every view: no need to ask.
         gone = changes.ids(ChangeKind.IMAGES_REMOVED) or frozenset()
         for image_id in all_ids:
@@ -398,7 +407,7 @@ class GalleryModel(QStringListModel):
                 if self._refresh_asked.get(i) == seq:
                     del self._refresh_asked[i]
 
-        self.ctx.call(lambda s: s.images_matching(ids, search=search, favorites_only=fav), on_success=done,
+        self.ctx.call(lambda s: s.images_matching(ids, **flt), on_success=done,
                       on_failure=fail, owner=self, name="refresh changed images")
 
     def _refresh_rows(self, ids: set[int], records: list[ImageRecord]) -> None:

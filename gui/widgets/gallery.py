@@ -27,6 +27,7 @@ from gui import icons
 from gui.models.gallery_model import CELL, GalleryModel, RecordRole
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.gallery_delegate import GalleryDelegate
+from gui.widgets.trash_bar import TrashBar
 
 SEARCH_DELAY_MS = 250
 
@@ -153,12 +154,22 @@ class GalleryPanel(QWidget):
         self.favorites.setToolTip("Show only favourites (Ctrl+Shift+F)")
         icons.bind(self.favorites, "star")
         bar.addWidget(self.favorites)
+        self.trash = QToolButton()
+        self.trash.setCheckable(True)
+        self.trash.setText("Trash")
+        self.trash.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.trash.setAccessibleName("Show the Trash")
+        self.trash.setToolTip("Show the images in the Trash, to restore or delete for good (Ctrl+Shift+T)")
+        icons.bind(self.trash, "delete")
+        bar.addWidget(self.trash)
         bar.addStretch(0)
         self.count_label = QLabel()
         self.count_label.setObjectName("subtle")
         self.count_label.setAccessibleName("Image count")
         bar.addWidget(self.count_label)
         layout.addLayout(bar)
+        self.trash_bar = TrashBar()
+        layout.addWidget(self.trash_bar)
 
         self.view = GalleryView(model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -173,6 +184,7 @@ class GalleryPanel(QWidget):
         self.search.textChanged.connect(lambda _t: self._search_timer.start())
         self.search.returnPressed.connect(self._apply_search)
         self.favorites.toggled.connect(self._favorites_toggled)
+        self.trash.toggled.connect(self._trash_toggled)
         self.view.selectionModel().selectionChanged.connect(
             lambda *_: self.selection_changed.emit(self.view.selected_records()))
         model.modelReset.connect(lambda: self.selection_changed.emit([]))
@@ -182,7 +194,8 @@ class GalleryPanel(QWidget):
         model.rowsInserted.connect(self._update_empty)
         model.rowsRemoved.connect(self._update_empty)
         self.setTabOrder(self.search, self.favorites)
-        self.setTabOrder(self.favorites, self.view)
+        self.setTabOrder(self.favorites, self.trash)
+        self.setTabOrder(self.trash, self.view)
         self._update_empty()
 
     def _apply_search(self) -> None:
@@ -193,13 +206,19 @@ class GalleryPanel(QWidget):
         icons.bind(self.favorites, "star-filled" if on else "star")
         self.model.set_filter(favorites_only=on)
 
+    def _trash_toggled(self, on: bool) -> None:
+        self.trash_bar.setVisible(on)
+        self.model.set_filter(trash=on)
+
     def _update_count(self, n: int) -> None:
+        self.trash_bar.set_count(n)
         if n < 0:
             self.count_label.setText("")
             return
         what = "favourite" if self.model.favorites_only else "image"
         self.count_label.setText(f"{n:,} {what}{'s' if n != 1 else ''}"
-                                 + (" found" if self.model.search else ""))
+                                 + (" found" if self.model.search else "")
+                                 + (" in the Trash" if self.model.trash else ""))
 
     def set_generating(self, on: bool) -> None:
         self._generating = on
@@ -216,6 +235,9 @@ class GalleryPanel(QWidget):
                                         "Your images appear here as soon as it is ready.")
         elif m.loading:
             self.view.set_empty_message("Loading…", "")
+        elif m.trash and not m.search:
+            self.view.set_empty_message("The Trash is empty",
+                                        "Images you delete wait here, so you can restore them.")
         elif m.search:
             self.view.set_empty_message(f"No images match “{m.search}”",
                                         "Try other words, or clear the search box.")

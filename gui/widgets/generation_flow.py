@@ -123,6 +123,6 @@ class GenerationFlow:
         self.editor.prompt.setFocus()
 
     def use_as_prompt(self: MainWindow, text: str) -> None:
-        self.editor.set_text(text)
+        self.editor.use_text(text, "Use as prompt")  # Edit → Undo puts back what it replaced
         self.editor.prompt.setFocus()
         self.statusBar().showMessage("Caption put into the prompt editor.", 4000)

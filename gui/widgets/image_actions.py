@@ -9,15 +9,16 @@ drag or a copy, which must be answered at once, finds the bytes already in memor
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QMimeData
+from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QMimeData
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from core.changes import Changes
+from core.changes import ChangeKind, Changes
 from core.service import Service
 from core.store import ImageRecord
 from gui import export, icons
@@ -28,7 +29,16 @@ from gui.widgets.image_viewer import ImageViewer
 if TYPE_CHECKING:
     from gui.widgets.main_window import MainWindow
 
+log = logging.getLogger(__name__)
+
 PREFETCH_MAX = 24  # full images read ahead when many are selected
+
+
+TRASH_MENU = ("viewer", None, "restore", "delete", None, "copy_image", "copy_prompt", "copy_seed", None, "save")
+
+
+def _images(n: int) -> str:
+    return f"{n:,} image{'s' if n != 1 else ''}"
 
 
 class ImageActions:
@@ -37,6 +47,18 @@ class ImageActions:
     viewer: ImageViewer | None = None
 
     def _connect_images(self: MainWindow) -> None:
+        self._select_when_back: set[int] = set()
+        self._auto_empty_pending = False
+        self._auto_emptied_for: Service | None = None
+        self.history.failed.connect(self.show_error)
+        self.ctx.changes_applied.connect(self._changes_heard)
+        self.ctx.service_ready.connect(self._trash_service_ready)
+        self.model.reset_done.connect(self._auto_empty)
+        self.gallery.trash.toggled.connect(self._trash_view_changed)
+        self.gallery.trash_bar.restore_all.clicked.connect(self.restore_all)
+        self.gallery.trash_bar.empty.clicked.connect(self.empty_trash)
+        self.editor.replaced.connect(self._editor_replaced)
+        self._update_trash_bar()
         self.gallery.set_drag_source(self._drag_data)
         self.gallery.selection_changed.connect(self._selection_changed)
         self.gallery.view.activated_record.connect(lambda _r: self.open_viewer())
@@ -58,8 +80,9 @@ class ImageActions:
         one, some = len(records) == 1, bool(records)
         for k in ("remix", "copy_prompt", "copy_seed", "viewer", "copy_image"):
             self.actions_[k].setEnabled(one)
-        for k in ("save", "delete", "favorite"):
+        for k in ("save", "delete", "favorite", "delete_forever"):
             self.actions_[k].setEnabled(some)
+        self.actions_["restore"].setEnabled(some and self.model.trash)
         if one and records[0].seed is None:
             self.actions_["copy_seed"].setEnabled(False)
         fav = some and all(r.is_favorite for r in records)
@@ -88,7 +111,7 @@ class ImageActions:
         if not self.selected():
             return
         m = QMenu(self)
-        add_actions(m, self.actions_, GALLERY_MENU)
+        add_actions(m, self.actions_, TRASH_MENU if self.model.trash else GALLERY_MENU)
         m.popup(pos)  # type: ignore[arg-type]
 
     def focus_search(self: MainWindow) -> None:
@@ -139,44 +162,201 @@ class ImageActions:
             return
         favorite = not all(r.is_favorite for r in records)
         ids = [r.id for r in records]
+        was = {r.id for r in records if r.is_favorite}
+
+        def undo(_c: Changes) -> Callable[[Service], Changes]:
+            return lambda s: s.set_favorite(sorted(was), True).merge(
+                s.set_favorite([i for i in ids if i not in was], False))
+
         # The gallery and the details re-read the images from the change descriptor (apply_changes).
-        self.ctx.op(lambda s: s.set_favorite(ids, favorite), owner=self, name="favourite")
+        self.history.perform(lambda c: f"{'Add' if favorite else 'Remove'} {_images(c.count)} "
+                                       f"{'to' if favorite else 'from'} favourites",
+                             lambda s: s.set_favorite(ids, favorite), undo, name="favourite")
 
     def _images_refreshed(self: MainWindow, ids: frozenset[int]) -> None:
-        """Images re-read after a change: the details and the actions' texts follow the selection."""
+        """Images re-read after a change: the details and the actions' texts follow the selection;
+        images an undo brought back are selected again."""
         records = self.selected()
         if any(r.id in ids for r in records):
             self._selection_changed(records)
+        back = self._select_when_back & ids
+        if back:
+            self._select_when_back -= back
+            self._select_ids(back)
+
+    def _select_ids(self: MainWindow, ids: set[int] | frozenset[int]) -> None:
+        rows = sorted(r for r in (self.model.row_of(i) for i in ids) if r is not None)
+        if not rows:
+            return
+        view = self.gallery.view
+        sel = QItemSelection()
+        for row in rows:
+            idx = self.model.index(row)
+            sel.select(idx, idx)
+        view.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        view.selectionModel().setCurrentIndex(self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
+        view.scrollTo(self.model.index(rows[0]))
+
+    # --- the Trash (issue 11: nothing is final by accident) -----------------------------------
+
+    def _changes_heard(self: MainWindow, changes: Changes) -> None:
+        restored = changes.ids(ChangeKind.IMAGES_RESTORED)
+        svc = self.ctx.service
+        if restored and not self.model.trash and svc is not None and changes.origin == svc.origin:
+            self._select_when_back |= restored  # selected again as they reappear (_images_refreshed)
 
     def delete_selected(self: MainWindow) -> None:
+        """Delete: to the Trash, undoable (no question asked); in the Trash view, for good (asked)."""
+        if self.model.trash:
+            self.delete_forever_selected()
+            return
+        records = self.selected()
+        if not records:
+            return
+        ids = [r.id for r in records]
+
+        def done(changes: Changes) -> None:
+            self.images.forget(ids)
+            n = changes.count
+            self.message_bar.show_message(
+                f"{_images(n)} moved to the Trash.", "info",
+                [("Undo", lambda: self._undo_from_bar(f"Delete {_images(n)}")),
+                 ("Show Trash", lambda: self.show_trash(True))],
+                timeout_ms=12_000)
+
+        self.history.perform(lambda c: f"Delete {_images(c.count)}", lambda s: s.trash_images(ids),
+                             lambda c: lambda s, t=sorted(c.ids(ChangeKind.IMAGES_TRASHED) or ()): s.restore_images(t),
+                             on_done=done, name="move to the Trash")
+
+    def _undo_from_bar(self: MainWindow, text: str) -> None:
+        """The message bar's Undo: only while that is still the last thing done."""
+        self.message_bar.dismiss()
+        if self.history.stack.canUndo() and self.history.stack.undoText() == text:
+            self.history.stack.undo()
+        else:
+            self.statusBar().showMessage("That was not the last change any more; use Edit → Undo.", 5000)
+
+    def restore_selected(self: MainWindow) -> None:
+        records = self.selected() if self.model.trash else []
+        if records:
+            self._restore([r.id for r in records])
+
+    def restore_all(self: MainWindow) -> None:
+        self._restore(None)
+
+    def _restore(self: MainWindow, ids: list[int] | None) -> None:
+        def do(s: Service) -> Changes:
+            return s.restore_images(ids if ids is not None else [r.id for r in s.trash(limit=10_000_000)])
+
+        def done(changes: Changes) -> None:
+            self.statusBar().showMessage(f"Restored {_images(changes.count)} to the library.", 5000)
+
+        self.history.perform(lambda c: f"Restore {_images(c.count)}", do,
+                             lambda c: lambda s, t=sorted(c.ids(ChangeKind.IMAGES_RESTORED) or ()): s.trash_images(t),
+                             on_done=done, name="restore from the Trash")
+
+    def delete_forever_selected(self: MainWindow) -> None:
+        """Shift+Delete, or Delete in the Trash view: for good, after a question that shows what."""
         records = self.selected()
         if not records:
             return
         n = len(records)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Delete images",
-                          f"Delete {'this image' if n == 1 else f'these {n} images'} from your library?",
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText("This cannot be undone. Images you saved as files are not affected.")
-        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        ids = [r.id for r in records]
+        first = " ".join(records[0].prompt.split())
+        what = f"“{first[:60]}{'…' if len(first) > 60 else ''}”" + (f" and {n - 1} more" if n > 1 else "")
+        self._confirm_final(f"Delete {'this image' if n == 1 else f'these {n} images'} for good?",
+                            f"{what}. This cannot be undone. Images you saved as files are not affected.",
+                            "Delete forever", lambda: self._delete_for_good(ids))
+
+    def _delete_for_good(self: MainWindow, ids: list[int]) -> None:
+        in_trash = self.model.trash
+
+        def do(s: Service) -> Changes:
+            if in_trash:
+                return s.empty_trash(image_ids=ids)
+            return s.delete_images(ids)
+
+        def done(changes: Changes) -> None:
+            self.images.forget(ids)
+            self.statusBar().showMessage(f"Deleted {_images(changes.count)} for good.", 5000)
+
+        self.history.run(do, on_success=done, name="delete for good")
+
+    def empty_trash(self: MainWindow) -> None:
+        self._confirm_final("Empty the Trash?", "Every image in the Trash is deleted for good. This cannot be "
+                            "undone.", "Empty Trash", self._empty_now)
+
+    def _empty_now(self: MainWindow) -> None:
+        self.history.run(lambda s: s.empty_trash(), name="empty the Trash", on_success=lambda c: (
+            self.statusBar().showMessage(f"Deleted {_images(c.count)} from the Trash for good.", 5000)))
+
+    def _confirm_final(self: MainWindow, question: str, detail: str, button: str,
+                       then: Callable[[], None]) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, button, question, QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText(detail)
+        yes = box.addButton(button, QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setObjectName("confirmDelete")
-        ids = [r.id for r in records]
 
         def answered(_r: int) -> None:
-            if box.clickedButton() is delete:
-                self._delete(ids)
+            if box.clickedButton() is yes:
+                then()
             box.deleteLater()
 
         box.finished.connect(answered)
-        box.open()  # window-modal confirmation; everything else stays non-modal
+        box.open()  # window-modal; everything else stays non-modal
 
-    def _delete(self: MainWindow, ids: list[int]) -> None:
+    def show_trash(self: MainWindow, on: bool = True) -> None:
+        self.tabs.setCurrentIndex(0)
+        if self.gallery.trash.isChecked() != on:
+            self.gallery.trash.setChecked(on)
+
+    def _trash_view_changed(self: MainWindow, on: bool) -> None:
+        """The gallery shows the Trash (or the library again): the commands say what they do there."""
+        d = self.actions_["delete"]
+        d.setText("&Delete forever…" if on else "&Delete")
+        tip = "Delete the selected images for good" if on else "Move the selected images to the Trash (Ctrl+Z undoes)"
+        d.setToolTip(f"{tip} (Del)")
+        d.setStatusTip(tip)
+        self.actions_["show_trash"].setChecked(on)
+        self._update_trash_bar()
+        self._selection_changed(self.selected())
+
+    def _update_trash_bar(self: MainWindow) -> None:
+        days = max(0, self.settings.trash_days)
+        rule = (f"Images in the Trash are deleted for good {days} day{'s' if days != 1 else ''} after they were "
+                "moved there" if days else "Images stay in the Trash until you empty it")
+        self.gallery.trash_bar.set_rule(rule + " (Settings → Library).")
+
+    def _trash_service_ready(self: MainWindow, svc: Service) -> None:
+        if svc is not self._auto_emptied_for:
+            self._auto_empty_pending = True
+
+    def _auto_empty(self: MainWindow) -> None:
+        """Once per service, after the first page: what has been in the Trash longer than the
+        setting is deleted for good, on the worker."""
+        svc = self.ctx.service
+        if not self._auto_empty_pending or svc is None:
+            return
+        self._auto_empty_pending = False
+        self._auto_emptied_for = svc
+        days = self.settings.trash_days
+        if days <= 0:
+            return
+
         def done(changes: Changes) -> None:
-            self.images.forget(ids)
-            n = changes.count
-            self.statusBar().showMessage(f"Deleted {n} image{'s' if n != 1 else ''}.", 4000)
+            if changes:
+                self.statusBar().showMessage(f"Deleted {_images(changes.count)} that had been in the Trash for "
+                                             f"more than {days} days.", 8000)
 
-        self.ctx.op(lambda s: s.delete_images(ids), on_success=done, owner=self, name="delete")
+        self.ctx.op(lambda s: s.empty_trash(older_than_days=days), on_success=done,
+                    on_failure=lambda e: log.warning("emptying the Trash at start-up failed: %s", e),
+                    owner=self, name="empty old Trash")
+
+    # --- undo of the prompt editor ----------------------------------------------------------------
+
+    def _editor_replaced(self: MainWindow, before: object, what: str) -> None:
+        self.history.record_editor(what, self.editor, before)
 
     def save_selected(self: MainWindow) -> None:
         records = self.selected()

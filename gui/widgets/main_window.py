@@ -43,6 +43,7 @@ from gui.models.gallery_model import GalleryModel
 from gui.models.image_cache import ImageCache
 from gui.queue_runner import QueueRunner
 from gui.settings import GuiSettings
+from gui.undo import UndoHistory
 from gui.widgets.account_widget import AccountWidget
 from gui.widgets.batch_actions import QUEUE_TAB, BatchActions
 from gui.widgets.caption_panel import CaptionPanel
@@ -74,6 +75,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.worker = Worker(parent=self)
         kw = {"retry_interval_ms": retry_interval_ms} if retry_interval_ms else {}
         self.ctx = AppContext(service_factory, self.worker, self.gui, self.settings, demo=demo, parent=self, **kw)
+        self.history = UndoHistory(self.ctx, self)  # before the actions: Undo and Redo are its actions
         self.images = ImageCache(self.ctx, self)
         self.model = GalleryModel(self.ctx, parent=self)
         self.queue = QueueRunner(self.ctx, parent=self)
@@ -153,7 +155,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
                  self.editor.count, self.editor.seed, self.editor.seed_lock, self.editor.new_seed,
                  self.editor.generate_button, self.editor.cancel_button, self.editor.queue_button,
                  self.tabs.tabBar(), self.gallery.search,
-                 self.gallery.favorites, self.gallery.view, *self.details.buttons, self.account]
+                 self.gallery.favorites, self.gallery.trash, self.gallery.view, *self.details.buttons, self.account]
         for a, b in zip(chain, chain[1:], strict=False):
             self.setTabOrder(a, b)
 
@@ -454,6 +456,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
             self.set_theme(new.theme, save=False)
         if new.generation != old.generation:
             self.editor.apply_defaults(new.generation)
+        self._update_trash_bar()
         if db_changed:
             self.message_bar.show_message(f"Connecting to the {new.database.describe()}…", "info", timeout_ms=5000)
             self.ctx.restart(settings=new)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QMimeData, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QFontMetrics
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QFontMetrics, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -48,6 +49,24 @@ if TYPE_CHECKING:  # core.export imports Pillow: not at start-up for an annotati
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".webp")
 
 
+@dataclass(frozen=True)
+class EditorState:
+    """What the editor holds, for undoing a replacement (gui/undo.py)."""
+
+    text: str
+    model: str
+    aspect_ratio: str
+    count: int
+    seed: int
+    seed_locked: bool
+
+
+def _is_redo(event: QKeyEvent) -> bool:
+    """Redo's keys: the platform's (Ctrl+Shift+Z on Linux) and Ctrl+Y, as Edit → Redo has them."""
+    return event.matches(QKeySequence.StandardKey.Redo) or (
+        event.key() == Qt.Key.Key_Y and event.modifiers() == Qt.KeyboardModifier.ControlModifier)
+
+
 def dropped_image(mime: QMimeData) -> str | None:
     """The first local image file in a drag (its parameters fill the editor)."""
     if not mime.hasUrls():
@@ -64,6 +83,9 @@ class PromptEditor(QFrame):
     cancel_requested = Signal()
     recent_requested = Signal()  # the menu is about to show: the main window fills it
     image_dropped = Signal(str)  # an image file's path: fill the editor from its parameters
+    # The content was replaced as a whole (Remix, Use as prompt, a recent prompt, a dropped PNG):
+    # the EditorState before, and what replaced it; the window makes it undoable (gui/undo.py).
+    replaced = Signal(object, str)
 
     def __init__(self, gui: GuiSettings, defaults: GenerationDefaults, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -224,6 +246,7 @@ class PromptEditor(QFrame):
         # Image drops: on the prompt box (its viewport gets the drag events) and on the rest.
         self.setAcceptDrops(True)
         self.prompt.viewport().installEventFilter(self)
+        self.prompt.installEventFilter(self)
         self._restore()
 
     # --- state ----------------------------------------------------------------------------
@@ -318,8 +341,28 @@ class PromptEditor(QFrame):
             return
         self.queue_requested.emit(self.request())
 
+    def state(self) -> EditorState:
+        return EditorState(self.text(), self.model.currentData() or "", self.aspect.currentData() or "",
+                           self.count.value(), self.seed.value(), self.seed_lock.isChecked())
+
+    def set_state(self, state: EditorState) -> None:
+        """Put back what :meth:`state` returned (Edit → Undo after a Remix)."""
+        self.set_text(state.text)
+        self._select(self.model, state.model)
+        self._select(self.aspect, state.aspect_ratio)
+        self.count.setValue(state.count)
+        self.seed_lock.setChecked(state.seed_locked)
+        self.seed.setValue(state.seed)
+
+    def use_text(self, text: str, what: str) -> None:
+        """Replace the prompt (``what`` names it for Edit → Undo, e.g. "Use caption as prompt")."""
+        before = self.state()
+        self.set_text(text)
+        self.replaced.emit(before, what)
+
     def apply_parameters(self, params: ImageParameters, name: str) -> None:
         """Prompt, seed (locked), model and aspect ratio read from a dropped image."""
+        before = self.state()
         self.set_text(params.prompt)
         filled = ["prompt"]
         if params.seed:
@@ -334,10 +377,20 @@ class PromptEditor(QFrame):
             filled.append(self.aspect.currentText())
         self.prompt.setFocus()
         self.show_status(f"From {name}: {', '.join(filled)}.")
+        self.replaced.emit(before, f"Prompt from {name}")
 
     # --- drops --------------------------------------------------------------------------------
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.prompt and event.type() == QEvent.Type.ShortcutOverride:
+            # Ctrl+Z in the prompt undoes typing first; with no typing left to undo (a Remix
+            # replaced the text and cleared the box's own history), it reaches Edit → Undo.
+            doc = self.prompt.document()
+            if isinstance(event, QKeyEvent) and (
+                    (event.matches(QKeySequence.StandardKey.Undo) and not doc.isUndoAvailable())
+                    or (_is_redo(event) and not doc.isRedoAvailable())):
+                event.ignore()
+                return True
         if watched is self.prompt.viewport() and event.type() in (
                 QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
             if dropped_image(event.mimeData()) is not None:  # type: ignore[attr-defined]
@@ -365,6 +418,7 @@ class PromptEditor(QFrame):
 
     def remix(self, record: ImageRecord) -> None:
         """Prompt, seed (locked), model and aspect ratio of an image back into the editor."""
+        before = self.state()
         self.set_text(record.prompt)
         if record.model:
             self._select(self.model, record.model)
@@ -375,6 +429,7 @@ class PromptEditor(QFrame):
             self.seed_lock.setChecked(True)
         self.prompt.setFocus()
         self.show_status("Remixing: prompt, seed, model and aspect ratio come from the selected image.")
+        self.replaced.emit(before, "Remix")
 
     def generated(self, seeds: list[int]) -> None:
         """After a generation: show the seed it used, unless the user locked their own."""
@@ -397,7 +452,7 @@ class PromptEditor(QFrame):
             a.triggered.connect(lambda _=False, text=p: self._pick_recent(text))
 
     def _pick_recent(self, text: str) -> None:
-        self.set_text(text)
+        self.use_text(text, "Recent prompt")
         self.prompt.setFocus()
 
     # --- progress -----------------------------------------------------------------------------

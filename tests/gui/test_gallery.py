@@ -81,10 +81,9 @@ def test_favourite_and_delete_persist_across_a_restart(qtbot, make_window, make_
 
     select_rows(w, [2])
     doomed = w.model.record(2).id
-    answered = answer_confirmation("Delete")
-    w.actions_["delete"].trigger()
+    w.actions_["delete"].trigger()  # to the Trash: no question, Ctrl+Z undoes (tests/gui/test_trash.py)
     qtbot.waitUntil(lambda: w.model.rowCount() == 2)
-    assert answered == ["Delete this image from your library?"]
+    assert w.message_bar.text == "1 image moved to the Trash."
     settle(qtbot, w)
     w.close()
 
@@ -98,13 +97,13 @@ def test_favourite_and_delete_persist_across_a_restart(qtbot, make_window, make_
     qtbot.waitUntil(lambda: w2.gallery.count_label.text() == "1 favourite")  # counted separately
 
 
-def test_cancelling_the_delete_confirmation_keeps_the_image(qtbot, window):
+def test_cancelling_delete_forever_keeps_the_image(qtbot, window):
     w = window
     generate(qtbot, w, "a bowl of ramen", count=1)
     select_rows(w, [0])
     answered = answer_confirmation("Cancel")
-    w.actions_["delete"].trigger()
-    qtbot.waitUntil(lambda: answered != [])
+    w.actions_["delete_forever"].trigger()  # Shift+Del: the only delete that asks, and says what
+    qtbot.waitUntil(lambda: answered == ["Delete this image for good?"])
     settle(qtbot, w)
     assert w.model.rowCount() == 1 and w.ctx.service.count_images() == 1
 
@@ -124,12 +123,11 @@ def test_multi_select_delete_and_save(qtbot, window, tmp_path):
     assert all(p.read_bytes().startswith(PNG_MAGIC) for p in saved)
     assert all("_a-purple-nebula_" in p.name for p in saved)  # the naming rule of Export ({date}_{prompt}_{seed})
 
-    answered = answer_confirmation("Delete")
     w.actions_["delete"].trigger()
     qtbot.waitUntil(lambda: w.model.rowCount() == 1)
-    assert answered == ["Delete these 3 images from your library?"]
+    assert w.message_bar.text == "3 images moved to the Trash."
     settle(qtbot, w)
-    assert w.ctx.service.count_images() == 1
+    assert w.ctx.service.count_images() == 1 and w.ctx.service.count_images(trash=True) == 3
 
 
 def test_search_and_empty_states(qtbot, window):
@@ -237,10 +235,9 @@ def test_delete_and_select_all_keys_in_the_prompt_edit_text_not_the_gallery(qtbo
     assert len(w.selected()) == 1
     # In the grid, the same keys act on images.
     w.gallery.view.setFocus()
-    answered = answer_confirmation("Cancel")
     qtbot.keyClick(w.gallery.view, Qt.Key.Key_Delete)
-    qtbot.waitUntil(lambda: answered == ["Delete this image from your library?"])
-    assert w.model.rowCount() == 1
+    qtbot.waitUntil(lambda: w.model.rowCount() == 0)
+    assert w.message_bar.text == "1 image moved to the Trash."
 
 
 def test_images_stored_by_the_cli_appear_without_a_refresh(qtbot, window, cli, demo_cookie, tmp_path):

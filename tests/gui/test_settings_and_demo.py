@@ -114,7 +114,7 @@ def test_offline_demo_is_always_labelled(qtbot, make_window, make_service, setti
 
 def test_every_menu_action_has_a_shortcut_or_is_a_rare_one(window):
     w = window
-    rare = {"sign_out", "retry_db", "about", "cleanup_sessions", "archive_old", "backup_db"}
+    rare = {"sign_out", "retry_db", "about", "cleanup_sessions", "archive_old", "backup_db", "empty_trash"}
     missing = [k for k, a in w.actions_.items() if k not in rare and a.shortcut().isEmpty()]
     assert missing == []
     in_menus = {a for m in w.menuBar().actions() if m.menu() for a in m.menu().actions()}
@@ -152,7 +152,7 @@ def test_tab_order_follows_the_layout(qtbot, window):
         qtbot.keyClick(f, Qt.Key.Key_Tab)
     assert seen[:10] == ["Prompt", "Model", "Aspect ratio", "Number of images", "Seed", "Lock seed",
                          "New random seed", "Generate", "Add to queue", "Search prompts"]
-    assert seen[10:12] == ["Show favourites only", "Gallery"]
+    assert seen[10:13] == ["Show favourites only", "Show the Trash", "Gallery"]
     assert "Remix" in seen and "Delete" in seen  # the details panel's buttons, after the grid
     assert seen[-3:] == ["Account", "Recent prompts", "Prompt"]  # and round again
 
