@@ -411,7 +411,7 @@ def empty_trash(s: Session, *, older_than: timedelta | None = None,
                 image_ids: Sequence[int] | None = None) -> list[int]:
     """Delete for good what is in the Trash: all of it, what was trashed more than ``older_than``
     ago, or those of ``image_ids`` that are in it. Returns the ids deleted."""
-    condition = GeneratedImage.trashed_at.is_not(None)
+    condition: sa.ColumnElement[bool] = GeneratedImage.trashed_at.is_not(None)
     if older_than is not None:
         condition = sa.and_(condition, GeneratedImage.trashed_at < sa.func.now() - older_than)
     if image_ids is not None:
