@@ -124,6 +124,7 @@ class GeneratedImage(Base):
               postgresql_where=text("trashed_at IS NULL")),
         Index("idx_generated_images_live_favorite_created_id", text("created_at DESC"), text("id DESC"),
               postgresql_where=text("is_favorite AND trashed_at IS NULL")),
+        Index("idx_generated_images_live_user_id", "user_id", postgresql_where=text("trashed_at IS NULL")),
         Index("idx_generated_images_trashed", "trashed_at", "id", postgresql_where=text("trashed_at IS NOT NULL")),
     )
 
