@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QMimeData
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QMimeData, Qt
+from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from core.changes import ChangeKind, Changes
@@ -58,6 +58,7 @@ class ImageActions:
         self.gallery.trash_bar.restore_all.clicked.connect(self.restore_all)
         self.gallery.trash_bar.empty.clicked.connect(self.empty_trash)
         self.editor.replaced.connect(self._editor_replaced)
+        self.history.stack.indexChanged.connect(self._stack_moved)
         self._update_trash_bar()
         self.gallery.set_drag_source(self._drag_data)
         self.gallery.selection_changed.connect(self._selection_changed)
@@ -228,6 +229,11 @@ class ImageActions:
                              lambda c: lambda s, t=sorted(c.ids(ChangeKind.IMAGES_TRASHED) or ()): s.restore_images(t),
                              on_done=done, name="move to the Trash")
 
+    def _stack_moved(self: MainWindow, _index: int) -> None:
+        """Undone or redone (Ctrl+Z, Edit menu): a "moved to the Trash — Undo" bar is out of date."""
+        if self.message_bar.text.endswith(" moved to the Trash.") and self.message_bar.button("Undo") is not None:
+            self.message_bar.dismiss()
+
     def _undo_from_bar(self: MainWindow, text: str) -> None:
         """The message bar's Undo: only while that is still the last thing done."""
         self.message_bar.dismiss()
@@ -266,7 +272,8 @@ class ImageActions:
         what = f"“{first[:60]}{'…' if len(first) > 60 else ''}”" + (f" and {n - 1} more" if n > 1 else "")
         self._confirm_final(f"Delete {'this image' if n == 1 else f'these {n} images'} for good?",
                             f"{what}. This cannot be undone. Images you saved as files are not affected.",
-                            "Delete forever", lambda: self._delete_for_good(ids))
+                            "Delete forever", lambda: self._delete_for_good(ids),
+                            picture=self.model.thumbnail(records[0]))
 
     def _delete_for_good(self: MainWindow, ids: list[int]) -> None:
         in_trash = self.model.trash
@@ -291,9 +298,12 @@ class ImageActions:
             self.statusBar().showMessage(f"Deleted {_images(c.count)} from the Trash for good.", 5000)))
 
     def _confirm_final(self: MainWindow, question: str, detail: str, button: str,
-                       then: Callable[[], None]) -> None:
+                       then: Callable[[], None], picture: QPixmap | None = None) -> None:
         box = QMessageBox(QMessageBox.Icon.Warning, button, question, QMessageBox.StandardButton.Cancel, self)
         box.setInformativeText(detail)
+        if picture is not None:  # shows what is about to go, not only its prompt
+            box.setIconPixmap(picture.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
+                                             Qt.TransformationMode.SmoothTransformation))
         yes = box.addButton(button, QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setObjectName("confirmDelete")

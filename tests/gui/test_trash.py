@@ -36,6 +36,7 @@ def test_delete_undo_redo_then_restore_and_delete_forever_in_the_trash_view(qtbo
     qtbot.keyClick(w.gallery.view, Qt.Key.Key_Z, CTRL)  # back where they were, selected again
     qtbot.waitUntil(lambda: [w.model.record(i).id for i in range(w.model.rowCount())] == ids)
     qtbot.waitUntil(lambda: sorted(r.id for r in w.selected()) == sorted(ids[1:3]))
+    assert w.message_bar.text == ""  # its Undo is done: the bar goes
     assert texts(w, "redo") == ["Redo Delete 2 images"]
     qtbot.keyClick(w.gallery.view, Qt.Key.Key_Z, CTRL | SHIFT)  # redo
     qtbot.waitUntil(lambda: w.model.rowCount() == 2)
