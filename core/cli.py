@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn
 
 from core.appinfo import command
 
@@ -497,74 +497,57 @@ def _duration(seconds: float | None) -> str:
 
 
 def _one_line(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    from core.progress import one_line
+
+    return one_line(text, limit)
 
 
 class _QueueDisplay:
-    """A progress bar when stdout is a terminal; one plain line per event when it is piped."""
+    """``queue run``'s progress (:mod:`core.progress`): a bar with this run's count and the time
+    left on a terminal, one plain line per event when piped."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.out = stream or sys.stdout
-        self.tty = bool(getattr(self.out, "isatty", lambda: False)())
-        self.bar_shown = False
+    def __init__(self) -> None:
+        from core.progress import Progress
 
-    def _print(self, line: str) -> None:
-        from core.redact import redact
-
-        if self.tty and self.bar_shown:
-            self.out.write("\r\x1b[2K")
-            self.bar_shown = False
-        self.out.write(redact(line) + "\n")
-        self.out.flush()
-
-    def _bar(self, event: object) -> None:
-        p = event.progress  # type: ignore[attr-defined]
-        width = 24
-        filled = int(width * p.fraction)
-        current = event.item.prompt if event.item is not None and event.kind == "item_started" else ""  # type: ignore[attr-defined]
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {p.finished}/{p.total}  "
-                f"left {_duration(p.eta_seconds)}  {_one_line(current, 40)}")
-        self.out.write("\r\x1b[2K" + line)
-        self.out.flush()
-        self.bar_shown = True
+        self.progress = Progress("Queue", unit="item").__enter__()
 
     def __call__(self, event: object) -> None:
-        from core.service import queue as qs
+        from core.service.queue import QueueEventKind as K
 
         kind = event.kind  # type: ignore[attr-defined]
         p = event.progress  # type: ignore[attr-defined]
         item = event.item  # type: ignore[attr-defined]
+        bar = self.progress
+        bar.set_total(p.total)
+        bar.update(p.finished)
         n = f"[{p.finished}/{p.total}]"
         line = None
-        if kind == qs.ITEM_DONE:
+        if kind is K.ITEM_DONE:
             line = f"{n} done: {_one_line(item.prompt)} ({event.message})"  # type: ignore[attr-defined]
-        elif kind == qs.ITEM_FAILED:
+        elif kind is K.ITEM_FAILED:
             line = f"{n} failed: {_one_line(item.prompt)}: {event.message}"  # type: ignore[attr-defined]
-        elif kind == qs.ITEM_CANCELLED:
+        elif kind is K.ITEM_CANCELLED:
             line = f"{n} cancelled: {_one_line(item.prompt)}"
-        elif kind == qs.ITEM_RECOVERED:
+        elif kind is K.ITEM_RECOVERED:
             line = f"recovered: {_one_line(item.prompt)}: {event.message}"  # type: ignore[attr-defined]
-        elif kind == qs.WAITING:
+        elif kind is K.WAITING:
             line = (f"waiting {_duration(event.wait_seconds)} ({event.reason}): "  # type: ignore[attr-defined]
                     f"{_one_line(event.message, 100)}")  # type: ignore[attr-defined]
-        elif kind == qs.PAUSED:
+        elif kind is K.PAUSED:
             line = f"paused ({event.reason}): {event.message}"  # type: ignore[attr-defined]
-        elif kind == qs.RESUMED:
+        elif kind is K.RESUMED:
             line = "resumed"
-        elif kind == qs.ITEM_STARTED and not self.tty:
-            line = f"{n} running: {_one_line(item.prompt)}"
-        elif kind == qs.RUN_STARTED and not self.tty:
+        elif kind is K.ITEM_STARTED:
+            bar.status(item.prompt)
+            if not bar.drawing:
+                line = f"{n} running: {_one_line(item.prompt)}"
+        elif kind is K.RUN_STARTED and not bar.drawing:
             line = f"queue: {p.pending} pending"
-        if line is not None and (self.tty or kind != qs.RUN_FINISHED):
-            self._print(line)
-        if self.tty and kind not in (qs.RUN_FINISHED,):
-            self._bar(event)
+        if line is not None:
+            bar.line(line)
 
     def close(self) -> None:
-        if self.tty and self.bar_shown:
-            self.out.write("\n")
-            self.out.flush()
+        self.progress.close()
 
 
 def _queue_options(args: argparse.Namespace) -> object:
@@ -576,8 +559,8 @@ def _queue_options(args: argparse.Namespace) -> object:
 def cmd_queue(args: argparse.Namespace) -> int:
     import signal
 
-    from core.service.control import RunControl
-    from core.service.queue import FINISHED, SIGN_IN, QueueService
+    from core.service.control import RunControl, RunOutcome
+    from core.service.queue import QueueService
 
     action = args.queue_command
     with _service(args, getattr(args, "cookie", None)) as svc:
@@ -635,24 +618,31 @@ def cmd_queue(args: argparse.Namespace) -> int:
         finally:
             signal.signal(signal.SIGINT, previous)
             display.close()
-        if summary.outcome == SIGN_IN:
+        if summary.outcome is RunOutcome.SIGN_IN:
             _err(f"{summary.message} Then run '{command()} queue run' again; "
                  f"{summary.progress.pending} item(s) are still pending.")
             return EXIT_AUTH
         print(summary.message + f" {summary.images} image(s) in {_duration(summary.elapsed)}.")
-        return EXIT_OK if summary.outcome == FINISHED else 130
+        return EXIT_OK if summary.outcome is RunOutcome.FINISHED else 130
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from core.export import DEFAULT_TEMPLATE
+    from core.progress import Progress
     from core.service.exporter import Exporter
 
     directory = _prepare_dir(args.dir)
-    with _service(args) as svc:
+    with _service(args) as svc, Progress("Exporting", unit="image") as bar:
         svc.open()
+
+        def exported(p: object) -> None:
+            bar.set_total(p.total)  # type: ignore[attr-defined]
+            bar.update(p.done)  # type: ignore[attr-defined]
+            if p.file:  # type: ignore[attr-defined]
+                bar.line(str(p.file.path))  # type: ignore[attr-defined]
+
         result = Exporter(svc).export(directory, search=args.search, limit=args.limit,
-                                      template=args.template or DEFAULT_TEMPLATE,
-                                      on_progress=lambda p: print(p.file.path, flush=True) if p.file else None)
+                                      template=args.template or DEFAULT_TEMPLATE, on_progress=exported)
     if not result.files:
         _err("No images match." if args.search else "The gallery is empty: nothing to export.")
         return EXIT_OK
@@ -662,36 +652,36 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_web(args: argparse.Namespace) -> int:
+    from core.progress import Progress
     from core.service import webimport as wi
+    from core.service.control import RunOutcome
 
-    tty = sys.stdout.isatty()
+    K = wi.ImportEventKind
+    with Progress("Importing", unit="image") as bar:
 
-    def show(e: object) -> None:
-        p = e.progress  # type: ignore[attr-defined]
-        kind = e.kind  # type: ignore[attr-defined]
-        status = f"{p.imported} new, {p.already} already, {p.pages} page(s)"
-        if kind in (wi.WAITING, wi.PAUSED, wi.IMAGE_SKIPPED):
-            if tty:
-                sys.stdout.write("\r\x1b[2K")
-            print(f"{kind.replace('_', ' ')}: {e.message}", flush=True)  # type: ignore[attr-defined]
-        elif kind == wi.IMPORT_STARTED and e.message:  # type: ignore[attr-defined]
-            print(e.message, flush=True)  # type: ignore[attr-defined]
-        elif tty and kind in (wi.IMAGE_IMPORTED, wi.PAGE_DONE):
-            sys.stdout.write(f"\r\x1b[2KImporting: {status}")
-            sys.stdout.flush()
-        elif not tty and kind == wi.PAGE_DONE:
-            print(f"page {p.pages}: {status}", flush=True)
+        def show(e: object) -> None:
+            p = e.progress  # type: ignore[attr-defined]
+            kind = e.kind  # type: ignore[attr-defined]
+            bar.update(p.seen)
+            bar.status(f"{p.imported} new, {p.already} already, page {p.pages + 1}")
+            if kind in (K.WAITING, K.PAUSED, K.IMAGE_SKIPPED):
+                bar.line(f"{kind.value.replace('_', ' ')}: {e.message}")  # type: ignore[attr-defined]
+            elif kind is K.IMPORT_STARTED and e.message:  # type: ignore[attr-defined]
+                bar.line(e.message)  # type: ignore[attr-defined]
+            elif kind is K.PAGE_DONE and not bar.drawing:
+                bar.line(f"page {p.pages}: {p.imported} new, {p.already} already, {p.pages} page(s)")
 
-    with _service(args, args.cookie) as svc:
-        svc.open()
-        summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show)
-    if tty:
-        print()
-    if summary.outcome == wi.SIGN_IN:
+        with _service(args, args.cookie) as svc:
+            svc.open()
+            summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show)
+    if summary.outcome is RunOutcome.SIGN_IN:
         _err(f"{summary.message} Run '{command()} import-web' again afterwards; it goes on from here.")
         return EXIT_AUTH
+    if summary.outcome is RunOutcome.STALLED:
+        _err(summary.message)
+        return EXIT_NETWORK
     print(summary.message)
-    return EXIT_OK if summary.outcome in (wi.FINISHED, wi.LIMIT) else 130
+    return EXIT_OK if summary.outcome in (RunOutcome.FINISHED, RunOutcome.LIMIT) else 130
 
 
 COMMANDS.update({"queue": cmd_queue, "export": cmd_export, "import-web": cmd_import_web})

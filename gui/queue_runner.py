@@ -30,16 +30,14 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from core.service.control import RunControl
+from core.service.control import RunControl, RunOutcome, WaitReason
 from core.service.queue import (
-    FINISHED,
     ITEM_CANCELLED,
     ITEM_DONE,
     ITEM_FAILED,
     ITEM_STARTED,
     PAUSED,
     RESUMED,
-    SIGN_IN,
     QueueEvent,
     QueueOptions,
     QueueService,
@@ -184,7 +182,7 @@ class QueueRunner(QObject):
             self.current_item = e.item.id
         elif e.kind in (ITEM_DONE, ITEM_FAILED, ITEM_CANCELLED):
             self.current_item = None
-        elif e.kind == PAUSED and e.reason == "user":
+        elif e.kind == PAUSED and e.reason is WaitReason.USER:
             self._set_state(PAUSED_BY_USER)
         elif e.kind == RESUMED and self.state == PAUSED_BY_USER and not control.paused:
             self._set_state(RUNNING)
@@ -195,8 +193,8 @@ class QueueRunner(QObject):
             return
         self._running = False
         self.current_item = None
-        restart = summary.outcome == FINISHED and self._added_while_running and not control.stopped
-        self._set_state(SIGNIN if summary.outcome == SIGN_IN else IDLE)
+        restart = summary.outcome is RunOutcome.FINISHED and self._added_while_running and not control.stopped
+        self._set_state(SIGNIN if summary.outcome is RunOutcome.SIGN_IN else IDLE)
         self.finished.emit(summary)
         self.reload()
         if restart:  # prompts added as the run found nothing more to do: they run too

@@ -6,7 +6,9 @@ wait inside a run goes through :meth:`RunControl.wait`, so a pause, stop or canc
 takes effect at once, not after a two-minute Retry-After.
 
 :func:`retry_while_down` is the one way a run waits for ImageFX or the database to come
-back, so the queue and the web import report outages and space their probes alike.
+back, and :func:`call_imagefx` the one way a run retries an ImageFX call (with the one
+policy of :mod:`core.imagefx.retry`), so the queue and the web import report outages,
+rate limits and back-offs alike, and end alike (:class:`RunOutcome`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,51 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import Enum, StrEnum
+from typing import TYPE_CHECKING, TypeVar
 
 from core.cancel import CancelToken
+from core.imagefx.errors import AuthError, ImageFXError, RateLimited
+from core.imagefx.retry import Failure, RetryPolicy, classify
+
+if TYPE_CHECKING:
+    from core.imagefx.client import ImageFXClient
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Exception)
+
+
+class RunOutcome(Enum):
+    """How a run (the queue, the web import) ended: one set for both, so the GUI and the CLI
+    compare a summary's outcome with the same names whichever run it came from."""
+
+    FINISHED = "finished"  # nothing left to do (failed items included)
+    LIMIT = "limit"  # the import stopped at the number of images asked for; the next run goes on
+    STOPPED = "stopped"  # RunControl.stop(), or interrupted
+    SIGN_IN = "sign_in"  # ImageFX wants a new sign-in; what is left waits for the next run
+    STALLED = "stalled"  # the server kept answering without progress (an endless listing)
+
+
+class WaitReason(StrEnum):
+    """Why a run waits or pauses (an event's ``reason``)."""
+
+    RATE_LIMIT = "rate_limit"
+    RETRY = "retry"  # back-off after a server error, a time-out or a garbled answer
+    NETWORK = "network"  # ImageFX cannot be reached; probing until it answers
+    DATABASE = "database"
+    USER = "user"  # paused by the user
+
+
+class SignInNeeded(Exception):
+    """A run met an AuthError: it stops with :attr:`RunOutcome.SIGN_IN`."""
+
+    def __init__(self, err: ImageFXError) -> None:
+        super().__init__(str(err))
+        self.error = err
+
+
+class Stopped(Exception):
+    """A run's wait was cut short by stop (or, where the caller says so, pause or cancel)."""
 
 
 class RunControl:
@@ -172,3 +213,78 @@ def retry_while_down(attempt: Callable[[], T], down: type[E] | tuple[type[E], ..
         if outage is not None and on_up is not None:
             on_up()
         return result
+
+
+def probe_imagefx(client: Callable[[], ImageFXClient]) -> None:
+    """One probe while ImageFX is away: labs.google answers (ImageFXError if not);
+    :class:`SignInNeeded` if its answer is that the sign-in is gone."""
+    try:
+        client().fetch_session()
+    except AuthError as exc:
+        raise SignInNeeded(exc) from None
+
+
+def _stop() -> None:
+    raise Stopped()
+
+
+def call_imagefx(call: Callable[[], T], *, policy: RetryPolicy, control: RunControl,
+                 probe: Callable[[], None], probe_interval: ProbeInterval | None = None,
+                 on_wait: Callable[[WaitReason, float | None, ImageFXError], object] | None = None,
+                 on_resumed: Callable[[], object] | None = None,
+                 interrupted: Callable[[], None] = _stop) -> T:
+    """``call()`` with the run's retry rules (:mod:`core.imagefx.retry`):
+
+    - rate limited: wait (Retry-After, else back-off), try again;
+    - transient (server error, time-out, garbled answer): back off, try again, up to the
+      policy's number of failures, then the error is raised;
+    - network: pause and probe (``probe``) until ImageFX answers, then try again;
+    - sign-in gone: :class:`SignInNeeded`; cancelled: :class:`Stopped`; anything else is raised.
+
+    ``on_wait(reason, seconds, error)`` reports each wait (``seconds`` None: until ImageFX is
+    back), ``on_resumed()`` the end of a network pause. When the run's control cuts a wait
+    short, ``interrupted()`` decides: raise (the default, :class:`Stopped`) or return to try
+    again (the import holds through a pause). ``probe_interval`` kept by the caller spaces the
+    probes of a later outage where the last one ended.
+    """
+    transient = rate_waits = 0
+    probes = probe_interval or ProbeInterval(policy.probe_interval, policy.max_probe_interval)
+
+    def sleep(seconds: float) -> bool:
+        if control.wait(seconds):
+            interrupted()
+        return False
+
+    while True:
+        try:
+            return call()
+        except ImageFXError as err:
+            kind = classify(err)
+            if kind is Failure.CANCELLED:
+                raise Stopped() from None
+            if kind is Failure.SIGN_IN:
+                raise SignInNeeded(err) from None
+            if kind is Failure.RATE_LIMITED:
+                assert isinstance(err, RateLimited)
+                wait = policy.rate_limit_wait(err, rate_waits)
+                rate_waits += 1
+                if on_wait is not None:
+                    on_wait(WaitReason.RATE_LIMIT, wait, err)
+                sleep(wait)
+            elif kind is Failure.TRANSIENT:
+                transient += 1
+                if transient >= policy.max_transient_failures:
+                    raise
+                wait = policy.backoff_wait(transient - 1)
+                if on_wait is not None:
+                    on_wait(WaitReason.RETRY, wait, err)
+                sleep(wait)
+            elif kind is Failure.NETWORK:
+                if on_wait is not None:
+                    on_wait(WaitReason.NETWORK, None, err)
+                retry_while_down(probe, ImageFXError, sleep=sleep, interval=probes, failed=err)
+                probes.lengthen()  # it failed again right after it came back: probe less often
+                if on_resumed is not None:
+                    on_resumed()
+            else:
+                raise

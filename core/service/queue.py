@@ -9,7 +9,10 @@ each ImageFX failure:
 - safety refusal or another bad request: the item fails with Google's message; next item.
 - server errors, time-outs, garbled answers: a few retries with back-off, then the item fails.
 - network loss: the run pauses, probes until ImageFX answers again, then carries on.
-- sign-in failure: the run stops with outcome ``signin``; the item stays pending.
+- sign-in failure: the run stops with outcome ``RunOutcome.SIGN_IN``; the item stays pending.
+
+The waits are the one retry policy of :mod:`core.imagefx.retry`, applied by
+:func:`core.service.control.call_imagefx` (the web import uses the same).
 
 An item's images and its move to ``done`` commit in one transaction, so a crash leaves
 either both or neither; an item that was running when its process died runs once more
@@ -22,6 +25,7 @@ such an item is never generated twice. Core only: the GUI drives this through
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -29,24 +33,25 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from core.cancel import CancelToken
-from core.imagefx.errors import (
-    AuthError,
-    BadRequest,
-    Cancelled,
-    ImageFXError,
-    NetworkError,
-    ProtocolChanged,
-    RateLimited,
-    RequestTimeout,
-    SafetyRefusal,
-    ServerError,
-)
+from core.imagefx.errors import ImageFXError
+from core.imagefx.retry import RUN_POLICY, Failure, classify
 from core.imagefx.types import GenerationRequest
 from core.service import prepare
-from core.service.control import ProbeInterval, RunControl, retry_while_down
+from core.service.control import (
+    ProbeInterval,
+    RunControl,
+    RunOutcome,
+    SignInNeeded,
+    Stopped,
+    WaitReason,
+    call_imagefx,
+    probe_imagefx,
+    retry_while_down,
+)
 from core.service.service import Service, StorageFailed, ValidationError, validate_request
 from core.store import (
     DatabaseError,
@@ -67,22 +72,36 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a prompt file; 16 MB is ~100,000 long prompts
 
-# Event kinds (QueueEvent.kind).
-RUN_STARTED = "run_started"
-ITEM_STARTED = "item_started"
-ITEM_DONE = "item_done"
-ITEM_FAILED = "item_failed"
-ITEM_CANCELLED = "item_cancelled"
-ITEM_RECOVERED = "item_recovered"  # found running with no live runner; pending again (or failed)
-WAITING = "waiting"  # rate limit or back-off; wait_seconds says how long
-PAUSED = "paused"  # reason: network, database, user
-RESUMED = "resumed"
-RUN_FINISHED = "run_finished"
+class QueueEventKind(Enum):
+    """What a :class:`QueueEvent` reports."""
 
-# RunSummary.outcome
-FINISHED = "finished"  # nothing pending any more (failed items included)
-SIGN_IN = "signin"  # paused for sign-in; pending items wait for the next run
-STOPPED = "stopped"  # RunControl.stop()
+    RUN_STARTED = "run_started"
+    ITEM_STARTED = "item_started"
+    ITEM_DONE = "item_done"
+    ITEM_FAILED = "item_failed"
+    ITEM_CANCELLED = "item_cancelled"
+    ITEM_RECOVERED = "item_recovered"  # found running with no live runner; pending again (or failed)
+    WAITING = "waiting"  # rate limit or back-off; wait_seconds says how long
+    PAUSED = "paused"  # reason: network, database, user
+    RESUMED = "resumed"
+    RUN_FINISHED = "run_finished"
+
+
+RUN_STARTED = QueueEventKind.RUN_STARTED
+ITEM_STARTED = QueueEventKind.ITEM_STARTED
+ITEM_DONE = QueueEventKind.ITEM_DONE
+ITEM_FAILED = QueueEventKind.ITEM_FAILED
+ITEM_CANCELLED = QueueEventKind.ITEM_CANCELLED
+ITEM_RECOVERED = QueueEventKind.ITEM_RECOVERED
+WAITING = QueueEventKind.WAITING
+PAUSED = QueueEventKind.PAUSED
+RESUMED = QueueEventKind.RESUMED
+RUN_FINISHED = QueueEventKind.RUN_FINISHED
+
+# RunSummary.outcome: the runs' one set of outcomes (the web import ends the same ways).
+FINISHED = RunOutcome.FINISHED  # nothing pending any more (failed items included)
+SIGN_IN = RunOutcome.SIGN_IN  # paused for sign-in; pending items wait for the next run
+STOPPED = RunOutcome.STOPPED  # RunControl.stop()
 
 SIGN_IN_MESSAGE = "Queue paused: sign in again"
 
@@ -99,7 +118,11 @@ class QueueOptions:
 
 @dataclass(frozen=True)
 class QueueProgress:
-    """Overall progress: ``finished`` of ``total`` ("n of N") and an estimate of the time left."""
+    """This run's progress: ``finished`` of ``total`` ("n of N") and an estimate of the time left.
+
+    ``done``, ``failed`` and ``cancelled`` count what this run finished, ``pending`` and
+    ``running`` what is still to do, so items finished by an earlier run are not counted
+    ("3 pending" is followed by "[1/3]", not "[5/8]")."""
 
     pending: int
     running: int
@@ -125,18 +148,19 @@ class QueueProgress:
 class QueueEvent:
     """One thing that happened in a run; plain data, safe to hand to another thread."""
 
-    kind: str
+    kind: QueueEventKind
     progress: QueueProgress
     item: QueueItem | None = None
     message: str = ""
-    reason: str | None = None  # rate_limit, retry, network, database, user
+    reason: WaitReason | None = None  # WAITING, PAUSED
     wait_seconds: float | None = None
     images: tuple[ImageRecord, ...] = field(default=(), repr=False)  # ITEM_DONE: for the gallery
+    outcome: RunOutcome | None = None  # RUN_FINISHED
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    outcome: str  # FINISHED, SIGN_IN or STOPPED
+    outcome: RunOutcome  # FINISHED, SIGN_IN or STOPPED
     done: int
     failed: int
     cancelled: int
@@ -160,12 +184,6 @@ def parse_prompt_lines(text: str) -> list[str]:
     return prompts
 
 
-class _SignInNeeded(Exception):
-    def __init__(self, err: ImageFXError) -> None:
-        super().__init__(str(err))
-        self.error = err
-
-
 class QueueService:
     """The queue's use cases on top of a :class:`Service`. Thread-safe like the service.
 
@@ -174,15 +192,18 @@ class QueueService:
     ``max_backoff``; ``probe_interval`` is the first wait between network probes.
     """
 
-    def __init__(self, service: Service, *, backoff: float = 10.0, max_backoff: float = 300.0,
-                 probe_interval: float = 5.0, max_probe_interval: float = 60.0,
-                 max_transient_failures: int = 3) -> None:
+    def __init__(self, service: Service, *, backoff: float = RUN_POLICY.backoff,
+                 max_backoff: float = RUN_POLICY.max_backoff, probe_interval: float = RUN_POLICY.probe_interval,
+                 max_probe_interval: float = RUN_POLICY.max_probe_interval,
+                 max_transient_failures: int = RUN_POLICY.max_transient_failures) -> None:
         self.service = service
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.probe_interval = probe_interval
-        self.max_probe_interval = max_probe_interval
-        self.max_transient_failures = max(1, max_transient_failures)
+        self.policy = dataclasses.replace(
+            RUN_POLICY, backoff=backoff, max_backoff=max_backoff, probe_interval=probe_interval,
+            max_probe_interval=max_probe_interval, max_transient_failures=max(1, max_transient_failures))
+
+    @property
+    def probe_interval(self) -> float:
+        return self.policy.probe_interval
 
     # --- adding ------------------------------------------------------------------------------
 
@@ -359,10 +380,11 @@ class _Run:
         if self.durations:
             per_item = sum(self.durations) / len(self.durations) + self.delay
             eta = (c.pending + c.running) * per_item
-        return QueueProgress(pending=c.pending, running=c.running, done=c.done, failed=c.failed,
-                             cancelled=c.cancelled, eta_seconds=eta)
+        return QueueProgress(pending=c.pending, running=c.running, done=self.done, failed=self.failed,
+                             cancelled=self.cancelled, eta_seconds=eta)
 
-    def emit(self, kind: str, item: QueueItem | None = None, *, refresh: bool = True, **kw: object) -> None:
+    def emit(self, kind: QueueEventKind, item: QueueItem | None = None, *, refresh: bool = True,
+             **kw: object) -> None:
         if self.on_event is None:
             return
         event = QueueEvent(kind=kind, progress=self._progress(refresh), item=item, **kw)  # type: ignore[arg-type]
@@ -388,7 +410,7 @@ class _Run:
                     outcome = STOPPED
                     break
                 if self.control.paused:
-                    self.emit(PAUSED, reason="user", message="Queue paused.")
+                    self.emit(PAUSED, reason=WaitReason.USER, message="Queue paused.")
                     if not self.control.wait_while_paused():
                         outcome = STOPPED
                         break
@@ -404,10 +426,10 @@ class _Run:
                     break
                 first = False
                 self._run_item(item)
-        except _SignInNeeded as exc:
+        except SignInNeeded as exc:
             outcome = SIGN_IN
             message = f"{SIGN_IN_MESSAGE}: {exc.error}"
-        except _Stop:
+        except Stopped:
             outcome = STOPPED
         finally:
             if self.locks is not None:
@@ -418,34 +440,43 @@ class _Run:
         elif outcome == STOPPED:
             message = "Queue stopped."
         progress = self._progress()
-        self.emit(RUN_FINISHED, message=message, reason=outcome, refresh=False)
+        self.emit(RUN_FINISHED, message=message, outcome=outcome, refresh=False)
         return RunSummary(outcome=outcome, done=self.done, failed=self.failed, cancelled=self.cancelled,
                           images=self.images, elapsed=elapsed, progress=progress, message=message)
 
     def _account(self) -> str:
-        """The signed-in account's e-mail; waits out network loss; _SignInNeeded if signed out."""
+        """The signed-in account's e-mail; waits out network loss (a pause only lengthens the wait);
+        SignInNeeded if signed out, Stopped if stopped meanwhile."""
 
         def signed_in() -> str:
             info = self.svc.client().session(self.control.begin_item(None))
             self.svc._record_session(info)
             return info.email
 
-        unavailable = (NetworkError, ServerError, RateLimited)
-        try:
-            return retry_while_down(
-                signed_in, unavailable, sleep=self._sleep, interval=self._probe_interval(),
-                on_down=lambda exc: self.emit(PAUSED, reason="network", message=str(exc), refresh=False),
-                on_up=lambda: self.emit(RESUMED, refresh=False))
-        except AuthError as exc:
-            raise _SignInNeeded(exc) from None
-        except (Cancelled, *unavailable):  # cancelled, or stopped while ImageFX was away
-            raise _Stop() from None
+        def held() -> None:  # no item is held back, so a pause just lengthens the wait
+            if self.control.stopped or (self.control.paused and not self.control.wait_while_paused()):
+                raise Stopped()
+
+        return call_imagefx(signed_in, policy=self.q.policy, control=self.control, probe=self._probe,
+                            on_wait=lambda reason, wait, exc: self._report_wait(None, reason, wait, exc),
+                            on_resumed=lambda: self.emit(RESUMED, refresh=False), interrupted=held)
+
+    def _probe(self) -> None:
+        probe_imagefx(self.svc.client)
+
+    def _report_wait(self, item: QueueItem | None, reason: WaitReason, wait: float | None,
+                     exc: ImageFXError) -> None:
+        """A wait of :func:`call_imagefx`: WAITING with its length, or PAUSED until ImageFX is back."""
+        if wait is None:
+            self.emit(PAUSED, item, reason=reason, message=str(exc), refresh=False)
+        else:
+            self.emit(WAITING, item, reason=reason, wait_seconds=wait, message=str(exc), refresh=False)
 
     def _probe_interval(self) -> ProbeInterval:
-        return ProbeInterval(self.q.probe_interval, self.q.max_probe_interval)
+        return ProbeInterval(self.q.policy.probe_interval, self.q.policy.max_probe_interval)
 
     def _database_down(self, exc: DatabaseError) -> None:
-        self.emit(PAUSED, reason="database", message=str(exc), refresh=False)
+        self.emit(PAUSED, reason=WaitReason.DATABASE, message=str(exc), refresh=False)
 
     def _sleep(self, seconds: float) -> bool:
         """A wait that holds nothing back (no item to release): a pause just lengthens it.
@@ -518,7 +549,7 @@ class _Run:
                              interval=self._probe_interval(), on_down=self._database_down,
                              on_up=lambda: self.emit(RESUMED))
         except DatabaseUnavailable:  # stopped while the database was away
-            raise _Stop() from None
+            raise Stopped() from None
         for item_id, record in drained:
             item = self._db(lambda s, i=item_id: queue_repo.get_item(s, i))
             log.info("queue item %d: its spooled images are stored; it is done", item_id)
@@ -549,7 +580,7 @@ class _Run:
             if self._progress().pending == 0:
                 return None
             if self._sleep(0.05):
-                raise _Stop()
+                raise Stopped()
         return None
 
     def _unlock(self, item: QueueItem) -> None:
@@ -621,62 +652,30 @@ class _Run:
 
     def _generate(self, item: QueueItem, req: GenerationRequest, token: CancelToken) -> NewGeneration | None:
         """The generation, prepared for storing; None when the item ended otherwise."""
-        transient = rate_waits = 0
-        probe_wait = self.q.probe_interval
-        while True:
-            try:
-                client = self.svc.client()
-                info = client.session(token)
-                self.svc._record_session(info)
-                gen = client.generate(req, token, retries=0)  # every wait is ours: cancellable, reported
-                return prepare.new_generation(gen, user_email=info.email, user_name=info.name,
-                                              user_image_url=info.image_url, requested_seed=req.seed,
-                                              source="queue")
-            except Cancelled:
-                self._interrupted(item)
-                return None
-            except AuthError as exc:
-                self._db(lambda s: queue_repo.release(s, item.id, f"{SIGN_IN_MESSAGE}."))
-                raise _SignInNeeded(exc) from None
-            except (SafetyRefusal, BadRequest) as exc:
-                self._fail(item, exc.user_message)
-                return None
-            except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else \
-                    min(self.q.backoff * 2 ** rate_waits, self.q.max_backoff)
-                rate_waits += 1
-                self.emit(WAITING, item, reason="rate_limit", wait_seconds=wait, message=str(exc), refresh=False)
-                if self.control.wait(wait):
-                    self._interrupted(item)
-                    return None
-            except (RequestTimeout, ServerError, ProtocolChanged) as exc:
-                transient += 1
-                if transient >= self.q.max_transient_failures:
-                    self._fail(item, exc.user_message)
-                    return None
-                wait = min(self.q.backoff * 2 ** (transient - 1), self.q.max_backoff)
-                self.emit(WAITING, item, reason="retry", wait_seconds=wait, message=str(exc), refresh=False)
-                if self.control.wait(wait):
-                    self._interrupted(item)
-                    return None
-            except NetworkError as exc:
-                self.emit(PAUSED, item, reason="network", message=str(exc), refresh=False)
-                try:
-                    retry_while_down(self._probe_network, ImageFXError, sleep=self.control.wait,
-                                     interval=ProbeInterval(probe_wait, self.q.max_probe_interval), failed=exc)
-                except ImageFXError:  # paused, stopped or cancelled while waiting
-                    self._interrupted(item)
-                    return None
-                probe_wait = min(probe_wait * 2, self.q.max_probe_interval)  # it failed again right after
-                self.emit(RESUMED, item, refresh=False)
 
-    def _probe_network(self) -> None:
-        """labs.google answers (ImageFXError if not); _SignInNeeded if its answer is that the
-        sign-in is gone."""
+        def attempt() -> NewGeneration:
+            client = self.svc.client()
+            info = client.session(token)
+            self.svc._record_session(info)
+            gen = client.generate(req, token, retries=0)  # every wait is ours: cancellable, reported
+            return prepare.new_generation(gen, user_email=info.email, user_name=info.name,
+                                          user_image_url=info.image_url, requested_seed=req.seed,
+                                          source="queue")
+
         try:
-            self.svc.client().fetch_session()
-        except AuthError as exc:
-            raise _SignInNeeded(exc) from None
+            return call_imagefx(attempt, policy=self.q.policy, control=self.control, probe=self._probe,
+                                on_wait=lambda reason, wait, exc: self._report_wait(item, reason, wait, exc),
+                                on_resumed=lambda: self.emit(RESUMED, item, refresh=False))
+        except Stopped:  # cancelled, paused or stopped during a wait
+            self._interrupted(item)
+        except SignInNeeded:
+            self._db(lambda s: queue_repo.release(s, item.id, f"{SIGN_IN_MESSAGE}."))
+            raise
+        except ImageFXError as exc:
+            if classify(exc) not in (Failure.REFUSED, Failure.TRANSIENT):
+                raise
+            self._fail(item, exc.user_message)  # refused, or still failing after the policy's tries
+        return None
 
     def _store(self, item: QueueItem, new: NewGeneration) -> GenerationRecord | None:
         """Images and ``done`` in one transaction. If the database is down, the images go to
@@ -699,7 +698,7 @@ class _Run:
             except SpoolError as spool_exc:
                 raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
                                     f"folder failed too ({spool_exc.strerror}).", new) from None
-            self.emit(PAUSED, item, reason="database", refresh=False,
+            self.emit(PAUSED, item, reason=WaitReason.DATABASE, refresh=False,
                       message=f"{exc} The images are kept in the spool meanwhile.")
 
         def stored() -> None:
@@ -714,6 +713,3 @@ class _Run:
             # the next drain (at the next start, or the next run) stores them and marks the item done.
             return None
 
-
-class _Stop(Exception):
-    pass

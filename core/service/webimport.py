@@ -7,36 +7,43 @@ interrupted import resumes at the page it was on; media ids make re-storing harm
 Once an import has reached the end, a later one stops at the first page it already has
 entirely (older pages were imported then) unless ``full=True``.
 
-Failures are handled like the queue's: 429 waits (Retry-After), network loss pauses until
-labs.google answers, sign-in failure stops with outcome ``signin``; an image that cannot
-be fetched (deleted meanwhile, server error after retries) is skipped and counted.
+Failures are handled like the queue's, by the same code (:func:`core.service.control.call_imagefx`
+with the one policy of :mod:`core.imagefx.retry`): 429 waits (Retry-After), network loss pauses
+until labs.google answers, sign-in failure stops with ``RunOutcome.SIGN_IN``; an image that
+cannot be fetched (deleted meanwhile, server error after retries) is skipped and counted.
+
+A listing that never ends (empty pages with ever-new page tokens, a token seen before, pages
+of nothing new) stops with ``RunOutcome.STALLED`` and a sentence saying so, instead of paging
+for ever: see :class:`_Listing`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import Enum
 from functools import partial
 from typing import TypeVar
 
 from core.cancel import CancelToken
-from core.imagefx.errors import (
-    AuthError,
-    BadRequest,
-    Cancelled,
-    ImageFXError,
-    NetworkError,
-    ProtocolChanged,
-    RateLimited,
-    RequestTimeout,
-    ServerError,
-)
+from core.imagefx.errors import ImageFXError
+from core.imagefx.retry import RUN_POLICY, Failure, classify
 from core.imagefx.types import HistoryEntry, HistoryPage, SessionInfo
 from core.service import prepare
-from core.service.control import ProbeInterval, RunControl, retry_while_down
+from core.service.control import (
+    ProbeInterval,
+    RunControl,
+    RunOutcome,
+    SignInNeeded,
+    Stopped,
+    WaitReason,
+    call_imagefx,
+    probe_imagefx,
+)
 from core.service.service import Service, ValidationError
 from core.store import ImageRecord, WebImportRecord, queue_repo, repo
 
@@ -44,22 +51,39 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PAGE_SIZE = 12  # what the web app asks for
+# A listing that pages on without progress is not a library: the server is broken or hostile.
+MAX_PAGES = 20_000  # 240,000 images at 12 a page: far beyond a real library, still an end
+MAX_FRUITLESS_PAGES = 5  # pages in a row that bring no entry this run has not seen already
 
-# Event kinds (ImportEvent.kind)
-IMPORT_STARTED = "import_started"
-IMAGE_IMPORTED = "image_imported"
-IMAGE_SKIPPED = "image_skipped"  # could not be fetched; message says why
-PAGE_DONE = "page_done"
-WAITING = "waiting"
-PAUSED = "paused"
-RESUMED = "resumed"
-IMPORT_FINISHED = "import_finished"
 
-# ImportSummary.outcome
-FINISHED = "finished"  # reached the end of the library (or the part imported before)
-LIMIT = "limit"  # imported as many as asked; the next run goes on from here
-STOPPED = "stopped"
-SIGN_IN = "signin"
+class ImportEventKind(Enum):
+    """What an :class:`ImportEvent` reports."""
+
+    IMPORT_STARTED = "import_started"
+    IMAGE_IMPORTED = "image_imported"
+    IMAGE_SKIPPED = "image_skipped"  # could not be fetched; message says why
+    PAGE_DONE = "page_done"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    RESUMED = "resumed"
+    IMPORT_FINISHED = "import_finished"
+
+
+IMPORT_STARTED = ImportEventKind.IMPORT_STARTED
+IMAGE_IMPORTED = ImportEventKind.IMAGE_IMPORTED
+IMAGE_SKIPPED = ImportEventKind.IMAGE_SKIPPED
+PAGE_DONE = ImportEventKind.PAGE_DONE
+WAITING = ImportEventKind.WAITING
+PAUSED = ImportEventKind.PAUSED
+RESUMED = ImportEventKind.RESUMED
+IMPORT_FINISHED = ImportEventKind.IMPORT_FINISHED
+
+# ImportSummary.outcome: the runs' one set of outcomes (the queue ends the same ways).
+FINISHED = RunOutcome.FINISHED  # reached the end of the library (or the part imported before)
+LIMIT = RunOutcome.LIMIT  # imported as many as asked; the next run goes on from here
+STOPPED = RunOutcome.STOPPED
+SIGN_IN = RunOutcome.SIGN_IN
+STALLED = RunOutcome.STALLED  # the listing went on without progress; stopped (see _Listing)
 
 
 @dataclass(frozen=True)
@@ -74,17 +98,18 @@ class ImportProgress:
 
 @dataclass(frozen=True)
 class ImportEvent:
-    kind: str
+    kind: ImportEventKind
     progress: ImportProgress
     message: str = ""
-    reason: str | None = None
+    reason: WaitReason | None = None  # WAITING, PAUSED
     wait_seconds: float | None = None
     image: ImageRecord | None = field(default=None, repr=False)  # IMAGE_IMPORTED: for the gallery
+    outcome: RunOutcome | None = None  # IMPORT_FINISHED
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    outcome: str
+    outcome: RunOutcome
     imported: int
     seen: int
     already: int
@@ -95,14 +120,41 @@ class ImportSummary:
     message: str = ""
 
 
-class _SignInNeeded(Exception):
-    def __init__(self, err: ImageFXError) -> None:
-        super().__init__(str(err))
-        self.error = err
+class _Stalled(Exception):
+    """The listing went on without progress; the message says how."""
 
 
-class _Stop(Exception):
-    pass
+class _Listing:
+    """Guards the paging: a real library ends. Stops (:class:`_Stalled`) on a page token seen
+    before in this run (the listing loops), on :data:`MAX_FRUITLESS_PAGES` pages in a row that
+    bring nothing this run has not seen (empty pages with ever-new tokens, the same entries
+    again), and after :data:`MAX_PAGES` pages."""
+
+    def __init__(self, max_pages: int = MAX_PAGES, max_fruitless: int = MAX_FRUITLESS_PAGES) -> None:
+        self.max_pages = max_pages
+        self.max_fruitless = max_fruitless
+        self.tokens: set[str] = set()
+        self.seen: set[str] = set()
+        self.pages = 0
+        self.fruitless = 0
+
+    def check(self, page: HistoryPage) -> None:
+        self.pages += 1
+        new = {e.media_id for e in page.entries} - self.seen
+        self.seen |= new
+        self.fruitless = 0 if new else self.fruitless + 1
+        token = page.next_cursor
+        if token is None:
+            return
+        if token in self.tokens:
+            raise _Stalled(f"The ImageFX library listing went round in a circle (page {self.pages} sent a page "
+                           "token it had sent before).")
+        self.tokens.add(token)
+        if self.fruitless >= self.max_fruitless:
+            raise _Stalled(f"The ImageFX library listing did not end: {self.fruitless} pages in a row brought "
+                           "nothing new, each with a new page token.")
+        if self.pages >= self.max_pages:
+            raise _Stalled(f"The ImageFX library listing did not end after {self.pages:,} pages.")
 
 
 def _created_at(entry: HistoryEntry) -> datetime | None:
@@ -121,16 +173,17 @@ def _created_at(entry: HistoryEntry) -> datetime | None:
 class WebImporter:
     """``WebImporter(service).run(limit=…, on_event=…, control=…)`` on a worker thread."""
 
-    def __init__(self, service: Service, *, page_size: int = PAGE_SIZE, backoff: float = 10.0,
-                 max_backoff: float = 300.0, probe_interval: float = 5.0, max_probe_interval: float = 60.0,
-                 max_transient_failures: int = 3) -> None:
+    def __init__(self, service: Service, *, page_size: int = PAGE_SIZE, backoff: float = RUN_POLICY.backoff,
+                 max_backoff: float = RUN_POLICY.max_backoff, probe_interval: float = RUN_POLICY.probe_interval,
+                 max_probe_interval: float = RUN_POLICY.max_probe_interval,
+                 max_transient_failures: int = RUN_POLICY.max_transient_failures,
+                 max_pages: int = MAX_PAGES) -> None:
         self.service = service
         self.page_size = page_size
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.probe_interval = probe_interval
-        self.max_probe_interval = max_probe_interval
-        self.max_transient_failures = max(1, max_transient_failures)
+        self.max_pages = max_pages
+        self.policy = dataclasses.replace(
+            RUN_POLICY, backoff=backoff, max_backoff=max_backoff, probe_interval=probe_interval,
+            max_probe_interval=max_probe_interval, max_transient_failures=max(1, max_transient_failures))
 
     def state(self, email: str) -> WebImportRecord | None:
         """Where the account's last import stopped (None: never imported)."""
@@ -163,12 +216,13 @@ class _Import:
         self.pages = self.seen = self.imported = self.already = self.skipped = 0
         self.resumed = False
         self.token = CancelToken()
+        self.probes = ProbeInterval(w.policy.probe_interval, w.policy.max_probe_interval)  # kept across calls
 
     def progress(self) -> ImportProgress:
         return ImportProgress(pages=self.pages, seen=self.seen, imported=self.imported, already=self.already,
                               skipped=self.skipped, resumed=self.resumed)
 
-    def emit(self, kind: str, **kw: object) -> None:
+    def emit(self, kind: ImportEventKind, **kw: object) -> None:
         if self.on_event is None:
             return
         try:
@@ -179,58 +233,26 @@ class _Import:
     # --- calls with the queue's failure rules ---------------------------------------------------
 
     def _check(self) -> None:
+        """Stopped (or cancelled): Stopped. Paused: hold here (reported) until resumed."""
         if self.control.stopped or self.control.cancel_requested:
-            raise _Stop()
+            raise Stopped()
         if self.control.paused:
-            self.emit(PAUSED, reason="user", message="Import paused.")
+            self.emit(PAUSED, reason=WaitReason.USER, message="Import paused.")
             if not self.control.wait_while_paused():
-                raise _Stop()
+                raise Stopped()
             self.emit(RESUMED)
 
     def call(self, fn: Callable[[CancelToken], T]) -> T:
-        transient = rate_waits = 0
-        probe = ProbeInterval(self.w.probe_interval, self.w.max_probe_interval)  # kept across outages
-        while True:
-            self._check()
-            try:
-                return fn(self.token)
-            except Cancelled:
-                raise _Stop() from None
-            except AuthError as exc:
-                raise _SignInNeeded(exc) from None
-            except RateLimited as exc:
-                wait = exc.retry_after if exc.retry_after is not None else \
-                    min(self.w.backoff * 2 ** rate_waits, self.w.max_backoff)
-                rate_waits += 1
-                self.emit(WAITING, reason="rate_limit", wait_seconds=wait, message=str(exc))
-                self.control.wait(wait)
-            except (RequestTimeout, ServerError, ProtocolChanged) as exc:
-                transient += 1
-                if transient >= self.w.max_transient_failures:
-                    raise
-                wait = min(self.w.backoff * 2 ** (transient - 1), self.w.max_backoff)
-                self.emit(WAITING, reason="retry", wait_seconds=wait, message=str(exc))
-                self.control.wait(wait)
-            except NetworkError as exc:
-                self.emit(PAUSED, reason="network", message=str(exc))
-                retry_while_down(self._probe_network, ImageFXError, sleep=self._probe_wait, interval=probe,
-                                 failed=exc)
-                self.emit(RESUMED)
+        """An ImageFX call with the runs' retry rules; a pause holds the import, a stop ends it."""
+        self._check()
 
-    def _probe_wait(self, seconds: float) -> bool:
-        """The wait between network probes: a stop or cancel ends the import (_Stop), a pause
-        holds it (reported) and the probe follows the resume."""
-        if self.control.wait(seconds):
-            self._check()
-        return False
+        def waited(reason: WaitReason, wait: float | None, exc: ImageFXError) -> None:
+            kind = PAUSED if wait is None else WAITING
+            self.emit(kind, reason=reason, wait_seconds=wait, message=str(exc))
 
-    def _probe_network(self) -> None:
-        """labs.google answers (ImageFXError if not); _SignInNeeded if its answer is that the
-        sign-in is gone."""
-        try:
-            self.svc.client().fetch_session()
-        except AuthError as exc:
-            raise _SignInNeeded(exc) from None
+        return call_imagefx(lambda: fn(self.token), policy=self.w.policy, control=self.control,
+                            probe=lambda: probe_imagefx(self.svc.client), probe_interval=self.probes,
+                            on_wait=waited, on_resumed=lambda: self.emit(RESUMED), interrupted=self._check)
 
     # --- the import -------------------------------------------------------------------------------
 
@@ -250,10 +272,16 @@ class _Import:
                 previous.completed_at is not None
             self.emit(IMPORT_STARTED, message="Resuming the last import." if self.resumed else "")
             outcome = self._pages(info, state.next_cursor, early_stop)
-        except _SignInNeeded as exc:
+        except SignInNeeded as exc:
             outcome, message = SIGN_IN, f"Import paused: sign in again: {exc.error}"
-        except _Stop:
+        except Stopped:
             outcome = STOPPED
+        except _Stalled as exc:
+            outcome = STALLED
+            message = (f"{exc} Import stopped: {self.imported} new image(s) stored; run it again later, or "
+                       "report it if it keeps happening.")
+            if email:
+                self._note_error(email, str(exc))
         except ImageFXError as exc:
             if email:
                 self._note_error(email, str(exc))
@@ -263,7 +291,7 @@ class _Import:
                        STOPPED: "Import stopped"}.get(outcome, "Import ended")
             message += f": {self.imported} new image(s), {self.already} already in the gallery"
             message += f", {self.skipped} could not be fetched." if self.skipped else "."
-        self.emit(IMPORT_FINISHED, reason=outcome, message=message)
+        self.emit(IMPORT_FINISHED, outcome=outcome, message=message)
         return ImportSummary(outcome=outcome, imported=self.imported, seen=self.seen, already=self.already,
                              skipped=self.skipped, pages=self.pages, resumed=self.resumed,
                              elapsed=time.monotonic() - started, message=message)
@@ -278,10 +306,14 @@ class _Import:
     def _history_page(self, cursor: str | None, cancel: CancelToken) -> HistoryPage:
         return self.svc.client().user_history(cursor, self.w.page_size, cancel, retries=0)
 
-    def _pages(self, info: SessionInfo, cursor: str | None, early_stop: bool) -> str:
+    def _pages(self, info: SessionInfo, cursor: str | None, early_stop: bool) -> RunOutcome:
         email = info.email
+        listing = _Listing(max_pages=self.w.max_pages)
+        if cursor is not None:
+            listing.tokens.add(cursor)
         while True:
             page = self.call(partial(self._history_page, cursor))
+            listing.check(page)  # before storing the page's cursor: a looping token is never saved
             ids = [e.media_id for e in page.entries]
             with self.svc.db.session() as s:
                 known = repo.existing_media_ids(s, ids)
@@ -303,7 +335,7 @@ class _Import:
                     return LIMIT
                 try:
                     self._check()
-                except _Stop:
+                except Stopped:
                     self._partial(email, imported_here)
                     raise
                 if self._import_one(info, entry):
@@ -333,7 +365,9 @@ class _Import:
             new = prepare.fetched_generation(img, user_email=info.email, user_name=info.name,
                                              user_image_url=info.image_url, source="import",
                                              created_at=_created_at(entry))
-        except (BadRequest, ServerError, RequestTimeout, ProtocolChanged) as exc:
+        except ImageFXError as exc:
+            if classify(exc) not in (Failure.REFUSED, Failure.TRANSIENT):
+                raise
             self.skipped += 1
             log.warning("web import: media %s skipped: %s", entry.media_id[:12], exc)
             self.emit(IMAGE_SKIPPED, message=str(exc))

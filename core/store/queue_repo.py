@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from core.store.database import describe_error, rowcount
 from core.store.models import GeneratedImage, QueueItemRow, WebImportState
-from core.store.records import FINISHED_STATES, NewQueueItem, QueueCounts, QueueItem, WebImportRecord
+from core.store.records import FINISHED_STATES, ItemState, NewQueueItem, QueueCounts, QueueItem, WebImportRecord
 
 # pg_advisory_lock(int4, int4) namespace for queue items; the bootstrap lock uses a bigint key.
 QUEUE_LOCK_NAMESPACE = 0x1AF1
@@ -107,7 +107,7 @@ _MEDIA = (sa.select(sa.func.coalesce(sa.func.array_agg(aggregate_order_by(
 def _item(row: QueueItemRow, media_ids: Sequence[str] | None = None) -> QueueItem:
     return QueueItem(
         id=row.id, position=row.position, prompt=row.prompt_text, count=row.number_of_images,
-        model=row.generation_model, aspect_ratio=row.aspect_ratio, seed=row.seed, state=row.state,
+        model=row.generation_model, aspect_ratio=row.aspect_ratio, seed=row.seed, state=ItemState(row.state),
         error=row.error, attempts=row.attempts, prompt_id=row.prompt_id, image_count=row.image_count,
         source=row.source, user_email=row.user_email, claimed_by=row.claimed_by, created_at=row.created_at,
         started_at=row.started_at, finished_at=row.finished_at, media_ids=tuple(media_ids or ()))
@@ -205,29 +205,30 @@ def _ids_filter(q: Any, ids: Sequence[int] | None) -> Any:
 
 def cancel_pending(s: Session, ids: Sequence[int] | None = None, user_email: str | None = None) -> int:
     """Pending items become cancelled (a running item is its runner's to cancel)."""
-    q = _scope(_ids_filter(sa.update(QueueItemRow).where(QueueItemRow.state == "pending"), ids), user_email)
-    return rowcount(s.execute(q.values(state="cancelled", finished_at=sa.func.now(), error=None)
+    q = _scope(_ids_filter(sa.update(QueueItemRow).where(QueueItemRow.state == ItemState.PENDING), ids), user_email)
+    return rowcount(s.execute(q.values(state=ItemState.CANCELLED, finished_at=sa.func.now(), error=None)
                               .execution_options(synchronize_session=False)))
 
 
 def retry(s: Session, ids: Sequence[int] | None = None, user_email: str | None = None) -> int:
     """Failed items (and cancelled ones, when named) go back to pending with a fresh attempt count."""
-    states = ["failed", "cancelled"] if ids is not None else ["failed"]
+    states = [ItemState.FAILED, ItemState.CANCELLED] if ids is not None else [ItemState.FAILED]
     q = _scope(_ids_filter(sa.update(QueueItemRow).where(QueueItemRow.state.in_(states)), ids), user_email)
-    return rowcount(s.execute(q.values(state="pending", error=None, attempts=0, started_at=None, finished_at=None,
-                                       claimed_by=None).execution_options(synchronize_session=False)))
+    return rowcount(s.execute(q.values(state=ItemState.PENDING, error=None, attempts=0, started_at=None,
+                                       finished_at=None, claimed_by=None)
+                              .execution_options(synchronize_session=False)))
 
 
 def remove(s: Session, ids: Sequence[int], user_email: str | None = None) -> int:
     """Delete items that are not running."""
     q = _scope(sa.delete(QueueItemRow).where(QueueItemRow.id.in_(list(ids)))
-               .where(QueueItemRow.state != "running"), user_email)
+               .where(QueueItemRow.state != ItemState.RUNNING), user_email)
     return rowcount(s.execute(q.execution_options(synchronize_session=False)))
 
 
 def clear(s: Session, *, finished_only: bool = False, user_email: str | None = None) -> int:
     """Empty the queue (running items stay: their runner owns them)."""
-    states = list(FINISHED_STATES) if finished_only else ["pending", *FINISHED_STATES]
+    states = list(FINISHED_STATES) if finished_only else [ItemState.PENDING, *FINISHED_STATES]
     q = _scope(sa.delete(QueueItemRow).where(QueueItemRow.state.in_(states)), user_email)
     return rowcount(s.execute(q.execution_options(synchronize_session=False)))
 
@@ -236,7 +237,7 @@ def clear(s: Session, *, finished_only: bool = False, user_email: str | None = N
 
 def recover_stale(s: Session, locks: ItemLocks, user_email: str | None = None) -> list[QueueItem]:
     """Running items whose runner is gone: back to pending once, failed after a second crash."""
-    q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == "running"), user_email)
+    q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == ItemState.RUNNING), user_email)
     rows = s.execute(q.with_for_update(skip_locked=True)).scalars().all()
     recovered = []
     for row in rows:
@@ -246,9 +247,9 @@ def recover_stale(s: Session, locks: ItemLocks, user_email: str | None = None) -
             continue
         try:
             if row.attempts >= 2:
-                row.state, row.error, row.finished_at = "failed", CRASHED_TWICE, datetime.now(UTC)
+                row.state, row.error, row.finished_at = ItemState.FAILED, CRASHED_TWICE, datetime.now(UTC)
             else:
-                row.state, row.error = "pending", CRASH_NOTE
+                row.state, row.error = ItemState.PENDING, CRASH_NOTE
             row.claimed_by = None
             s.flush()
             recovered.append(_item(row))
@@ -266,7 +267,7 @@ def claim_next(s: Session, locks: ItemLocks, claimed_by: str, user_email: str | 
     for _ in range(8):
         # One row at a time: locking several would hide them all from other runners until we
         # commit, and a runner that finds nothing to claim ends its run (test_two_runners_…).
-        q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == "pending"), user_email)
+        q = _scope(sa.select(QueueItemRow).where(QueueItemRow.state == ItemState.PENDING), user_email)
         if skipped:
             q = q.where(QueueItemRow.id.not_in(skipped))
         q = q.order_by(QueueItemRow.position, QueueItemRow.id).with_for_update(skip_locked=True).limit(1)
@@ -276,7 +277,7 @@ def claim_next(s: Session, locks: ItemLocks, claimed_by: str, user_email: str | 
         if not locks.try_lock(row.id):  # being recovered by another process this instant
             skipped.append(row.id)
             continue
-        row.state, row.attempts = "running", row.attempts + 1
+        row.state, row.attempts = ItemState.RUNNING, row.attempts + 1
         row.claimed_by, row.started_at, row.finished_at = claimed_by[:255], datetime.now(UTC), None
         s.flush()
         return _item(row)
@@ -291,7 +292,7 @@ def _finish(s: Session, item_id: int, **values: Any) -> None:
 
 def mark_done(s: Session, item_id: int, prompt_id: int | None, image_count: int) -> None:
     """In the same transaction as ``repo.store_generation``: stored and done, or neither."""
-    _finish(s, item_id, state="done", error=None, prompt_id=prompt_id, image_count=image_count)
+    _finish(s, item_id, state=ItemState.DONE, error=None, prompt_id=prompt_id, image_count=image_count)
 
 
 def mark_spooled_done(s: Session, item_id: int, prompt_id: int | None, media_ids: Sequence[str]) -> bool:
@@ -306,25 +307,25 @@ def mark_spooled_done(s: Session, item_id: int, prompt_id: int | None, media_ids
                               .where(GeneratedImage.media_generation_id.in_(list(media_ids)))
                               .where(GeneratedImage.prompt_id.is_not(None)).limit(1)).scalar()
     changed = rowcount(s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id)
-                                 .where(QueueItemRow.state != "done")
-                                 .values(state="done", error=None, prompt_id=prompt_id, image_count=len(media_ids),
-                                         finished_at=sa.func.now(), claimed_by=None)
+                                 .where(QueueItemRow.state != ItemState.DONE)
+                                 .values(state=ItemState.DONE, error=None, prompt_id=prompt_id,
+                                         image_count=len(media_ids), finished_at=sa.func.now(), claimed_by=None)
                                  .execution_options(synchronize_session=False)))
     return bool(changed)
 
 
 def mark_failed(s: Session, item_id: int, error: str) -> None:
-    _finish(s, item_id, state="failed", error=error)
+    _finish(s, item_id, state=ItemState.FAILED, error=error)
 
 
 def mark_cancelled(s: Session, item_id: int) -> None:
-    _finish(s, item_id, state="cancelled", error=None)
+    _finish(s, item_id, state=ItemState.CANCELLED, error=None)
 
 
 def release(s: Session, item_id: int, note: str | None = None) -> None:
     """Back to pending without counting the attempt (a pause, not a failure)."""
-    s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id).where(QueueItemRow.state == "running")
-              .values(state="pending", error=note, claimed_by=None, started_at=None,
+    s.execute(sa.update(QueueItemRow).where(QueueItemRow.id == item_id).where(QueueItemRow.state == ItemState.RUNNING)
+              .values(state=ItemState.PENDING, error=note, claimed_by=None, started_at=None,
                       attempts=sa.func.greatest(QueueItemRow.attempts - 1, 0))
               .execution_options(synchronize_session=False))
 

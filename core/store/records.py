@@ -6,6 +6,7 @@ import base64
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 
@@ -165,8 +166,18 @@ class NewGeneration:
 
 # --- the prompt queue and the web import (issue 7) ------------------------------------------
 
-QUEUE_STATES: tuple[str, ...] = ("pending", "running", "done", "failed", "cancelled")
-FINISHED_STATES: tuple[str, ...] = ("done", "failed", "cancelled")
+class ItemState(StrEnum):
+    """A queue item's state; the value is what ``generation_queue.state`` holds."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+QUEUE_STATES: tuple[ItemState, ...] = tuple(ItemState)
+FINISHED_STATES: tuple[ItemState, ...] = (ItemState.DONE, ItemState.FAILED, ItemState.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -190,7 +201,7 @@ class QueueItem:
     model: str
     aspect_ratio: str
     seed: int | None
-    state: str  # one of QUEUE_STATES
+    state: ItemState
     error: str | None
     attempts: int
     prompt_id: int | None  # the stored generation, once done

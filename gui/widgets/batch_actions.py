@@ -19,7 +19,8 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
 from core.imagefx.types import GenerationRequest
-from core.service.queue import FINISHED, ITEM_DONE, ITEM_FAILED, SIGN_IN, STOPPED, QueueEvent, QueueOptions, RunSummary
+from core.service.control import RunOutcome
+from core.service.queue import ITEM_DONE, ITEM_FAILED, QueueEvent, QueueOptions, RunSummary
 from core.store import ImageRecord, QueueItem
 from gui.dialogs.export_dialog import ExportDialog, open_folder
 from gui.dialogs.paste_prompts import PastePromptsDialog
@@ -192,15 +193,15 @@ class BatchActions:
 
     def _queue_finished(self: MainWindow, s: RunSummary) -> None:
         self._load_recent()
-        if s.outcome == SIGN_IN:
+        if s.outcome is RunOutcome.SIGN_IN:
             self.message_bar.show_message(
                 "The queue is paused: ImageFX wants you to sign in again. It carries on after you do.", "error",
                 [("Sign in again", self.open_sign_in), ("Show queue", self.show_queue)])
-        elif s.outcome == FINISHED and (s.done or s.failed):
+        elif s.outcome is RunOutcome.FINISHED and (s.done or s.failed):
             kind = "warning" if s.failed else "success"
             actions = [("Show queue", self.show_queue)] if s.failed else []
             self.message_bar.show_message(s.message, kind, actions, timeout_ms=0 if s.failed else 8000)
-        elif s.outcome == STOPPED:
+        elif s.outcome is RunOutcome.STOPPED:
             self.statusBar().showMessage("Queue stopped.", 4000)
 
     # --- image drops on the prompt editor --------------------------------------------------------
@@ -289,8 +290,11 @@ class BatchActions:
             self.model.merge([record])  # at its place by date, as it arrives
 
     def _web_import_done(self: MainWindow, s: ImportSummary) -> None:
-        if s.outcome == SIGN_IN:
+        if s.outcome is RunOutcome.SIGN_IN:
             self.message_bar.show_message(s.message, "error", [("Sign in again", self.open_sign_in)])
+            return
+        if s.outcome is RunOutcome.STALLED:  # the listing never ended: what came in is kept
+            self.message_bar.show_message(s.message, "warning", timeout_ms=0)
             return
         self.message_bar.show_message(s.message, "success", timeout_ms=10_000)
         self.statusBar().showMessage(s.message, 8000)
