@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -706,40 +706,14 @@ def _add_files_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
     li.add_argument("file", metavar="FILE")
 
 
-def _progress_printer(label: str) -> Callable[[int, int], None]:
-    """Count and time left on a terminal (one rewritten line), a plain line every 10 % when piped."""
-    import time as _time
-
-    tty = sys.stderr.isatty()
-    started = _time.monotonic()
-    last = [-1]
-
-    def show(done: int, total: int) -> None:
-        if total <= 0:
-            return
-        fraction = done / total
-        elapsed = _time.monotonic() - started
-        left = elapsed / fraction - elapsed if fraction > 0 else None
-        if tty:
-            sys.stderr.write(f"\r\x1b[2K{label}: {done:,}/{total:,}  left {_duration(left)}")
-            if done >= total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-        elif int(fraction * 10) != last[0]:
-            last[0] = int(fraction * 10)
-            print(f"{label}: {done:,}/{total:,}", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_import_files(args: argparse.Namespace) -> int:
+    from core.progress import Progress
     from core.service.file_import import FileImporter, Outcome
 
-    show = _progress_printer("Importing files")
-    with _service(args) as svc:
+    with _service(args) as svc, Progress("Importing files", unit="file", milestones=True) as bar:
         svc.open()
         summary = FileImporter(svc).run(args.paths, user_email=args.user,
-                                        on_progress=lambda p: show(p.done, p.total))
+                                        on_progress=lambda p: bar.update(p.done, p.total))
     for r in summary.rejected:
         _err(f"{r.path}: {r.reason}")
     print(summary.message)
@@ -749,18 +723,19 @@ def cmd_import_files(args: argparse.Namespace) -> int:
 
 
 def cmd_library(args: argparse.Namespace) -> int:
+    from core.progress import Progress
     from core.service import library_io
 
     with _service(args) as svc:
         svc.open()
         if args.library_command == "export":
-            show = _progress_printer("Exporting rows")
-            result = library_io.export_library(svc, args.file, on_progress=lambda p: show(p.done, p.total))
+            with Progress("Exporting rows", unit="row", milestones=True) as bar:
+                result = library_io.export_library(svc, args.file, on_progress=lambda p: bar.update(p.done, p.total))
             _err(result.message)
             print(result.path)
             return EXIT_OK
-        show = _progress_printer("Importing (bytes)")
-        imported = library_io.import_library(svc, args.file, on_progress=lambda p: show(p.done, p.total))
+        with Progress("Importing", unit="byte", milestones=True) as bar:
+            imported = library_io.import_library(svc, args.file, on_progress=lambda p: bar.update(p.done, p.total))
     for _line_no, reason in imported.rejected[:20]:
         _err(reason)
     if imported.rejected_count > 20:

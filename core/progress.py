@@ -46,11 +46,15 @@ class Progress:
     """
 
     def __init__(self, description: str, total: int | None = None, *, unit: str = "item",
-                 out: TextIO | None = None, bar: TextIO | None = None) -> None:
+                 out: TextIO | None = None, bar: TextIO | None = None, milestones: bool = False) -> None:
+        """``milestones``: without a bar, a plain ``description: n/N`` line on standard error at every
+        tenth of the way (for work that prints no line per unit)."""
         self.description = description
         self.total = total
         self.unit = unit
         self.completed = 0
+        self.milestones = milestones
+        self._tenth = -1
         self._out = out
         self._bar_stream = bar
         self._progress: Any = None
@@ -112,14 +116,23 @@ class Progress:
         self.completed += n
         if line is not None:
             self.line(line)
+        self._show()
+
+    def update(self, completed: int, total: int | None = None) -> None:
+        """Set the count outright (the work counts itself), and the total if it is given."""
+        self.completed = completed
+        if total is not None and total != self.total:
+            self.set_total(total)
+        self._show()
+
+    def _show(self) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=self.completed)
-
-    def update(self, completed: int) -> None:
-        """Set the count outright (the work counts itself)."""
-        self.completed = completed
-        if self._progress is not None:
-            self._progress.update(self._task, completed=completed)
+        elif self.milestones and self.total:
+            tenth = min(10, self.completed * 10 // self.total)
+            if tenth != self._tenth:
+                self._tenth = tenth
+                self.line(f"{self.description}: {self.completed:,}/{self.total:,}", err=True)
 
     def status(self, text: str) -> None:
         if self._progress is not None:

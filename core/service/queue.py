@@ -630,7 +630,7 @@ class _Run:
         except DatabaseError:
             return item
 
-    def _finish(self, item: QueueItem, mark: Callable[..., None], kind: str, message: str,
+    def _finish(self, item: QueueItem, mark: Callable[..., None], kind: QueueEventKind, message: str,
                 *args: object) -> None:
         self._db(lambda s: mark(s, item.id, *args))
         if kind == ITEM_FAILED:
