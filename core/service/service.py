@@ -155,6 +155,11 @@ class Service:
 
             explicit = DEMO_COOKIE
         self._explicit_cookie = explicit
+        self._demo_account: str | None = None  # the demo's current account (see _set_current)
+        if self._standin is not None:
+            from core.standin import DEMO_EMAIL
+
+            self._demo_account = DEMO_EMAIL
         register_secret(explicit)
         self._clients: dict[str, ImageFXClient] = {}
         self._recorded_tokens: set[str] = set()
@@ -215,10 +220,20 @@ class Service:
     # --- accounts ------------------------------------------------------------------------
 
     def current_email(self) -> str | None:
+        if self.demo:
+            return self._demo_account
         try:
             return self.secrets.current_account()
         except SecretError:
             return None
+
+    def _set_current(self, email: str | None) -> None:
+        """The current account. The offline demo keeps its own, in memory: signing in or switching
+        there must never change the real one, which is current again when the demo ends."""
+        if self.demo:
+            self._demo_account = email
+        else:
+            self.secrets.set_current_account(email)
 
     def has_cookie(self) -> bool:
         try:
@@ -297,7 +312,7 @@ class Service:
         info = client.fetch_session()
         cookie = client.cookie  # may have been rotated by the session call
         self.secrets.save_cookie(info.email, cookie)
-        self.secrets.set_current_account(info.email)
+        self._set_current(info.email)
         with self._lock:
             self._clients[hash_token(cookie)] = client
         with self.db.session() as s:
@@ -331,13 +346,13 @@ class Service:
         finally:
             if self.current_email() == email:
                 others = [a.email for a in self.accounts() if a.email != email]
-                self.secrets.set_current_account(others[0] if others else None)
+                self._set_current(others[0] if others else None)
 
     def switch_account(self, email: str) -> Account:
         accounts = {a.email: a for a in self.accounts()}
         if email.lower() not in accounts:
             raise ValidationError(f"{email} is not signed in on this computer.")
-        self.secrets.set_current_account(email.lower())
+        self._set_current(email.lower())
         a = accounts[email.lower()]
         return Account(email=a.email, name=a.name, image_url=a.image_url, current=True)
 
@@ -352,7 +367,12 @@ class Service:
         out = [Account(email=u.email, name=u.name, image_url=u.image_url, current=u.email == current)
                for u in users if u.has_cookie]
         if current and not any(a.email == current for a in out):
-            out.insert(0, Account(email=current, name=current, image_url=None, current=True))
+            name = current
+            if self.demo:
+                from core.standin import DEMO_EMAIL, DEMO_NAME
+
+                name = DEMO_NAME if current == DEMO_EMAIL else current
+            out.insert(0, Account(email=current, name=name, image_url=None, current=True))
         return out
 
     def whoami(self) -> SessionInfo:
