@@ -307,40 +307,12 @@ def file_bytes(facts: ImageFacts | ImageRecord, data: bytes) -> bytes:
 
 
 def read_file(path: str | os.PathLike[str], limit: int = MAX_FILE_BYTES) -> bytes:
-    """A regular file's bytes, at most ``limit``: never a FIFO, a device or a link's target in a
-    folder someone else controls. ``core.images.ImageError`` with a reason otherwise."""
+    """A regular file's bytes, at most ``limit``: never a FIFO or a device (the app's one bounded
+    reader, :func:`core.userfiles.read_bytes`). ``core.images.ImageError`` with a reason otherwise."""
     from core.images import ImageError
+    from core.userfiles import read_bytes
 
-    p = Path(path)
-    try:
-        fd = os.open(p, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
-    except FileNotFoundError:
-        raise ImageError(f"{p.name}: no such file.") from None
-    except OSError as exc:
-        raise ImageError(f"{p.name} cannot be read ({exc.strerror}).") from None
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ImageError(f"{p.name} is a folder, not an image.")
-        if not stat.S_ISREG(st.st_mode):
-            raise ImageError(f"{p.name} is not a regular file (a device, pipe or socket).")
-        if st.st_size > limit:
-            raise ImageError(f"{p.name} is too large ({st.st_size // (1024 * 1024)} MB; the limit is "
-                             f"{limit // (1024 * 1024)} MB).")
-        chunks, total = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:  # grew while we read it
-                raise ImageError(f"{p.name} is too large (the limit is {limit // (1024 * 1024)} MB).")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise ImageError(f"{p.name} cannot be read ({exc.strerror}).") from None
-    finally:
-        os.close(fd)
+    return read_bytes(path, limit=limit, what="image", error=ImageError)
 
 
 def read_parameters_text(source: str | os.PathLike[str] | bytes) -> str | None:

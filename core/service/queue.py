@@ -67,6 +67,7 @@ from core.store import (
     repo,
 )
 from core.store.queue_repo import ItemLocks
+from core.userfiles import read_text
 
 log = logging.getLogger(__name__)
 
@@ -246,18 +247,7 @@ class QueueService:
                  user_email: str | None = None) -> list[QueueItem]:
         """A text file (UTF-8, with or without BOM): one prompt per line."""
         p = Path(path).expanduser()
-        try:
-            if p.stat().st_size > MAX_FILE_BYTES:
-                raise ValidationError(f"{p.name} is too large for a prompt file (over 16 MB).")
-            text = p.read_bytes().decode("utf-8-sig")
-        except FileNotFoundError:
-            raise ValidationError(f"{p}: no such file.") from None
-        except IsADirectoryError:
-            raise ValidationError(f"{p} is a folder, not a prompt file.") from None
-        except UnicodeDecodeError:
-            raise ValidationError(f"{p.name} is not UTF-8 text.") from None
-        except OSError as exc:
-            raise ValidationError(f"{p.name} cannot be read ({exc.strerror}).") from None
+        text = read_text(path, limit=MAX_FILE_BYTES, what="prompt file", error=ValidationError)
         return self.add_text(text, options, source=p.name, user_email=user_email)
 
     # --- looking and editing ------------------------------------------------------------------
