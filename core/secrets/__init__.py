@@ -9,12 +9,16 @@ only the user can read, and :attr:`SecretStore.warning` says so.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import stat
+import tempfile
 import threading
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import keyring
@@ -68,70 +72,296 @@ def _chosen_by_user() -> bool:
         return False
 
 
+class SecretDamaged(SecretError):
+    """A secret file (the key file, the vault) or the keyring's key is damaged. ``imagefx login``
+    repairs it (:meth:`SecretStore.repair`); the message says so."""
+
+
+_REPAIR = "Run 'imagefx login' (or Account → Sign in) to sign in again; it replaces the damaged file."
+_KEY_FILE_LIMIT = 4096
+_VAULT_LIMIT = 16 * 1024 * 1024
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
+
+
+def _key_problem(key: bytes) -> str | None:
+    """Why ``key`` is not a Fernet key, in words; None if it is one."""
+    if not key:
+        return "it is empty"
+    try:
+        Fernet(key)
+        return None
+    except (ValueError, TypeError):
+        pass
+    if set(key) <= _B64 and len(key) < 44:
+        return "it is truncated"
+    return "it does not hold a key"
+
+
+def _set_aside(path: Path, stamp: str) -> Path | None:
+    """Rename a damaged file out of the way (kept, 0600, in case the user wants it back)."""
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 2
+    while target.exists():
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        n += 1
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:
+        return None
+    return target
+
+
 class _FileVault:
-    """Fallback store: secrets encrypted in ``vault.json`` with a key in a 0600 file."""
+    """Fallback store: secrets encrypted in ``vault.json`` with a key in a 0600 file.
+
+    Several processes may use it at once (eight ``login``s in a row from a script): every
+    read-modify-write holds an exclusive ``flock`` on ``.lock`` in the same folder, the key
+    file appears whole or not at all (written to a temp file, then ``link``ed into place, which
+    fails if another process won), and the vault is replaced atomically from a temp file of
+    its own (``mkstemp``), so no writer overwrites another's half-written bytes.
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.key_file = directory / "secret.key"
         self.vault_file = directory / "vault.json"
-        self._lock = threading.Lock()
+        self._lock_file = directory / ".lock"
+        self._thread_lock = threading.RLock()
+        self._depth = 0
 
-    def key(self) -> bytes:
-        self.directory.mkdir(parents=True, exist_ok=True)
+    # --- the folder and the lock ----------------------------------------------------------
+
+    def _unwritable(self, exc: OSError) -> SecretError:
+        return SecretError(f"The cookie cannot be stored: the folder {self.directory} is not writable "
+                           f"({exc.strerror or type(exc).__name__}). Check its owner and permissions, or move "
+                           "the data folder with IMAGEFX_DATA_DIR.")
+
+    def _ensure_dir(self) -> None:
         try:
-            os.chmod(self.directory, 0o700)
-        except OSError:
-            pass
-        if self.key_file.exists():
-            mode = stat.S_IMODE(self.key_file.stat().st_mode)
-            if mode & 0o077:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._unwritable(exc) from None
+        with contextlib.suppress(OSError):
+            if not hasattr(os, "getuid") or self.directory.stat().st_uid == os.getuid():
+                os.chmod(self.directory, 0o700)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This thread and every other process, one at a time."""
+        with self._thread_lock:
+            if self._depth:  # already ours: a second flock on a new descriptor would wait for itself
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._ensure_dir()
+            try:
+                fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise self._unwritable(exc) from None
+            try:
+                _lock_fd(fd)
+                self._depth = 1
+                yield
+            finally:
+                self._depth = 0
+                os.close(fd)  # closing releases the lock
+
+    # --- the key ---------------------------------------------------------------------------
+
+    def _read_key(self) -> bytes | None:
+        """The key, None if there is no key file; SecretDamaged if it is not a key."""
+        from core.userfiles import UserFileError, read_bytes
+
+        if not self.key_file.exists() and not self.key_file.is_symlink():
+            return None
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(self.key_file.stat().st_mode) & 0o077:
                 os.chmod(self.key_file, 0o600)
-            return self.key_file.read_bytes().strip()
-        key = Fernet.generate_key()
-        # O_EXCL + 0600 from the first byte: never a moment where others can read it.
-        fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
+        try:
+            key = read_bytes(self.key_file, limit=_KEY_FILE_LIMIT, what="key file").strip()
+        except UserFileError as exc:
+            raise SecretDamaged(f"The key file {self.key_file} is damaged ({exc}). {_REPAIR}") from None
+        problem = _key_problem(key)
+        if problem:
+            raise SecretDamaged(f"The key file {self.key_file} is damaged ({problem}), so the cookies it "
+                                f"protects cannot be read. {_REPAIR}")
         return key
 
+    def key(self) -> bytes:
+        """The key, created on first use (0600 from its first byte, whole or not at all)."""
+        key = self._read_key()
+        if key is not None:
+            return key
+        with self._locked():
+            key = self._read_key()  # another process may have made it while we waited
+            if key is not None:
+                return key
+            key = Fernet.generate_key()
+            try:
+                fd, tmp = tempfile.mkstemp(prefix=".secret.key.", dir=self.directory)  # 0600
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(key)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                try:
+                    os.link(tmp, self.key_file)  # fails if the file exists: never two keys
+                except FileExistsError:
+                    pass
+                except OSError:  # no hard links here (FAT, some network shares): the lock suffices
+                    os.replace(tmp, self.key_file)
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+            except OSError as exc:
+                raise self._unwritable(exc) from None
+            found = self._read_key()
+            assert found is not None
+            return found
+
+    # --- the vault ----------------------------------------------------------------------------
+
     def _load(self) -> dict[str, str]:
-        try:
-            return json.loads(self.vault_file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        from core.userfiles import UserFileError, read_text
+
+        if not self.vault_file.exists() and not self.vault_file.is_symlink():
             return {}
-        except (OSError, ValueError) as exc:
-            raise SecretError(f"The secret store {self.vault_file} is damaged.") from exc
+        try:
+            data = json.loads(read_text(self.vault_file, limit=_VAULT_LIMIT, what="secret store"))
+        except UserFileError as exc:
+            raise SecretDamaged(f"The secret store {self.vault_file} is damaged ({exc}). {_REPAIR}") from None
+        except ValueError:
+            raise SecretDamaged(f"The secret store {self.vault_file} is damaged (it is not valid JSON). "
+                                f"{_REPAIR}") from None
+        if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in data.items()):
+            raise SecretDamaged(f"The secret store {self.vault_file} is damaged (it does not hold named "
+                                f"secrets). {_REPAIR}")
+        return data
 
     def _save(self, data: dict[str, str]) -> None:
-        tmp = self.vault_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, self.vault_file)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".vault.", suffix=".tmp", dir=self.directory)  # 0600
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(data, fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, self.vault_file)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError as exc:
+            raise self._unwritable(exc) from None
 
     def get(self, account: str) -> str | None:
-        with self._lock:
-            token = self._load().get(account)
+        token = self._load().get(account)  # replaced atomically: a reader needs no lock
         if token is None:
             return None
+        key = self._read_key()
+        if key is None:
+            raise SecretDamaged(f"The key file {self.key_file} is missing, so the secrets in {self.vault_file} "
+                                f"cannot be read. {_REPAIR}")
         try:
-            return Fernet(self.key()).decrypt(token.encode("ascii")).decode("utf-8")
-        except InvalidToken:
-            raise SecretError("The stored secret cannot be decrypted with the key file.") from None
+            return Fernet(key).decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError, ValueError):
+            raise SecretDamaged(f"A secret in {self.vault_file} cannot be decrypted with the key file "
+                                f"{self.key_file} (one of them was replaced or damaged). {_REPAIR}") from None
 
     def set(self, account: str, value: str) -> None:
-        token = Fernet(self.key()).encrypt(value.encode("utf-8")).decode("ascii")
-        with self._lock:
+        with self._locked():
+            token = Fernet(self.key()).encrypt(value.encode("utf-8")).decode("ascii")
             data = self._load()
             data[account] = token
             self._save(data)
 
     def delete(self, account: str) -> None:
-        with self._lock:
+        with self._locked():
             data = self._load()
             if data.pop(account, None) is not None:
                 self._save(data)
+
+    # --- damage ---------------------------------------------------------------------------------
+
+    def damage(self) -> str | None:
+        """What is damaged, in a sentence; None if the key file and the vault are sound."""
+        try:
+            key = self._read_key()
+            data = self._load()
+            if data and key is None:
+                raise SecretDamaged(f"The key file {self.key_file} is missing, so the secrets in "
+                                    f"{self.vault_file} cannot be read. {_REPAIR}")
+            fernet = Fernet(key) if key is not None else None
+            for token in data.values():
+                if fernet is not None:
+                    fernet.decrypt(token.encode("ascii"))
+        except SecretDamaged as exc:
+            return str(exc)
+        except (InvalidToken, UnicodeError, ValueError):
+            return (f"A secret in {self.vault_file} cannot be decrypted with the key file {self.key_file}. "
+                    f"{_REPAIR}")
+        return None
+
+    def repair(self) -> tuple[bool, list[str]]:
+        """Set aside a damaged key file and vault; (whether the key was replaced, the accounts whose
+        cookies were lost). Nothing happens to sound files."""
+        with self._locked():
+            if self.damage() is None:
+                return False, []
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            lost: list[str] = []
+            key_bad = False
+            try:
+                key_bad = self._read_key() is None and self.vault_file.exists()
+            except SecretDamaged:
+                key_bad = True
+            try:
+                data = self._load()
+                lost = sorted(k[len(_COOKIE_PREFIX):] for k in data if k.startswith(_COOKIE_PREFIX))
+                if not key_bad:  # the key is fine: only undecryptable entries are bad
+                    fernet = Fernet(self.key())
+                    bad = [k for k, v in data.items() if not _decrypts(fernet, v)]
+                    for k in bad:
+                        data.pop(k)
+                    lost = sorted(k[len(_COOKIE_PREFIX):] for k in bad if k.startswith(_COOKIE_PREFIX))
+                    self._save(data)
+                    return False, lost
+            except SecretDamaged:
+                pass
+            try:
+                if key_bad:
+                    _set_aside(self.key_file, stamp)
+                _set_aside(self.vault_file, stamp)
+            except OSError as exc:
+                raise self._unwritable(exc) from None
+            return key_bad, lost
+
+
+def _decrypts(fernet: Fernet, token: str) -> bool:
+    try:
+        fernet.decrypt(token.encode("ascii"))
+        return True
+    except (InvalidToken, UnicodeError, ValueError):
+        return False
+
+
+def _lock_fd(fd: int) -> None:
+    """An exclusive lock on an open file, held until it is closed (waits for other processes)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                return
+            except OSError:  # LK_LOCK gives up after ~10 s; keep waiting like flock does
+                continue
+    fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class SecretStore:
@@ -208,17 +438,73 @@ class SecretStore:
 
     # --- encryption for the database -----------------------------------------------------
 
+    def _keyring_key(self) -> bytes | None:
+        """The database key kept in the keyring; SecretDamaged if what is there is not a key."""
+        key = self._get(KEY_ACCOUNT)
+        if not key:
+            return None
+        raw = key.encode("utf-8", "replace")
+        problem = _key_problem(raw)
+        if problem:
+            raise SecretDamaged(f"The database encryption key in the system keyring ({SERVICE}, {KEY_ACCOUNT}) "
+                                f"is damaged ({problem}). {_REPAIR}")
+        return raw
+
     def _cipher(self) -> Fernet:
         if self._fernet is None:
             if self.uses_keyring:
-                key = self._get(KEY_ACCOUNT)
-                if not key:
-                    key = Fernet.generate_key().decode("ascii")
-                    self._set(KEY_ACCOUNT, key)
-                self._fernet = Fernet(key.encode("ascii"))
+                key = self._keyring_key()
+                if key is None:
+                    key = Fernet.generate_key()
+                    self._set(KEY_ACCOUNT, key.decode("ascii"))
+                self._fernet = Fernet(key)
             else:
                 self._fernet = Fernet(self._vault.key())
         return self._fernet
+
+    # --- damage and repair -----------------------------------------------------------------
+
+    def damage(self) -> str | None:
+        """What is damaged (the key file, the vault, the keyring's key), in a sentence; None if sound."""
+        if self.uses_keyring:
+            try:
+                self._keyring_key()
+            except SecretDamaged as exc:
+                return str(exc)
+            return None
+        return self._vault.damage()
+
+    def repair(self, signing_in: str | None = None) -> str | None:
+        """Replace what is damaged, so signing in works again; a sentence saying what was lost
+        (``signing_in``'s cookie is about to be stored again, so it is not named), None if nothing was.
+
+        Called by ``Service.sign_in`` only after labs.google accepted the new cookie: a typo in a
+        pasted cookie never costs the user their damaged-but-maybe-recoverable files.
+        """
+        if self.uses_keyring:
+            if self.damage() is None:
+                return None
+            self._set(KEY_ACCOUNT, Fernet.generate_key().decode("ascii"))
+            self._fernet = None
+            return ("The damaged database encryption key in the system keyring was replaced; cookies stored "
+                    "encrypted in the database with the old key can no longer be read there (the keyring's "
+                    "own copies are unaffected).")
+        damage = self._vault.damage()
+        if damage is None:
+            return None
+        key_replaced, lost = self._vault.repair()
+        self._fernet = None
+        lost = [e for e in lost if e != (signing_in or "").lower()]
+        where = self._vault.directory
+        parts = ["The damaged key file was replaced" if key_replaced else "The damaged secret store was replaced",
+                 f" (the damaged files are kept as *.damaged-* in {where})."]
+        if lost:
+            parts.append(f" The cookies of {', '.join(lost)} can no longer be read: sign in to "
+                         f"{'that account' if len(lost) == 1 else 'those accounts'} again.")
+        if key_replaced:
+            parts.append(" Copies of cookies stored encrypted in the database with the old key can no longer "
+                         "be read either.")
+        return "".join(parts)
 
     def encrypt(self, text: str) -> str:
         return self._cipher().encrypt(text.encode("utf-8")).decode("ascii")

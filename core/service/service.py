@@ -49,6 +49,7 @@ from core.store import (
     repo,
 )
 from core.store.backup import BackupResult
+from core.userfiles import read_bytes
 
 if TYPE_CHECKING:
     from core.imagefx.client import ImageFXClient
@@ -167,6 +168,7 @@ class Service:
         # Names this service in the change descriptors it makes, so a window can tell its own
         # changes from those another process announces (core/changes.py).
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.repair_notice: str | None = None  # what the last sign_in replaced (damaged secrets), if anything
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -267,6 +269,9 @@ class Service:
         """The ImageFX client for an account (the current one by default); AuthError if none."""
         cookie = self._cookie_for(email)
         if not cookie:
+            damage = self.secrets.damage()
+            if damage:  # not "you are not signed in": the user did sign in, a file broke since
+                raise SecretError(damage)
             raise AuthError("You are not signed in to ImageFX.", kind=AuthError.NOT_SIGNED_IN,
                             action=f"Sign in with your labs.google cookie ({command()} login, or "
                                    "Account → Sign in).")
@@ -311,6 +316,8 @@ class Service:
         client = self._new_client(cookie)
         info = client.fetch_session()
         cookie = client.cookie  # may have been rotated by the session call
+        # A damaged key file or vault is replaced only now that the new cookie is known to work.
+        self.repair_notice = self.secrets.repair(signing_in=info.email)
         self.secrets.save_cookie(info.email, cookie)
         self._set_current(info.email)
         with self._lock:
@@ -483,18 +490,7 @@ class Service:
     def caption_file(self, path: str | Path, *, count: int = 3, image_type: str | None = None,
                      cancel: CancelToken | None = None) -> CaptionResult:
         p = Path(path)
-        try:
-            size = p.stat().st_size
-            if size > images.MAX_FILE_BYTES:
-                raise images.ImageError(f"The file is too large ({size // (1024 * 1024)} MB; the limit is "
-                                        f"{images.MAX_FILE_BYTES // (1024 * 1024)} MB).")
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise images.ImageError(f"{p.name}: no such file.") from None
-        except IsADirectoryError:
-            raise images.ImageError(f"{p.name} is a folder, not an image.") from None
-        except OSError as exc:
-            raise images.ImageError(f"{p.name} cannot be read ({exc.strerror}).") from None
+        data = read_bytes(p, limit=images.MAX_FILE_BYTES, what="image", error=images.ImageError)
         return self.caption_bytes(data, str(p.resolve()), count=count, image_type=image_type, cancel=cancel)
 
     def caption_bytes(self, data: bytes, name: str, *, count: int = 3, image_type: str | None = None,
