@@ -24,7 +24,7 @@ import requests
 
 from core.cancel import CancelToken
 from core.imagefx import protocol
-from core.imagefx.cookies import merge_set_cookies, parse_cookie
+from core.imagefx.cookies import merge_set_cookies, parse_cookie, set_cookie_updates
 from core.imagefx.errors import (
     AuthError,
     ImageFXError,
@@ -255,13 +255,7 @@ class ImageFXClient:
         """
         raw = resp.raw.headers.getlist("Set-Cookie") if resp.raw is not None and hasattr(
             resp.raw.headers, "getlist") else []
-        updates: dict[str, str] = {}
-        for line in raw:
-            first = line.split(";", 1)[0]
-            if "=" in first:
-                name, value = first.split("=", 1)
-                expired = "max-age=0" in line.lower().replace(" ", "")
-                updates[name.strip()] = "" if expired else value.strip()
+        updates = set_cookie_updates(raw)
         if not updates:
             return
         new_cookie = merge_set_cookies(self._cookie, updates)

@@ -9,11 +9,16 @@ that tells the user what is wrong, never a stack trace and never the cookie itse
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 from core.imagefx.errors import AuthError, CookieFormatError
 from core.imagefx.protocol import SESSION_COOKIE_NAMES
+
+log = logging.getLogger(__name__)
 
 LABS_HOST = "labs.google"
 # RFC 6265 cookie-name is an HTTP token.
@@ -163,12 +168,64 @@ def has_session_cookie(header: str) -> bool:
     return any(names.get(n) for n in SESSION_COOKIE_NAMES)
 
 
+def set_cookie_updates(lines: Iterable[str], now: datetime | None = None) -> dict[str, str]:
+    """Name → new value from ``Set-Cookie`` header lines, ``""`` for a deletion (``Max-Age=0`` or
+    an ``Expires`` in the past). Nothing is checked here: :func:`merge_set_cookies` does that."""
+    now = now or datetime.now(UTC)
+    updates: dict[str, str] = {}
+    for line in lines:
+        first, _, attributes = line.partition(";")
+        if "=" not in first:
+            continue
+        name, value = first.split("=", 1)
+        deleted = False
+        for attr in attributes.split(";"):
+            key, _, arg = attr.strip().partition("=")
+            key = key.strip().lower()
+            if key == "max-age":
+                try:
+                    deleted = deleted or int(arg.strip()) <= 0
+                except ValueError:
+                    pass
+            elif key == "expires":
+                try:
+                    when = parsedate_to_datetime(arg.strip())
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if when.tzinfo is None:
+                    when = when.replace(tzinfo=UTC)
+                deleted = deleted or when <= now
+        updates[name.strip()] = "" if deleted else value.strip()
+    return updates
+
+
 def merge_set_cookies(header: str, updates: dict[str, str]) -> str:
-    """The header with rotated values from ``Set-Cookie`` applied (an empty value deletes)."""
+    """The header with rotated values from ``Set-Cookie`` applied (an empty value deletes).
+
+    What the server sends is checked like a pasted cookie: a name that is not a token, a value
+    with control characters or non-ASCII, cannot go into the next request's header, so it is
+    left out. The session cookie is never deleted this way, and a result without a session
+    cookie is refused: the last cookie that worked is kept (if the server really ended the
+    session, the next call says so with a 401, which asks the user to sign in again; an
+    unusable cookie would instead fail every call from then on).
+    """
     jar = cookie_dict(header)
     for name, value in updates.items():
         if value == "":
+            if name in SESSION_COOKIE_NAMES:
+                log.warning("labs.google asked to delete the session cookie; keeping the one that works")
+                continue
             jar.pop(name, None)
-        else:
-            jar[name] = value
-    return _join(jar.items())
+            continue
+        try:
+            _check_pair(name, value)
+        except CookieFormatError as exc:
+            log.warning("labs.google sent a cookie that cannot be used (%s); it is ignored",
+                        exc.user_message.rstrip("."))
+            continue
+        jar[name] = value
+    merged = _join(jar.items())
+    if not has_session_cookie(merged):
+        log.warning("labs.google's new cookies hold no session; keeping the ones that work")
+        return header
+    return merged

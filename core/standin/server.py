@@ -238,6 +238,9 @@ class StandInServer:
         self._image_format = "PNG"
         self.blocked_words: set[str] = {"forbidden", "gore"}
         self.rotate_cookie = False
+        # Raw Set-Cookie lines every session answer carries as well: a server rotating cookies badly
+        # (a malformed name, a non-ASCII value, the session cookie deleted).
+        self.extra_set_cookies: list[str] = []
         self.verbose = False
         # Lets a test simulate the service rewriting a prompt (the answer's prompt differs).
         self.prompt_rewriter: Callable[[str], str] | None = None
@@ -596,6 +599,7 @@ class StandInServer:
                 self._session_root[new_value] = self._session_root.get(session_token, session_token)
                 headers.append(("Set-Cookie", f"{SESSION_COOKIE_NAMES[0]}={new_value}; "
                                               "Path=/; Secure; HttpOnly; SameSite=Lax"))
+            headers += [("Set-Cookie", line) for line in self.extra_set_cookies]
         token, expires = self._mint_token(account.email, session_token)
         body = {"user": {"name": account.name, "email": account.email, "image": account.image_url},
                 "expires": iso_z(datetime.fromtimestamp(expires, UTC)), "access_token": token}
