@@ -1,10 +1,11 @@
 """The command line: ``imagefx <command>`` (``python main.py <command>`` in a checkout). With no
 command, the GUI starts. Messages name the command the user ran (:func:`core.appinfo.command`).
 
-Flags follow the original ``imagefx`` npm CLI (``generate -p -n -m --size -s -r -d -c``)
-so its users feel at home. Exit codes: 0 success, 2 usage, 3 not signed in / cookie
-invalid, 4 refused by the safety filter, 5 network or server failure, 6 database failure.
-Errors go to stderr as one sentence, never a traceback, never a secret.
+Flags follow the original ``imagefx`` npm CLI (``generate -p -n -m --size/--sz -s -r -d -c``)
+so its users feel at home; the options people pass by habit (``--cookie/-c``, ``--cookie-file``,
+``--demo``, ``-v``) are accepted before or after any command. Exit codes (:data:`EXIT_CODES`)
+and environment variables (:data:`ENVIRONMENT`) are listed in ``--help``. Errors go to stderr
+as one sentence, never a traceback, never a secret.
 """
 
 from __future__ import annotations
@@ -22,6 +23,31 @@ from typing import Any, NoReturn
 from core.appinfo import command
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "success"),
+    (EXIT_ERROR, "unexpected error (a bug: run again with -v and report what it prints)"),
+    (EXIT_USAGE, "usage: a bad option, value, file or account name"),
+    (EXIT_AUTH, "not signed in, cookie invalid or expired, or the stored cookie is damaged"),
+    (EXIT_SAFETY, "refused by ImageFX's safety filter"),
+    (EXIT_NETWORK, "network or ImageFX server failure"),
+    (EXIT_DATABASE, "database failure"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, or the queue/import was stopped)"),
+)
+ENVIRONMENT: tuple[tuple[str, str], ...] = (
+    ("GOOGLE_COOKIE", "the labs.google cookie (instead of the keyring; safer than --cookie)"),
+    ("IMAGEFX_DEMO", "true: the offline demo, as --demo"),
+    ("IMAGEFX_TIMEOUT", "seconds to wait for an ImageFX answer (default 120, 1 to 3600)"),
+    ("IMAGEFX_DB", "embedded or server: which database to use"),
+    ("DATABASE_URL", "a PostgreSQL server (postgresql://user@host/db); or DB_HOST, DB_PORT, DB_NAME, "
+                     "DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT"),
+    ("IMAGEFX_DATA_DIR", "the data folder (embedded database, spool, logs, secrets without a keyring)"),
+    ("IMAGEFX_CONFIG_DIR", "the folder of settings.json (default: the user's config folder, or "
+                           "IMAGEFX_DATA_DIR when that is set)"),
+    ("LOG_QUERIES", "true: log each SQL statement with its duration (never its values)"),
+)
+COOKIE_FILE_LIMIT = 1024 * 1024  # a cookies.txt of a whole browser profile is a few hundred KB
 
 log = logging.getLogger("imagefx.cli")
 
@@ -99,12 +125,52 @@ class _VersionAction(argparse.Action):
         parser.exit(EXIT_OK)
 
 
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:<5}{what}" for code, what in EXIT_CODES)
+    import textwrap
+
+    env = "\n".join(textwrap.fill(what, 96, initial_indent=f"  {name:<20}", subsequent_indent=" " * 22)
+                    for name, what in ENVIRONMENT)
+    return (f"exit codes:\n{codes}\n\nenvironment:\n{env}\n\n"
+            "The cookie comes from --cookie-file FILE, --cookie - (standard input), GOOGLE_COOKIE or the\n"
+            f"keyring ({command()} login). --cookie VALUE works too, but other users of this computer can read\n"
+            "a command line while it runs.")
+
+
+def _common_options(p: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options accepted before and after any command. After it they default to SUPPRESS, so a
+    subcommand that was not given them leaves what came before the command alone."""
+    default: object = None if top else argparse.SUPPRESS
+    have = p._option_string_actions
+    if "--demo" not in have:
+        p.add_argument("--demo", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="offline demo: talk to the built-in stand-in server instead of Google")
+    if "--verbose" not in have and "-v" not in have:
+        p.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
+                       help="log what happens to stderr")
+    if "--cookie" not in have and "-c" not in have:
+        p.add_argument("-c", "--cookie", default=default, metavar="COOKIE",
+                       help="Google cookie ('-' reads it from standard input; ignored by commands that need "
+                            "none; other users can see a command line: prefer --cookie-file). Default: "
+                            "GOOGLE_COOKIE, then the keyring")
+    if "--cookie-file" not in have:
+        p.add_argument("--cookie-file", default=default, metavar="FILE",
+                       help="read the Google cookie from FILE (header text, JSON export or cookies.txt)")
+
+
+def _everywhere(p: argparse.ArgumentParser, *, top: bool = True) -> None:
+    """The common options on this parser and every (sub)command under it, present and future."""
+    _common_options(p, top=top)
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _everywhere(child, top=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=command(), description="ImageFX Studio: generate, fetch, caption and browse your "
-                "ImageFX images. Without a command, the desktop app starts.")
-    p.add_argument("--demo", action="store_true",
-                   help="offline demo: talk to the built-in stand-in server instead of Google")
-    p.add_argument("-v", "--verbose", action="store_true", help="log what happens to stderr")
+                "ImageFX images. Without a command, the desktop app starts.", epilog=_epilog(),
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -112,24 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-p", "--prompt", required=True, help="what to draw")
     g.add_argument("-n", "--count", type=_count, default=None, help="number of images, 1-8 (default 4)")
     g.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5; IMAGEN_4 is an alias)")
-    g.add_argument("--size", type=_size, default=None,
+    g.add_argument("--size", "--sz", type=_size, default=None,
                    help="SQUARE, PORTRAIT, LANDSCAPE, LANDSCAPE_FOUR_THREE (or MOBILE_LANDSCAPE), UNSPECIFIED")
     g.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
     g.add_argument("-r", "--retry", type=_non_negative, default=None,
                    help="retries on rate limits and server errors (default 1)")
     g.add_argument("-d", "--dir", default=".", help="folder to save the images in (created if missing)")
-    g.add_argument("-c", "--cookie", default=None, help="Google cookie (default: GOOGLE_COOKIE, then keyring)")
 
     f = sub.add_parser("fetch", help="download an image by its media id")
     f.add_argument("media_id", help="the image's mediaGenerationId")
     f.add_argument("-d", "--dir", default=".", help="folder to save the image in")
-    f.add_argument("-c", "--cookie", default=None, help="Google cookie")
 
     c = sub.add_parser("caption", help="describe an image in words")
     c.add_argument("-i", "--image", required=True, help="image file")
     c.add_argument("-t", "--type", default=None, help="image type (default: detected from the file)")
     c.add_argument("-n", "--count", type=_count, default=3, help="number of captions, 1-8 (default 3)")
-    c.add_argument("-c", "--cookie", default=None, help="Google cookie")
 
     h = sub.add_parser("history", help="list past generations (reads the local database only)")
     h.add_argument("-l", "--limit", type=_positive, default=20, help="how many (default 20)")
@@ -137,10 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-u", "--user", default=None, help="only this account (e-mail)")
     h.add_argument("--json", action="store_true", help="one JSON array instead of text")
 
-    li = sub.add_parser("login", help="store a cookie in the keyring after checking it with labs.google")
+    li = sub.add_parser("login", help="store a cookie in the keyring after checking it with labs.google",
+                        description="Sign in with your labs.google cookie. On a terminal, paste it when asked "
+                                    "(it is not shown); or give --cookie-file FILE, GOOGLE_COOKIE, or pipe it in.")
     src = li.add_mutually_exclusive_group()
-    src.add_argument("-c", "--cookie", default=None, help="the cookie text")
-    src.add_argument("-f", "--file", default=None, help="a cookie file (header text, JSON export, cookies.txt)")
+    src.add_argument("-c", "--cookie", default=None, metavar="COOKIE",
+                     help="the cookie text ('-': read it from standard input); other users can see a command "
+                          "line, so prefer a paste, --cookie-file or GOOGLE_COOKIE")
+    src.add_argument("-f", "--file", "--cookie-file", dest="cookie_file", default=None, metavar="FILE",
+                     help="a cookie file (header text, JSON export, cookies.txt)")
 
     lo = sub.add_parser("logout", help="forget the stored cookie")
     lo.add_argument("-u", "--user", default=None, help="account to sign out (default: the current one)")
@@ -164,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
     _add_files_parsers(sub)
     _add_trash_parsers(sub)
+    _everywhere(p)
     return p
 
 
@@ -182,8 +251,9 @@ def exit_code_for(exc: BaseException) -> int:
     from core.secrets import SecretError
     from core.service import StorageFailed, ValidationError
     from core.store import DatabaseError
+    from core.userfiles import UserFileError
 
-    if isinstance(exc, (UsageError, ValidationError, ImageError, ExportError)):
+    if isinstance(exc, (UsageError, ValidationError, ImageError, ExportError, UserFileError)):
         return EXIT_USAGE
     if isinstance(exc, AuthError):
         return EXIT_AUTH
@@ -222,19 +292,184 @@ def _prepare_dir(value: str) -> Path:
     return directory
 
 
-def _read_cookie_arg(args: argparse.Namespace) -> str:
-    if getattr(args, "file", None):
+# --- the cookie: from a file, standard input, a paste on the terminal, or (warned) the command line ---
+
+COOKIE_ON_COMMAND_LINE = (
+    "Warning: a cookie given with --cookie is visible to other users of this computer while the command "
+    "runs (ps, /proc) and may stay in your shell's history. Use --cookie-file FILE, --cookie - (standard "
+    "input), GOOGLE_COOKIE or the login command instead.")
+
+
+def hide_cookie_in_process_title(values: Sequence[str]) -> bool:
+    """Overwrite ``values`` in this process's original argument area with ``*``, so ``ps`` and
+    ``/proc/PID/cmdline`` no longer show them (curl and the mysql client do the same for passwords).
+
+    Linux only, best effort: the cookie was visible from exec until now (Python's start-up), which
+    is why --cookie still warns. ``sys.argv`` is a copy and keeps the value.
+    """
+    if not sys.platform.startswith("linux") or not values:
+        return False
+    try:
+        import ctypes
+
+        with open("/proc/self/stat", "rb") as fh:
+            stat_line = fh.read()
+        fields = stat_line[stat_line.rindex(b")") + 2:].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (proc(5) fields 48, 49)
+        if not 0 < start < end or end - start > 1 << 20:
+            return False
+        area = ctypes.string_at(start, end - start)
+        hidden = False
+        for value in values:
+            needle = os.fsencode(value)
+            if len(needle) < 4:
+                continue
+            at = area.find(needle)
+            while at >= 0:
+                ctypes.memset(start + at, ord("*"), len(needle))
+                hidden = True
+                at = area.find(needle, at + len(needle))
+        return hidden
+    except (OSError, ValueError, IndexError, AttributeError):
+        return False
+
+
+def _cookie_values_in(argv: Sequence[str]) -> list[str]:
+    """The values of -c/--cookie in a raw argument list ('-' excluded: that one reads stdin)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        value = None
+        if arg in ("-c", "--cookie") and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith("--cookie="):
+            value = arg.split("=", 1)[1]
+        elif arg.startswith("-c") and len(arg) > 2 and not arg.startswith("--"):
+            value = arg[2:]
+        if value and value != "-":
+            out.append(value)
+    return out
+
+
+def _read_stdin_cookie() -> str:
+    """The cookie from standard input: a paste on a terminal, else whatever is piped in (bounded)."""
+    from core.userfiles import decode_text
+
+    stdin = sys.stdin
+    if stdin is None:
+        raise UsageError("There is no standard input to read the cookie from.")
+    if stdin.isatty():
+        return read_pasted_cookie()
+    data = stdin.buffer.read(COOKIE_FILE_LIMIT + 1)
+    if len(data) > COOKIE_FILE_LIMIT:
+        raise UsageError("Standard input holds more than 1 MB, which is not a cookie.")
+    return decode_text(data, "Standard input", what="cookie", error=UsageError)
+
+
+def _paste_complete(text: str) -> bool:
+    """Enter ends a one-line Cookie header (or a whole JSON export); cookies.txt waits for Ctrl-D."""
+    from core.imagefx.cookies import detect_format
+
+    stripped = text.strip()
+    if not stripped:
+        return False
+    fmt = detect_format(stripped)
+    if fmt == "header":
+        return "\n" not in stripped
+    if fmt == "json":
         try:
-            return Path(args.file).expanduser().read_text(encoding="utf-8-sig")
-        except OSError as exc:
-            raise UsageError(f"The cookie file {args.file} cannot be read ({exc.strerror}).") from None
-    if getattr(args, "cookie", None):
-        return str(args.cookie)
+            json.loads(stripped)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
+def read_pasted_cookie() -> str:
+    """A cookie pasted on the terminal, not echoed (it must not stay on screen or in scroll-back).
+
+    Not ``getpass``: a terminal in line mode cuts a line at 4095 bytes and Google cookies are
+    often longer, so this reads in non-canonical mode (signals stay on: Ctrl-C interrupts).
+    Enter ends a one-line header; Ctrl-D ends anything (a cookies.txt, a JSON export).
+    """
+    err = sys.stderr
+    err.write("Paste the labs.google cookie (it is not shown), then press Enter; for a cookies.txt or JSON "
+              "export press Ctrl-D when it is all in.\n")
+    err.flush()
+    try:
+        import termios
+    except ImportError:  # Windows: its console has no such line limit
+        import getpass
+
+        return getpass.getpass("Cookie: ")
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    new = termios.tcgetattr(fd)
+    new[3] &= ~(termios.ECHO | termios.ICANON)
+    new[6][termios.VMIN], new[6][termios.VTIME] = 1, 0
+    buf = bytearray()
+    shown = -1
+    termios.tcsetattr(fd, termios.TCSADRAIN, new)
+    try:
+        done = False
+        while not done:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            for byte in chunk:
+                if byte == 4:  # Ctrl-D
+                    done = True
+                    break
+                if byte in (8, 127):  # Backspace
+                    del buf[-1:]
+                elif byte == 21:  # Ctrl-U
+                    buf.clear()
+                elif byte == 10 and _paste_complete(buf.decode("utf-8", "replace")):
+                    done = True
+                    break
+                else:
+                    buf.append(byte)
+            if len(buf) > COOKIE_FILE_LIMIT:
+                raise UsageError("That is more than 1 MB, which is not a cookie.")
+            if len(buf) != shown:
+                err.write(f"\r\x1b[2K  {len(buf):,} characters received")
+                err.flush()
+                shown = len(buf)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        err.write("\n")
+        err.flush()
+    from core.userfiles import decode_text
+
+    text = decode_text(bytes(buf), "The pasted text", what="cookie", error=UsageError)
+    if not text.strip():
+        raise UsageError("Nothing was pasted; sign-in cancelled.")
+    return text
+
+
+def _cookie(args: argparse.Namespace) -> str | None:
+    """The cookie the user gave this command, if any (None: GOOGLE_COOKIE, then the keyring)."""
+    from core.userfiles import read_text
+
+    path = getattr(args, "cookie_file", None)
+    if path:
+        return read_text(path, limit=COOKIE_FILE_LIMIT, what="cookie file", error=UsageError)
+    value = getattr(args, "cookie", None)
+    if value == "-":
+        return _read_stdin_cookie()
+    return value or None
+
+
+def _login_cookie(args: argparse.Namespace) -> str:
+    text = _cookie(args)
+    if text is not None:
+        return text
     if os.environ.get("GOOGLE_COOKIE"):
         return os.environ["GOOGLE_COOKIE"]
-    if sys.stdin is not None and not sys.stdin.isatty():
-        return sys.stdin.read()
-    raise UsageError("Give the cookie with --cookie, --file, GOOGLE_COOKIE or on standard input.")
+    if sys.stdin is not None:
+        return _read_stdin_cookie()
+    raise UsageError("Give the cookie with --cookie-file FILE, GOOGLE_COOKIE, or paste it on standard input.")
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -251,7 +486,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from core.imagefx.types import GenerationRequest
 
     directory = _prepare_dir(args.dir)
-    with _service(args, args.cookie) as svc:
+    with _service(args, _cookie(args)) as svc:
         d = svc.settings.generation
         req = GenerationRequest(prompt=args.prompt, count=args.count or d.count, model=args.model or d.model,
                                 aspect_ratio=args.size or d.aspect_ratio, seed=args.seed)
@@ -304,7 +539,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from core.export import ImageFacts
 
     directory = _prepare_dir(args.dir)
-    with _service(args, args.cookie) as svc:
+    with _service(args, _cookie(args)) as svc:
         svc.open()
         record, data = svc.fetch(args.media_id)
         facts = record if record is not None else ImageFacts(media_id=args.media_id.strip(), prompt="",
@@ -314,7 +549,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
-    with _service(args, args.cookie) as svc:
+    with _service(args, _cookie(args)) as svc:
         svc.open()
         result = svc.caption_file(args.image, count=args.count, image_type=args.type)
         for text in result.captions:
@@ -338,7 +573,12 @@ def cmd_history(args: argparse.Namespace) -> int:
     db = Database(settings)
     try:
         with db.session() as s:
-            rows = repo.history(s, limit=args.limit, search=args.search, user_email=args.user)
+            if args.user and repo.get_user(s, args.user.strip()) is None:
+                known = [u.email for u in repo.list_users(s)]
+                raise UsageError(f"There is no account {args.user} in this library"
+                                 + (f" (accounts: {', '.join(known)})." if known else " (it has no accounts yet)."))
+            rows = repo.history(s, limit=args.limit, search=args.search,
+                                user_email=args.user.strip() if args.user else None)
     finally:
         db.close()
     if args.json:
@@ -357,9 +597,11 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    text = _read_cookie_arg(args)
+    text = _login_cookie(args)
     with _service(args) as svc:
         account = svc.sign_in(text)
+        if svc.repair_notice:
+            _err(svc.repair_notice)
         print(f"Signed in as {account.name} <{account.email}>.")
         warning = svc.secrets.warning
         if warning:
@@ -367,12 +609,27 @@ def cmd_login(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _signed_in_here(svc: object, email: str) -> bool:
+    from core.secrets import SecretError
+
+    if any(a.email == email for a in svc.accounts()):  # type: ignore[attr-defined]
+        return True
+    try:
+        return bool(svc.secrets.load_cookie(email))  # type: ignore[attr-defined]
+    except SecretError:
+        return False
+
+
 def cmd_logout(args: argparse.Namespace) -> int:
     with _service(args) as svc:
-        email = args.user or svc.current_email()
+        email = (args.user or svc.current_email() or "").strip().lower()
         if not email:
             print("No account is signed in.")
             return EXIT_OK
+        if args.user and not _signed_in_here(svc, email):
+            others = [a.email for a in svc.accounts()]
+            raise UsageError(f"{args.user} is not signed in on this computer, so there is nothing to sign out"
+                             + (f" (signed in: {', '.join(others)})." if others else " (no account is)."))
         svc.sign_out(email)
         print(f"Signed out {email}; its cookie was removed from the keyring and the database.")
     return EXIT_OK
@@ -449,12 +706,11 @@ def _add_issue7_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
     qa.add_argument("-f", "--file", default=None, help="a text file of prompts ('-' reads standard input)")
     qa.add_argument("-p", "--prompt", action="append", default=[], help="a prompt (repeat for more)")
     qa.add_argument("-n", "--count", type=_count, default=None, help="images per prompt, 1-8 (default 4)")
-    qa.add_argument("--size", type=_size, default=None, help="aspect ratio (as for generate)")
+    qa.add_argument("--size", "--sz", type=_size, default=None, help="aspect ratio (as for generate)")
     qa.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5)")
     qa.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
     qr = qsub.add_parser("run", help="run until nothing is pending (exit 3 if it pauses for sign-in)")
     qr.add_argument("--delay", type=_seconds, default=None, help="pause between items in seconds (default 2)")
-    qr.add_argument("-c", "--cookie", default=None, help="Google cookie")
     ql = qsub.add_parser("list", help="the queue, in order, with state, error and images")
     ql.add_argument("--json", action="store_true", help="one JSON array instead of text")
     qc = qsub.add_parser("clear", help="remove every item that is not running")
@@ -472,7 +728,6 @@ def _add_issue7_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
     iw = sub.add_parser("import-web", help="import your ImageFX web library into the gallery (resumable)")
     iw.add_argument("-l", "--limit", type=_positive, default=None, help="import at most this many new images")
     iw.add_argument("--full", action="store_true", help="rescan the whole library, not only what is new")
-    iw.add_argument("-c", "--cookie", default=None, help="Google cookie")
 
 
 def _seconds(value: str) -> float:
@@ -563,7 +818,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
     from core.service.queue import QueueService
 
     action = args.queue_command
-    with _service(args, getattr(args, "cookie", None)) as svc:
+    with _service(args, _cookie(args)) as svc:
         svc.open()
         queue = QueueService(svc)
         if action == "add":
@@ -671,7 +926,7 @@ def cmd_import_web(args: argparse.Namespace) -> int:
             elif kind is K.PAGE_DONE and not bar.drawing:
                 bar.line(f"page {p.pages}: {p.imported} new, {p.already} already, {p.pages} page(s)")
 
-        with _service(args, args.cookie) as svc:
+        with _service(args, _cookie(args)) as svc:
             svc.open()
             summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show)
     if summary.outcome is RunOutcome.SIGN_IN:
@@ -854,8 +1109,17 @@ COMMANDS["trash"] = cmd_trash
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    on_command_line = _cookie_values_in(argv)
+    if on_command_line:
+        from core.redact import register_secret
+
+        for value in on_command_line:
+            register_secret(value)
+        hide_cookie_in_process_title(on_command_line)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if on_command_line:
+        _err(COOKIE_ON_COMMAND_LINE)
     if args.command is None:
         from gui.preflight import display_problem
 
@@ -870,18 +1134,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from core.logs import setup_logging
 
     settings = load_settings()
+    for notice in settings.notices:
+        _err(f"Warning: {notice}")
     setup_logging(verbose=args.verbose, log_dir=settings.log_dir if args.command != "history" else None,
                   log_queries=settings.log_queries)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         _err("Interrupted.")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:
         from core.service import describe
 
         code = exit_code_for(exc)
         if code == EXIT_ERROR:
             log.debug("unexpected error", exc_info=True)
-        _err(str(exc) if isinstance(exc, UsageError) else describe(exc))
+        from core.userfiles import UserFileError
+
+        if isinstance(exc, (UsageError, UserFileError)):
+            message = str(exc)
+        elif code == EXIT_ERROR and isinstance(exc, OSError) and exc.strerror:
+            # Not "Unexpected error (OSError)": which file, and what the system said.
+            message = f"{exc.filename}: {exc.strerror}." if exc.filename else f"{exc.strerror}."
+        else:
+            message = describe(exc)
+        _err(message)
         return code

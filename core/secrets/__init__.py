@@ -73,11 +73,17 @@ def _chosen_by_user() -> bool:
 
 
 class SecretDamaged(SecretError):
-    """A secret file (the key file, the vault) or the keyring's key is damaged. ``imagefx login``
+    """A secret file (the key file, the vault) or the keyring's key is damaged. ``login``
     repairs it (:meth:`SecretStore.repair`); the message says so."""
 
 
-_REPAIR = "Run 'imagefx login' (or Account → Sign in) to sign in again; it replaces the damaged file."
+
+
+def _repair_hint() -> str:
+    from core.appinfo import command
+
+    return f"Run '{command()} login' (or Account → Sign in) to sign in again; it replaces the damaged file."
+
 _KEY_FILE_LIMIT = 4096
 _VAULT_LIMIT = 16 * 1024 * 1024
 _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=")
@@ -183,11 +189,11 @@ class _FileVault:
         try:
             key = read_bytes(self.key_file, limit=_KEY_FILE_LIMIT, what="key file").strip()
         except UserFileError as exc:
-            raise SecretDamaged(f"The key file {self.key_file} is damaged ({exc}). {_REPAIR}") from None
+            raise SecretDamaged(f"The key file {self.key_file} is damaged ({exc}). {_repair_hint()}") from None
         problem = _key_problem(key)
         if problem:
             raise SecretDamaged(f"The key file {self.key_file} is damaged ({problem}), so the cookies it "
-                                f"protects cannot be read. {_REPAIR}")
+                                f"protects cannot be read. {_repair_hint()}")
         return key
 
     def key(self) -> bytes:
@@ -231,14 +237,14 @@ class _FileVault:
         try:
             data = json.loads(read_text(self.vault_file, limit=_VAULT_LIMIT, what="secret store"))
         except UserFileError as exc:
-            raise SecretDamaged(f"The secret store {self.vault_file} is damaged ({exc}). {_REPAIR}") from None
+            raise SecretDamaged(f"The secret store {self.vault_file} is damaged ({exc}). {_repair_hint()}") from None
         except ValueError:
             raise SecretDamaged(f"The secret store {self.vault_file} is damaged (it is not valid JSON). "
-                                f"{_REPAIR}") from None
+                                f"{_repair_hint()}") from None
         if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                  for k, v in data.items()):
             raise SecretDamaged(f"The secret store {self.vault_file} is damaged (it does not hold named "
-                                f"secrets). {_REPAIR}")
+                                f"secrets). {_repair_hint()}")
         return data
 
     def _save(self, data: dict[str, str]) -> None:
@@ -264,12 +270,12 @@ class _FileVault:
         key = self._read_key()
         if key is None:
             raise SecretDamaged(f"The key file {self.key_file} is missing, so the secrets in {self.vault_file} "
-                                f"cannot be read. {_REPAIR}")
+                                f"cannot be read. {_repair_hint()}")
         try:
             return Fernet(key).decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError):
             raise SecretDamaged(f"A secret in {self.vault_file} cannot be decrypted with the key file "
-                                f"{self.key_file} (one of them was replaced or damaged). {_REPAIR}") from None
+                                f"{self.key_file} (one of them was replaced or damaged). {_repair_hint()}") from None
 
     def set(self, account: str, value: str) -> None:
         with self._locked():
@@ -293,7 +299,7 @@ class _FileVault:
             data = self._load()
             if data and key is None:
                 raise SecretDamaged(f"The key file {self.key_file} is missing, so the secrets in "
-                                    f"{self.vault_file} cannot be read. {_REPAIR}")
+                                    f"{self.vault_file} cannot be read. {_repair_hint()}")
             fernet = Fernet(key) if key is not None else None
             for token in data.values():
                 if fernet is not None:
@@ -302,7 +308,7 @@ class _FileVault:
             return str(exc)
         except (InvalidToken, UnicodeError, ValueError):
             return (f"A secret in {self.vault_file} cannot be decrypted with the key file {self.key_file}. "
-                    f"{_REPAIR}")
+                    f"{_repair_hint()}")
         return None
 
     def repair(self) -> tuple[bool, list[str]]:
@@ -447,7 +453,7 @@ class SecretStore:
         problem = _key_problem(raw)
         if problem:
             raise SecretDamaged(f"The database encryption key in the system keyring ({SERVICE}, {KEY_ACCOUNT}) "
-                                f"is damaged ({problem}). {_REPAIR}")
+                                f"is damaged ({problem}). {_repair_hint()}")
         return raw
 
     def _cipher(self) -> Fernet:
