@@ -394,14 +394,14 @@ def read_pasted_cookie() -> str:
     Enter ends a one-line header; Ctrl-D ends anything (a cookies.txt, a JSON export).
     """
     err = sys.stderr
-    err.write("Paste the labs.google cookie (it is not shown), then press Enter; for a cookies.txt or JSON "
+    prompt = ("Paste the labs.google cookie (it is not shown), then press Enter; for a cookies.txt or JSON "
               "export press Ctrl-D when it is all in.\n")
-    err.flush()
     try:
         import termios
     except ImportError:  # Windows: its console has no such line limit
         import getpass
 
+        err.write(prompt)
         return getpass.getpass("Cookie: ")
     fd = sys.stdin.fileno()
     old = termios.tcgetattr(fd)
@@ -412,6 +412,8 @@ def read_pasted_cookie() -> str:
     shown = -1
     termios.tcsetattr(fd, termios.TCSADRAIN, new)
     try:
+        err.write(prompt)  # only now: what is typed from here on is not echoed
+        err.flush()
         done = False
         while not done:
             chunk = os.read(fd, 65536)
@@ -432,14 +434,15 @@ def read_pasted_cookie() -> str:
                     buf.append(byte)
             if len(buf) > COOKIE_FILE_LIMIT:
                 raise UsageError("That is more than 1 MB, which is not a cookie.")
-            if len(buf) != shown:
+            if len(buf) != shown and err.isatty():  # reassurance that the paste arrived, not its text
                 err.write(f"\r\x1b[2K  {len(buf):,} characters received")
                 err.flush()
                 shown = len(buf)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
-        err.write("\n")
-        err.flush()
+        if err.isatty():
+            err.write("\n")
+            err.flush()
     from core.userfiles import decode_text
 
     text = decode_text(bytes(buf), "The pasted text", what="cookie", error=UsageError)
@@ -454,7 +457,8 @@ def _cookie(args: argparse.Namespace) -> str | None:
 
     path = getattr(args, "cookie_file", None)
     if path:
-        return read_text(path, limit=COOKIE_FILE_LIMIT, what="cookie file", error=UsageError)
+        return read_text(path, limit=COOKIE_FILE_LIMIT, what="cookie file", error=UsageError,
+                         pipe_hint="To pipe the cookie in, use --cookie - (standard input).")
     value = getattr(args, "cookie", None)
     if value == "-":
         return _read_stdin_cookie()

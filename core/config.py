@@ -137,7 +137,11 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     try:
         text = read_text(path, limit=SETTINGS_FILE_LIMIT, what="settings file")
     except UserFileError as exc:
-        if not path.exists() and not path.is_symlink():
+        try:
+            missing = not path.exists() and not path.is_symlink()
+        except OSError:  # a folder we may not even look into: say so below
+            missing = False
+        if missing:
             return {}, []
         return {}, [f"{exc} The default settings are used."]
     try:

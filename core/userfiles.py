@@ -56,10 +56,11 @@ def _kind(mode: int) -> str | None:
 
 
 def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file",
-               error: type[Exception] = UserFileError) -> bytes:
+               error: type[Exception] = UserFileError, pipe_hint: str = "") -> bytes:
     """The whole content of a regular file of at most ``limit`` bytes.
 
-    ``what`` names the file in messages ("image", "cookie file", "prompt file").
+    ``what`` names the file in messages ("image", "cookie file", "prompt file"); ``pipe_hint``
+    is added when the file is a pipe (``<(command)`` in a shell): how to pass one instead.
     """
     p = Path(path).expanduser()
     shown = str(path)
@@ -77,7 +78,8 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file",
         st = os.fstat(fd)
         kind = _kind(st.st_mode)
         if kind is not None:
-            raise error(f"{shown} is {kind}, not {_a(what)}; only regular files can be read.")
+            hint = f" {pipe_hint}" if pipe_hint and stat.S_ISFIFO(st.st_mode) else ""
+            raise error(f"{shown} is {kind}, not {_a(what)}; only regular files can be read.{hint}")
         if st.st_size > limit:
             raise error(f"{shown} is too large for {_a(what)} ({_size(st.st_size)}; the limit is {_size(limit)}).")
         chunks: list[bytes] = []
@@ -118,6 +120,7 @@ def decode_text(data: bytes, shown: str, *, what: str = "file",
 
 
 def read_text(path: str | os.PathLike[str], *, limit: int, what: str = "file",
-              error: type[Exception] = UserFileError) -> str:
+              error: type[Exception] = UserFileError, pipe_hint: str = "") -> str:
     """:func:`read_bytes` decoded by :func:`decode_text`."""
-    return decode_text(read_bytes(path, limit=limit, what=what, error=error), str(path), what=what, error=error)
+    data = read_bytes(path, limit=limit, what=what, error=error, pipe_hint=pipe_hint)
+    return decode_text(data, str(path), what=what, error=error)

@@ -64,6 +64,8 @@ def run(demo: bool = False, *, service_factory: ServiceFactory | None = None,
     theme.apply(app, settings.theme)
     window = MainWindow(early.factory, demo=demo, settings=settings)
     window.show()
+    if settings.notices:  # a damaged settings file, a bad value, a password removed from it
+        window.message_bar.show_message(" ".join(settings.notices), "warning")
     _quit_on_signals(window)
     if os.environ.get(BENCH_FIRST_PAINT_ENV):
         _exit_after_first_paint(window)

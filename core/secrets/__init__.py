@@ -138,7 +138,8 @@ class _FileVault:
     # --- the folder and the lock ----------------------------------------------------------
 
     def _unwritable(self, exc: OSError) -> SecretError:
-        return SecretError(f"The cookie cannot be stored: the folder {self.directory} is not writable "
+        state = "is not writable" if self.directory.is_dir() else "cannot be created"
+        return SecretError(f"The cookie cannot be stored: the folder {self.directory} {state} "
                            f"({exc.strerror or type(exc).__name__}). Check its owner and permissions, or move "
                            "the data folder with IMAGEFX_DATA_DIR.")
 
@@ -387,6 +388,11 @@ class SecretStore:
                 "No system keyring was found, so your cookie is kept encrypted in "
                 f"{self._vault.directory} with a key file only you can read."
             )
+
+    @property
+    def vault_directory(self) -> Path:
+        """Where secrets are kept without a keyring (the key file and the encrypted vault)."""
+        return self._vault.directory
 
     # --- raw get/set ---------------------------------------------------------------------
 

@@ -247,7 +247,8 @@ class QueueService:
                  user_email: str | None = None) -> list[QueueItem]:
         """A text file (UTF-8, with or without BOM): one prompt per line."""
         p = Path(path).expanduser()
-        text = read_text(path, limit=MAX_FILE_BYTES, what="prompt file", error=ValidationError)
+        text = read_text(path, limit=MAX_FILE_BYTES, what="prompt file", error=ValidationError,
+                         pipe_hint="To pipe prompts in, use --file - (standard input).")
         return self.add_text(text, options, source=p.name, user_email=user_email)
 
     # --- looking and editing ------------------------------------------------------------------

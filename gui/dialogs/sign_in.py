@@ -8,6 +8,7 @@ A cookie picked from a file is never shown at all. Not modal: the main window st
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.service import Account, Service
+from core.userfiles import read_text
 from gui import icons
 from gui.context import AppContext
 from gui.errors import view_for
@@ -40,6 +42,22 @@ works too.</li>
 </ol>
 """
 MAX_COOKIE_FILE = 1024 * 1024
+_KEYRING_NAMES = {"secretservice": "Secret Service", "kwallet": "KWallet", "macos": "macOS Keychain",
+                  "windows": "Windows Credential Manager", "libsecret": "Secret Service"}
+
+
+def cookie_storage(service: Service) -> tuple[str, str]:
+    """Where this machine keeps the cookie: (a phrase for "stored …", the sentence the dialog shows).
+    Runs on the worker: finding the keyring backend can take a moment (D-Bus)."""
+    secrets = service.secrets
+    if secrets.uses_keyring:
+        backend = secrets.backend_name.lower()
+        name = next((label for key, label in _KEYRING_NAMES.items() if key in backend), "")
+        where = f"in your system keyring ({name})" if name else "in your system keyring"
+        return where, f"The cookie is kept {where} and never shown again."
+    folder = secrets.warning or ""
+    return (f"encrypted in {secrets.vault_directory}",
+            f"{folder} It is never shown again." if folder else "The cookie is never shown again.")
 
 
 class SignInDialog(QDialog):
@@ -73,8 +91,13 @@ class SignInDialog(QDialog):
         self.cookie.setTabChangesFocus(True)
         self.cookie.setFixedHeight(96)
         layout.addWidget(self.cookie)
-        note = QLabel("The cookie is kept in your system keyring and never shown again.")
+        # Where the cookie goes is known once the service has looked for a keyring (on the worker).
+        self.storage = "in your system keyring"
+        note = QLabel("Once verified, the cookie is never shown again.")
         note.setObjectName("subtle")
+        note.setWordWrap(True)
+        note.setAccessibleName("Where the cookie is kept")
+        self.note = note
         layout.addWidget(note)
 
         self.error = QLabel()
@@ -129,6 +152,12 @@ class SignInDialog(QDialog):
         self.close_button.clicked.connect(self.close)
         self.cookie.textChanged.connect(self._text_changed)
         self._text_changed()
+        self.ctx.call(cookie_storage, on_success=self._show_storage, on_failure=lambda _e: None, owner=self,
+                      name="cookie storage", offline=True)
+
+    def _show_storage(self, where: tuple[str, str]) -> None:
+        self.storage, sentence = where
+        self.note.setText(sentence)
 
     def reset(self) -> None:
         """Ready for another account (Add account…)."""
@@ -166,22 +195,29 @@ class SignInDialog(QDialog):
     def sign_in_from_file(self, path: Path) -> None:
         """Read and verify on the worker; the file's content never reaches the screen."""
         def run(s: Service) -> Account:
-            if path.stat().st_size > MAX_COOKIE_FILE:
-                raise ValueError(f"{path.name} is too large to be a cookie file.")
-            return s.sign_in(path.read_text(encoding="utf-8", errors="replace"))
+            return s.sign_in(read_text(path, limit=MAX_COOKIE_FILE, what="cookie file"))
 
         self._sign_in(run)
 
-    def _sign_in(self, fn: object) -> None:
+    def _sign_in(self, fn: Callable[[Service], Account]) -> None:
         self._busy(True)
-        self.ctx.call(fn, on_success=self._signed_in, on_failure=self._failed, owner=self,  # type: ignore[arg-type]
-                      name="sign in")
+
+        def run(s: Service) -> tuple[Account, str | None]:
+            return fn(s), s.repair_notice
+
+        self.ctx.call(run, on_success=self._signed_in_with, on_failure=self._failed, owner=self, name="sign in")
+
+    def _signed_in_with(self, result: tuple[Account, str | None]) -> None:
+        account, repaired = result
+        if repaired:  # a damaged key file or vault was replaced: say what that cost
+            self.note.setText(repaired)
+        self._signed_in(account)
 
     def _signed_in(self, account: Account) -> None:
         self.account = account
-        # The cookie is in the keyring now; it leaves the screen.
+        # The cookie is stored now; it leaves the screen.
         self.cookie.clear()
-        self.cookie.setPlaceholderText("Cookie verified and stored in your keyring.")
+        self.cookie.setPlaceholderText(f"Cookie verified and stored {self.storage}.")
         self.cookie.setReadOnly(True)
         self.name.setText(account.name or account.email)
         self.email.setText(account.email)
