@@ -154,7 +154,7 @@ def test_a_damaged_key_file_or_vault_is_named_and_login_repairs_it(cli: Run, cli
     target.write_bytes(content if content is not None else target.read_bytes()[:20])
 
     broken = cli("generate", "-p", "a cracked vase", "-n", "1", "-d", str(tmp_path / "out"), env=NO_KEYRING)
-    line = one_line_error(broken, 3, str(target), "damaged", "imagefx login")
+    line = one_line_error(broken, 3, str(target), "damaged", "main.py login")
 
     fixed = cli("login", env={**NO_KEYRING, "GOOGLE_COOKIE": DEMO_COOKIE})
     _ok(fixed)
