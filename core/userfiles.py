@@ -55,17 +55,13 @@ def _kind(mode: int) -> str | None:
     return "not a regular file"
 
 
-def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file",
-               error: type[Exception] = UserFileError, pipe_hint: str = "") -> bytes:
-    """The whole content of a regular file of at most ``limit`` bytes.
-
-    ``what`` names the file in messages ("image", "cookie file", "prompt file"); ``pipe_hint``
-    is added when the file is a pipe (``<(command)`` in a shell): how to pass one instead.
-    """
-    p = Path(path).expanduser()
+def open_regular(path: str | os.PathLike[str], *, what: str = "file", error: type[Exception] = UserFileError,
+                 pipe_hint: str = "") -> tuple[int, os.stat_result]:
+    """An open, blocking file descriptor of a regular file, and its ``fstat``; for a reader that
+    streams (a library file too large to hold). The caller closes it. :func:`read_bytes` for the rest."""
     shown = str(path)
     try:
-        fd = os.open(p, _FLAGS)
+        fd = os.open(Path(path).expanduser(), _FLAGS)
     except FileNotFoundError:
         raise error(f"{shown}: no such file.") from None
     except IsADirectoryError:
@@ -80,6 +76,24 @@ def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file",
         if kind is not None:
             hint = f" {pipe_hint}" if pipe_hint and stat.S_ISFIFO(st.st_mode) else ""
             raise error(f"{shown} is {kind}, not {_a(what)}; only regular files can be read.{hint}")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file: O_NONBLOCK only guarded the open
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
+
+
+def read_bytes(path: str | os.PathLike[str], *, limit: int, what: str = "file",
+               error: type[Exception] = UserFileError, pipe_hint: str = "") -> bytes:
+    """The whole content of a regular file of at most ``limit`` bytes.
+
+    ``what`` names the file in messages ("image", "cookie file", "prompt file"); ``pipe_hint``
+    is added when the file is a pipe (``<(command)`` in a shell): how to pass one instead.
+    """
+    shown = str(path)
+    fd, st = open_regular(path, what=what, error=error, pipe_hint=pipe_hint)
+    try:
         if st.st_size > limit:
             raise error(f"{shown} is too large for {_a(what)} ({_size(st.st_size)}; the limit is {_size(limit)}).")
         chunks: list[bytes] = []

@@ -19,7 +19,6 @@ import gzip
 import json
 import logging
 import os
-import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -176,18 +175,10 @@ def _line(obj: dict[str, Any]) -> bytes:
 def _open_for_reading(path: Path) -> tuple[IO[bytes], IO[bytes], int]:
     """(the line stream, the raw file for progress, its size). Regular files only: a FIFO or a
     device would hang or never end."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such file.") from None
-    except OSError as exc:
-        raise ValidationError(f"{path} cannot be read ({exc.strerror}).") from None
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise ValidationError(f"{path} is not a regular file; give the file '{command()} library export' wrote.")
-    if hasattr(os, "set_blocking"):
-        os.set_blocking(fd, True)
+    from core.userfiles import open_regular
+
+    fd, st = open_regular(path, what="library file", error=ValidationError,
+                          pipe_hint=f"Give the file '{command()} library export' wrote.")
     raw = os.fdopen(fd, "rb")
     head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
     stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if head == b"\x1f\x8b" else raw  # type: ignore[assignment]

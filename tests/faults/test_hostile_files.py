@@ -90,25 +90,25 @@ def test_the_reader_refuses_whatever_is_not_a_bounded_regular_file(tmp_path: Pat
     assert read_text(text, limit=100) == "café"
 
 
-@pytest.mark.fault_case("bad input: a FIFO dropped on the caption panel or picked as a cookie file (GUI readers)")
+@pytest.mark.fault_case("bad input: a FIFO or a device dropped on the window (GUI readers)")
 def test_the_window_reads_dropped_and_picked_files_through_the_same_reader(fifo: Path, make_service:
                                                                            Callable[..., Service]) -> None:
-    from gui.widgets.caption_panel import CaptionJob, read_job
+    from core.export import read_file, read_parameters_text
+    from core.service.queue import QueueService
+    from gui.widgets.caption_panel import CaptionJob, caption_job
 
-    started = time.monotonic()
-    with pytest.raises(ImageError, match="named pipe"):
-        read_job(CaptionJob(path=fifo, name=fifo.name, count=1))
-    with pytest.raises(ImageError, match="device"):
-        read_job(CaptionJob(path=Path("/dev/zero"), name="zero", count=1))
     svc = make_service()
-    with pytest.raises(ValueError, match="named pipe"):  # what a prompt-file drop on the window calls
-        from core.service.queue import QueueService
-
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="named pipe"):  # a drop on the caption panel
+        caption_job(svc, CaptionJob(path=fifo, name=fifo.name, count=1))
+    with pytest.raises(ImageError, match="device"):
+        caption_job(svc, CaptionJob(path=Path("/dev/zero"), name="zero", count=1))
+    with pytest.raises(ValueError, match="named pipe"):  # a prompt-file drop on the window or queue
         QueueService(svc).add_file(fifo)
-    from core.export import read_parameters_text
-
     with pytest.raises(ImageError, match="device"):  # an image dropped on the prompt editor
         read_parameters_text("/dev/urandom")
+    with pytest.raises(ImageError, match="named pipe"):  # files dropped on the gallery (import)
+        read_file(fifo)
     assert time.monotonic() - started < 10
 
 
