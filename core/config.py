@@ -159,6 +159,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], list[str]]:
 _RANGES: dict[str, tuple[float, float, str]] = {
     "request_timeout": (1, 3600, "a number of seconds from 1 to 3600"),
     "queue_delay": (0, 86_400, "a number of seconds from 0 to 86400"),
+    "trash_days": (0, 36_500, "a whole number of days from 0 (never) to 36500"),
     "database.port": (1, 65_535, "a port number from 1 to 65535"),
     "database.connect_timeout": (1, 3600, "a whole number of seconds from 1 to 3600"),
     "generation.count": (1, 8, "a whole number from 1 to 8"),
