@@ -282,12 +282,13 @@ class BatchActions:
         dlg.finished_import.connect(self._web_import_done)
         dlg.failed_import.connect(lambda e: self.statusBar().showMessage("The import stopped with an error.", 5000))
         self.import_dialog = dlg
-        dlg.show()
-        dlg.start()
+        dlg.show()  # it asks what to import first (new only, at most N, or a full rescan)
+        dlg.raise_()
+        dlg.activateWindow()
 
     def _web_image(self: MainWindow, record: ImageRecord) -> None:
         if not self.model.filtered:  # else the gallery's next check brings those the filter matches
-            self.model.merge([record])  # at its place by date, as it arrives
+            self.model.merge([record])  # at its place by date, as it arrives; the selection stays put
 
     def _web_import_done(self: MainWindow, s: ImportSummary) -> None:
         if s.outcome is RunOutcome.SIGN_IN:

@@ -98,6 +98,11 @@ def test_web_import_brings_the_seeded_library_into_the_gallery(qtbot, make_windo
     w.actions_["import_web"].trigger()
     dlg = w.import_dialog
     dlg.image_imported.connect(lambda rec: arrived.append(w.model.rowCount()))
+    settle(qtbot, w)
+    assert not dlg.running and dlg.start_button.isVisible()  # it asks first (issue 11)
+    assert dlg.new_only.isChecked() and dlg.limit.value() == 200
+    qtbot.mouseClick(dlg.start_button, Qt.MouseButton.LeftButton)
+    assert dlg.running and not dlg.options.isVisible()
     qtbot.waitUntil(lambda: not dlg.running, timeout=20_000)
     settle(qtbot, w)
     assert arrived == [1, 2, 3, 4, 5]  # each image was in the gallery as it arrived
