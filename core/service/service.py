@@ -550,6 +550,12 @@ class Service:
                                      favorites_only=favorites_only, user_id=user_id,
                                      with_thumbnails=with_thumbnails, trash=trash)
 
+    def gallery_anchors(self, every: int, *, search: str = "", favorites_only: bool = False,
+                        trash: bool = False) -> list[tuple[int, datetime, int]]:
+        """Every ``every``-th key of the gallery's order (:func:`core.store.repo.gallery_anchors`)."""
+        with self.db.session() as s:
+            return repo.gallery_anchors(s, every, search=search, favorites_only=favorites_only, trash=trash)
+
     def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
         """Stored thumbnails (JPEG bytes) by image id, one query; ids without one are absent."""
         with self.db.session() as s:

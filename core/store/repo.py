@@ -273,6 +273,20 @@ def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, s
     return [_image_from_row(r, r[17] if with_thumbnails else None, shared) for r in rows]
 
 
+def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only: bool = False,
+                    user_id: int | None = None, trash: bool = False) -> list[tuple[int, datetime, int]]:
+    """The gallery's sparse index: ``(position, created_at, id)`` of every ``every``-th image in its
+    order (positions 0, every, 2·every, …). One scan of the keyset index; with it the GUI reads the
+    page at any depth with a keyset query (no OFFSET) and dates every position of its scrollbar."""
+    rn = sa.func.row_number().over(order_by=(GeneratedImage.created_at.desc(), GeneratedImage.id.desc())) - 1
+    inner = _filtered(sa.select(GeneratedImage.created_at, GeneratedImage.id, rn.label("pos"))
+                      .select_from(GeneratedImage), search=search, favorites_only=favorites_only,
+                      user_id=user_id, trash=trash).subquery()
+    q = sa.select(inner.c.pos, inner.c.created_at, inner.c.id).where(inner.c.pos % max(1, every) == 0) \
+        .order_by(inner.c.pos)
+    return [(int(p), c, int(i)) for p, c, i in s.execute(q)]
+
+
 def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, search: str = "",
                        favorites_only: bool = False, trash: bool = False) -> tuple[list[ImageRecord], int]:
     """Images stored after image ``after_id`` (by anyone: another window, the CLI, a queue run)

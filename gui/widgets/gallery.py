@@ -3,13 +3,34 @@
 The grid is a ``QListView`` in icon mode over :class:`gui.models.gallery_model.GalleryModel`
 with uniform item sizes, so it lays out and scrolls through thousands of thumbnails
 without asking each row for its size. When it is empty it says why and what to do.
+
+The scrollbar spans the whole library (the model has a row for every image); while it is
+dragged a label beside the handle says which month the images there are from.
+
+**The selection is a set of image ids**, kept by :class:`GalleryPanel`: rows move whenever
+images arrive (this window, the CLI, a queue run, a web import), are removed, or the list is
+reloaded (refresh, a filter); the ids do not. The panel re-applies them to the view after
+every change of rows, finds a selected image again after a reload, and moves the selection to
+the neighbour when the selected image is removed. Everything that acts on "the selected
+images" asks the panel (:meth:`GalleryPanel.selected_records`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,13 +44,14 @@ from PySide6.QtWidgets import (
 )
 
 from core.store import ImageRecord
-from gui import icons
+from gui import icons, theme
 from gui.models.gallery_model import CELL, GalleryModel, RecordRole
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.gallery_delegate import GalleryDelegate
 from gui.widgets.trash_bar import TrashBar
 
 SEARCH_DELAY_MS = 250
+PENDING_FRAME_MS = 50  # the "Generating…" tiles' sweep
 
 
 class GalleryView(EmptyStateListView):
@@ -62,7 +84,72 @@ class GalleryView(EmptyStateListView):
         self.setItemDelegate(self.delegate)
         self.setModel(model)
         self.gallery_model = model
-        self.doubleClicked.connect(lambda idx: self.activated_record.emit(idx.data(RecordRole)))
+        model.visible_rows = self.visible_rows
+        self.doubleClicked.connect(self._double_clicked)
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setInterval(PENDING_FRAME_MS)
+        self._pending_timer.timeout.connect(self._repaint_pending)
+        model.changed.connect(self._pending_changed)
+        # The date scrubber: which month the images under the scrollbar's handle are from.
+        self.scrubber = QLabel(self.viewport())
+        self.scrubber.setObjectName("dateScrubber")
+        self.scrubber.setAccessibleName("Date at the scroll position")
+        self.scrubber.hide()
+        sb = self.verticalScrollBar()
+        sb.sliderPressed.connect(self._update_scrubber)
+        sb.valueChanged.connect(lambda _v: self._update_scrubber() if sb.isSliderDown() else None)
+        sb.sliderReleased.connect(lambda: QTimer.singleShot(700, self._hide_scrubber))
+
+    def _double_clicked(self, idx: QModelIndex) -> None:
+        record = idx.data(RecordRole)
+        if record is not None:
+            self.activated_record.emit(record)
+
+    def _pending_changed(self) -> None:
+        if self.gallery_model.pending_count and not self._pending_timer.isActive():
+            self._pending_timer.start()
+        elif not self.gallery_model.pending_count:
+            self._pending_timer.stop()
+
+    def _repaint_pending(self) -> None:
+        n = self.gallery_model.pending_count
+        if not n:
+            self._pending_timer.stop()
+            return
+        first, last = self.gallery_model.index(0), self.gallery_model.index(n - 1)
+        rect = self.visualRect(first).united(self.visualRect(last))
+        if rect.intersects(self.viewport().rect()):
+            self.viewport().update(rect)
+
+    def scrubber_text(self) -> str:
+        """The month of the images at the top of the view: what the scrubber shows."""
+        top = self.indexAt(QPoint(self.gridSize().width() // 2, 4))
+        if not top.isValid():
+            return ""
+        when = self.gallery_model.date_at(top.row())
+        return f"{when.astimezone():%B %Y}" if when is not None else ""
+
+    def _update_scrubber(self) -> None:
+        text = self.scrubber_text()
+        if not text:
+            self.scrubber.hide()
+            return
+        c = theme.colors()
+        self.scrubber.setStyleSheet(f"QLabel#dateScrubber {{ background: {c.accent}; color: #ffffff; "
+                                    "border-radius: 6px; padding: 4px 10px; font-weight: 600; }")
+        self.scrubber.setText(text)
+        self.scrubber.adjustSize()
+        sb = self.verticalScrollBar()
+        span = max(1, sb.maximum() - sb.minimum())
+        vp = self.viewport().rect()
+        y = int((sb.value() - sb.minimum()) / span * (vp.height() - self.scrubber.height()))
+        self.scrubber.move(vp.right() - self.scrubber.width() - 6, max(0, y))
+        self.scrubber.show()
+        self.scrubber.raise_()
+
+    def _hide_scrubber(self) -> None:
+        if not self.verticalScrollBar().isSliderDown():
+            self.scrubber.hide()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Stretch the cells so the columns fill the width (no ragged gap on the right)."""
@@ -78,9 +165,30 @@ class GalleryView(EmptyStateListView):
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
-            self.activated_record.emit(self.currentIndex().data(RecordRole))
+            record = self.currentIndex().data(RecordRole)
+            if record is not None:
+                self.activated_record.emit(record)
             return
         super().keyPressEvent(event)
+        cur = self.currentIndex()
+        if cur.isValid() and not self.gallery_model.is_loaded(cur.row()) and \
+                cur.row() >= self.gallery_model.pending_count:
+            # End, Page Down…: the cursor landed on a row still loading; select it once it is in.
+            self._select_when_loaded = QPersistentModelIndex(cur)
+            self.gallery_model.load_rows(cur.row(), cur.row())
+
+    _select_when_loaded: QPersistentModelIndex | None = None
+
+    def take_landed_row(self) -> int | None:
+        """The row the keyboard moved to while it was loading, once it has loaded (then forgotten)."""
+        target = self._select_when_loaded
+        if target is None or not target.isValid():
+            self._select_when_loaded = None
+            return None
+        if not self.gallery_model.is_loaded(target.row()):
+            return None
+        self._select_when_loaded = None
+        return target.row() if self.currentIndex().row() == target.row() else None
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         # A click on empty space clears the selection, like a file manager.
@@ -109,14 +217,15 @@ class GalleryView(EmptyStateListView):
         """Every cell on screen has its thumbnail decoded (they arrive from the worker)."""
         return all(self.gallery_model.thumbnail_ready(r) for r in self.visible_rows())
 
-    def selected_records(self) -> list[ImageRecord]:
+    def selected_ids(self) -> list[int]:
+        """The ids of the rows Qt has selected, in gallery order (the panel's ids are the truth)."""
+        m = self.gallery_model
         rows = sorted(i.row() for i in self.selectionModel().selectedIndexes())
-        out = []
-        for row in rows:
-            r = self.gallery_model.record(row)
-            if r is not None:
-                out.append(r)
-        return out
+        return [i for i in (m.id_at(r) for r in rows) if i is not None]
+
+    def selected_records(self) -> list[ImageRecord]:
+        m = self.gallery_model
+        return [r for r in (m.record_by_id(i) for i in self.selected_ids()) if r is not None]
 
 
 class GalleryPanel(QWidget):
@@ -185,9 +294,17 @@ class GalleryPanel(QWidget):
         self.search.returnPressed.connect(self._apply_search)
         self.favorites.toggled.connect(self._favorites_toggled)
         self.trash.toggled.connect(self._trash_toggled)
-        self.view.selectionModel().selectionChanged.connect(
-            lambda *_: self.selection_changed.emit(self.view.selected_records()))
-        model.modelReset.connect(lambda: self.selection_changed.emit([]))
+        # The selection, by image id (see the module docstring).
+        self._sel_ids: list[int] = []
+        self._sel_records: dict[int, ImageRecord] = {}
+        self._current_id: int | None = None
+        self._applying = False
+        sm = self.view.selectionModel()
+        sm.selectionChanged.connect(self._view_selection_changed)
+        sm.currentChanged.connect(self._view_current_changed)
+        model.changed.connect(self._resync)
+        model.removed.connect(self._images_removed)
+        model.reset_done.connect(self._find_selection_again)
         model.total_changed.connect(self._update_count)
         model.loading_changed.connect(self._update_empty)
         model.reset_done.connect(self._update_empty)
@@ -197,6 +314,177 @@ class GalleryPanel(QWidget):
         self.setTabOrder(self.favorites, self.trash)
         self.setTabOrder(self.trash, self.view)
         self._update_empty()
+
+    # --- the selection, by id -------------------------------------------------------------------
+
+    def selected_ids(self) -> list[int]:
+        return list(self._sel_ids)
+
+    def selected_records(self) -> list[ImageRecord]:
+        """The selected images, fresh from the model where loaded (a favourite changed, say)."""
+        out = []
+        for i in self._sel_ids:
+            r = self.model.record_by_id(i)
+            if r is not None:
+                self._sel_records[i] = r
+            else:
+                r = self._sel_records.get(i)
+            if r is not None:
+                out.append(r)
+        return out
+
+    def current_record(self) -> ImageRecord | None:
+        """The one selected image (None with none or several selected)."""
+        sel = self.selected_records()
+        return sel[0] if len(sel) == 1 else None
+
+    def select_ids(self, ids: list[int], *, current: int | None = None, scroll: bool = True) -> None:
+        """Select these images (those in the gallery), ``current`` (default: the first) focused."""
+        present = [i for i in ids if self.model.row_of(i) is not None]
+        self._set_selection(present, current if current in present else (present[0] if present else None))
+        self._apply()
+        if scroll and self._current_id is not None:
+            row = self.model.row_of(self._current_id)
+            if row is not None:
+                self.view.scrollTo(self.model.index(row))
+
+    def remove_images(self, ids: list[int]) -> int | None:
+        """Take images out of the gallery (deleted, trashed); a removed selection moves to the
+        neighbour. Returns the neighbour's id."""
+        return self.model.remove_ids(ids)
+
+    def insert_images(self, records: list[ImageRecord], *, select: bool = True) -> int:
+        """Put images (back) into the gallery at their places (an undone delete), selected."""
+        n = self.model.merge(records)
+        if select:
+            self.select_ids([r.id for r in records])
+        return n
+
+    def select_neighbour(self, step: int) -> ImageRecord | None:
+        """Move the selection to the next (step 1) or previous (-1) image: the viewer's arrows."""
+        cur = self._current_id if self._current_id is not None else (self._sel_ids[0] if self._sel_ids else None)
+        row = self.model.row_of(cur) if cur is not None else None
+        if row is None:
+            return None
+        n = self.model.rowCount()
+        r = row + step
+        while 0 <= r < n and self.model.id_at(r) is None:
+            if not self.model.is_loaded(r) and r >= self.model.pending_count:
+                self.model.load_rows(r, r)
+                return None  # not loaded yet: the next press gets there
+            r += step
+        if not 0 <= r < n:
+            return None
+        image_id = self.model.id_at(r)
+        if image_id is None:
+            return None
+        self.select_ids([image_id])
+        return self.model.record_by_id(image_id)
+
+    def _set_selection(self, ids: list[int], current: int | None) -> None:
+        self._sel_ids = ids
+        self._current_id = current
+        for i in ids:
+            r = self.model.record_by_id(i)
+            if r is not None:
+                self._sel_records[i] = r
+        self._sel_records = {i: r for i, r in self._sel_records.items() if i in ids}
+
+    def _emit_selection(self) -> None:
+        self.selection_changed.emit(self.selected_records())
+
+    def _view_selection_changed(self, *_args: object) -> None:
+        if self._applying or self.model.mutating:
+            return  # rows are moving: the ids stay; _resync puts the view right afterwards
+        ids = self.view.selected_ids()
+        if ids != self._sel_ids:
+            cur = self.model.id_at(self.view.currentIndex().row()) if self.view.currentIndex().isValid() else None
+            self._set_selection(ids, cur if cur in ids else (ids[0] if ids else None))
+            self._emit_selection()
+
+    def _view_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if self._applying or self.model.mutating or not current.isValid():
+            return
+        image_id = self.model.id_at(current.row())
+        if image_id is not None and image_id in self._sel_ids:
+            self._current_id = image_id
+
+    def _resync(self) -> None:
+        """After rows changed: make the view's selection the ids' rows again (if it is not)."""
+        if self._applying:
+            return
+        landed = self.view.take_landed_row()
+        image_id = self.model.id_at(landed) if landed is not None else None
+        if image_id is not None:  # End, Page Down… onto a row that was loading: it is selected now
+            self._set_selection([image_id], image_id)
+            self._apply()
+            self._emit_selection()
+            return
+        if self.view.selected_ids() != [i for i in self._sel_ids if self.model.row_of(i) is not None]:
+            self._apply()
+        elif self._current_id is not None:
+            row = self.model.row_of(self._current_id)
+            if row is not None and self.view.currentIndex().row() != row:
+                self._apply()
+
+    def _apply(self) -> None:
+        m = self.model
+        sel = QItemSelection()
+        for i in self._sel_ids:
+            row = m.row_of(i)
+            if row is not None:
+                sel.select(m.index(row), m.index(row))
+        sm = self.view.selectionModel()
+        self._applying = True
+        try:
+            sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+            row = m.row_of(self._current_id) if self._current_id is not None else None
+            if row is not None:
+                sm.setCurrentIndex(m.index(row), QItemSelectionModel.SelectionFlag.NoUpdate)
+        finally:
+            self._applying = False
+
+    def _images_removed(self, ids: list[int], neighbour: int | None) -> None:
+        gone = set(ids)
+        if not gone.intersection(self._sel_ids):
+            return
+        left = [i for i in self._sel_ids if i not in gone]
+        if left:
+            self._set_selection(left, self._current_id if self._current_id in left else left[0])
+        elif neighbour is not None:
+            self._set_selection([neighbour], neighbour)  # the image that took its place
+        else:
+            self._set_selection([], None)
+        self._emit_selection()
+
+    def _find_selection_again(self) -> None:
+        """A reload (refresh, filter, reconnect) forgot the rows: find the selected images again;
+        those the new list does not hold are no longer selected."""
+        for i in list(self._sel_ids):
+            if self.model.row_of(i) is not None:
+                continue
+            r = self._sel_records.get(i)
+            if r is None:
+                self._drop_from_selection(i)
+                continue
+            self.model.locate(i, (r.created_at, r.id), lambda row, image_id=i: self._located(image_id, row))
+        self._resync()
+
+    def _located(self, image_id: int, row: int | None) -> None:
+        if image_id not in self._sel_ids:
+            return
+        if row is None:
+            self._drop_from_selection(image_id)
+        else:
+            self._resync()
+
+    def _drop_from_selection(self, image_id: int) -> None:
+        left = [i for i in self._sel_ids if i != image_id]
+        self._set_selection(left, self._current_id if self._current_id in left else (left[0] if left else None))
+        self._apply()
+        self._emit_selection()
+
+    # --- search and filters ---------------------------------------------------------------------
 
     def _apply_search(self) -> None:
         self._search_timer.stop()

@@ -6,12 +6,22 @@ Every cell has the same size (``sizeHint`` is constant and the view sets
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
+import time
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPointF, QRect, QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from gui import icons, theme
-from gui.models.gallery_model import CELL_MARGIN, CELL_RADIUS, FavoriteRole, GalleryModel, ThumbnailRole
+from gui.models.gallery_model import (
+    CELL_MARGIN,
+    CELL_RADIUS,
+    IMAGE,
+    PENDING,
+    FavoriteRole,
+    GalleryModel,
+    ThumbnailRole,
+)
 
 MARGIN = CELL_MARGIN
 RADIUS = CELL_RADIUS
@@ -33,11 +43,14 @@ class GalleryDelegate(QStyledItemDelegate):
         # (made to the cell's size and rounded on the worker) with one blit.
         model = self.gallery_model
         if model is not None:
-            pm, favorite = model.cell(index.row())
+            pm, favorite, kind = model.cell(index.row())
         else:
             pm = index.data(ThumbnailRole)
-            favorite = bool(index.data(FavoriteRole))
+            favorite, kind = bool(index.data(FavoriteRole)), IMAGE
         rect = QRect(option.rect).adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)  # type: ignore[attr-defined]
+        if kind != IMAGE:
+            self._paint_placeholder(painter, rect, kind)
+            return
         state = option.state  # type: ignore[attr-defined]
         selected = bool(state & QStyle.StateFlag.State_Selected)
         hover = bool(state & QStyle.StateFlag.State_MouseOver)
@@ -78,6 +91,37 @@ class GalleryDelegate(QStyledItemDelegate):
         elif hover:
             painter.setPen(QPen(QColor(c.muted), 1.5))
             painter.drawPath(path)
+        painter.restore()
+
+
+    def _paint_placeholder(self, painter: QPainter, rect: QRect, kind: int) -> None:
+        """A row not loaded yet: a plain tile (its page is on its way, usually within a frame). An image
+        being generated: a tile with a light sweeping across it and "Generating…"."""
+        c = theme.colors()
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        path = QPainterPath()
+        path.addRoundedRect(QRectF(rect), RADIUS, RADIUS)
+        painter.fillPath(path, QColor(c.cell))
+        if kind == PENDING:
+            phase = (time.monotonic() % 1.6) / 1.6  # one sweep every 1.6 s (the view repaints these cells)
+            x = rect.left() + (rect.width() * 2) * phase - rect.width() // 2
+            grad = QLinearGradient(QPointF(x - rect.width() / 2, 0), QPointF(x + rect.width() / 2, 0))
+            light = QColor(c.accent)
+            light.setAlpha(0)
+            grad.setColorAt(0.0, light)
+            light.setAlpha(60)
+            grad.setColorAt(0.5, light)
+            light.setAlpha(0)
+            grad.setColorAt(1.0, light)
+            painter.fillPath(path, grad)
+            painter.setPen(QPen(QColor(c.accent), 1.5, Qt.PenStyle.DashLine))
+            painter.drawPath(path)
+            mid = rect.center()
+            icons.icon("generate", c.muted).paint(painter, QRect(mid.x() - 14, mid.y() - 24, 28, 28))
+            painter.setPen(QColor(c.muted))
+            painter.drawText(QRect(rect.left(), rect.center().y() + 8, rect.width(), 24),
+                             int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop), "Generating…")
         painter.restore()
 
 

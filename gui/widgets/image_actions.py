@@ -71,7 +71,8 @@ class ImageActions:
         self.images.loaded.connect(self._full_image_loaded)
 
     def selected(self: MainWindow) -> list[ImageRecord]:
-        return self.gallery.view.selected_records()
+        """The selected images, by id: the ones the details panel shows (never "whatever is in that row")."""
+        return self.gallery.selected_records()
 
     def current(self: MainWindow) -> ImageRecord | None:
         sel = self.selected()

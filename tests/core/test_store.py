@@ -207,3 +207,19 @@ def test_without_log_queries_no_statement_is_logged(service: Service, caplog: py
     caplog.set_level(logging.DEBUG)
     service.sign_in(DEMO_COOKIE)
     assert not [r for r in caplog.records if r.name == "imagefx.sql"]
+
+
+def test_the_gallery_anchors_are_every_nth_key_of_the_gallery_order(service: Service) -> None:
+    """The sparse index the gallery seeks with (issue 11 §8): position and key of every N-th image,
+    for the whole library and for a filter."""
+    from tests.gui.helpers import fill_library
+
+    fill_library(service, 40, per_generation=4)
+    keys = [(r.created_at, r.id) for r in service.gallery_page(limit=100, with_thumbnails=False)]
+    assert [(p, (c, i)) for p, c, i in service.gallery_anchors(7)] == [(p, keys[p]) for p in range(0, 40, 7)]
+    service.set_favorite([i for _c, i in keys[::3]], True)
+    favs = [(r.created_at, r.id) for r in service.gallery_page(limit=100, favorites_only=True,
+                                                                with_thumbnails=False)]
+    got = service.gallery_anchors(4, favorites_only=True)
+    assert [(p, (c, i)) for p, c, i in got] == [(p, favs[p]) for p in range(0, len(favs), 4)]
+    assert service.gallery_anchors(5, search="no such words at all") == []

@@ -3,7 +3,8 @@
 Run as ``python -m tests.gui.many_items_child DATABASE_URL EXPECTED``. It opens the main
 window on that database, pages through every image, scrolls to the end, paints, and
 exits. PySide6 6.12 aborted such a process (exit code 134) from ~1,000 items added
-through QStandardItemModel; a custom model must exit with 0 (docs/platform-notes.md).
+through QStandardItemModel; a custom model must exit with 0 (docs/platform-notes.md). End must
+reach the oldest image (issue 11: the scrollbar spans the whole library).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def main(url: str, expected: int) -> int:
+    import sqlalchemy as sa
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtGui import QKeyEvent
+
     from core.config import load_settings
     from core.service import Service
     from core.store import Database
@@ -28,30 +33,35 @@ def main(url: str, expected: int) -> int:
     app = create_application()
     theme.apply(app, "light")
     window = MainWindow(lambda _demo: service, settings=settings)
-    window.model.page_size = 500
     window.resize(1280, 800)
     window.show()
-    deadline = time.monotonic() + 60
     model, view = window.model, window.gallery.view
-    while time.monotonic() < deadline:
-        app.processEvents()
-        if window.ctx.connected and not model.loading:
-            if model.canFetchMore():
-                model.fetchMore()
-            elif model.exhausted and model.rowCount() > 0:
-                break
-        time.sleep(0.005)
+
+    def wait(cond: object, seconds: float = 60) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            app.processEvents()
+            if cond():  # type: ignore[operator]
+                return True
+            time.sleep(0.005)
+        return False
+
+    wait(lambda w=window: w.ctx.connected and model.counted and model.has_anchors and not model.loading)
     rows = model.rowCount()
-    view.scrollToBottom()
-    for _ in range(20):
-        app.processEvents()
+    view.setFocus()
+    view.setCurrentIndex(model.index(0))
+    with service.db.session() as s:
+        oldest = s.execute(sa.text("SELECT id FROM generated_images ORDER BY created_at, id LIMIT 1")).scalar()
+    app.sendEvent(view, QKeyEvent(QEvent.Type.KeyPress, Qt.Key.Key_End, Qt.KeyboardModifier.NoModifier))
+    reached = wait(lambda w=window: [r.id for r in w.selected()] == [oldest], 30)
     window.grab()  # paint the last screenful of thumbnails
     view.scrollToTop()
+    wait(lambda: model.is_loaded(0), 10)
     window.grab()
-    print(f"rows={rows}", flush=True)
+    print(f"rows={rows} reached_oldest={reached} pages={model.pages_read}", flush=True)
     window.close()
     del window
-    return 0 if rows == expected else 3
+    return 0 if rows == expected and reached else 3
 
 
 if __name__ == "__main__":

@@ -203,20 +203,28 @@ def test_double_click_opens_the_viewer_with_zoom(qtbot, window):
     assert not v.isVisible()
 
 
-def test_the_gallery_pages_through_the_database(qtbot, window):
-    """A small page size so that scrolling to the end must fetch more pages (keyset cursor)."""
+def test_rows_load_by_position_and_heal_when_images_were_deleted_elsewhere(qtbot, window, make_service):
+    """Every image has a row from the count on; rows load by position (keyset from the row above);
+    placeholders of images deleted by someone else since the count disappear when their page is read."""
     w = window
     for prompt in ("a lighthouse at dusk", "a red fox in snow", "a bowl of ramen"):
         generate(qtbot, w, prompt, count=4)
-    w.model.page_size = 5
-    w.model.reload()
-    qtbot.waitUntil(lambda: not w.model.loading and w.model.rowCount() >= 5)
-    while w.model.canFetchMore():
-        w.model.fetchMore()
-        qtbot.waitUntil(lambda: not w.model.loading)
-    assert w.model.rowCount() == 12
-    assert len({w.model.record(i).id for i in range(12)}) == 12
-    cursors = [w.model.record(i).cursor for i in range(12)]
+    m = w.model
+    m.page_size = m.anchor_every = 5
+    m.visible_rows = lambda: range(0)  # as if the cells were off screen: rows load when asked for
+    m.reload()
+    qtbot.waitUntil(lambda: m.counted and not m.loading and m.rowCount() == 12)
+    assert [m.is_loaded(r) for r in range(12)] == [True] * 5 + [False] * 7
+    assert w.gallery.count_label.text() == "12 images"
+    other = make_service()  # another window deletes two images the gallery has not loaded yet
+    doomed = [r.id for r in other.gallery_page(limit=12, with_thumbnails=False)[8:10]]
+    assert other.delete_images(doomed) == 2
+    m.load_rows(5, 11)
+    qtbot.waitUntil(lambda: not m.loading and m.rowCount() == 10 and all(m.is_loaded(r) for r in range(10)))
+    assert w.gallery.count_label.text() == "10 images"
+    records = m.records()
+    assert len({r.id for r in records}) == 10 and not set(doomed) & {r.id for r in records}
+    cursors = [r.cursor for r in records]
     assert cursors == sorted(cursors, reverse=True)
 
 
