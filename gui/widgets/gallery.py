@@ -341,8 +341,11 @@ class GalleryPanel(QWidget):
     def select_ids(self, ids: list[int], *, current: int | None = None, scroll: bool = True) -> None:
         """Select these images (those in the gallery), ``current`` (default: the first) focused."""
         present = [i for i in ids if self.model.row_of(i) is not None]
+        before = list(self._sel_ids)
         self._set_selection(present, current if current in present else (present[0] if present else None))
         self._apply()
+        if present != before:
+            self._emit_selection()
         if scroll and self._current_id is not None:
             row = self.model.row_of(self._current_id)
             if row is not None:

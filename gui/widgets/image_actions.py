@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QItemSelection, QItemSelectionModel, QMimeData, Qt
+from PySide6.QtCore import QByteArray, QMimeData, Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
@@ -187,17 +187,7 @@ class ImageActions:
             self._select_ids(back)
 
     def _select_ids(self: MainWindow, ids: set[int] | frozenset[int]) -> None:
-        rows = sorted(r for r in (self.model.row_of(i) for i in ids) if r is not None)
-        if not rows:
-            return
-        view = self.gallery.view
-        sel = QItemSelection()
-        for row in rows:
-            idx = self.model.index(row)
-            sel.select(idx, idx)
-        view.selectionModel().select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-        view.selectionModel().setCurrentIndex(self.model.index(rows[0]), QItemSelectionModel.SelectionFlag.NoUpdate)
-        view.scrollTo(self.model.index(rows[0]))
+        self.gallery.select_ids(sorted(ids, key=lambda i: self.model.row_of(i) or 0))  # by id, scrolled to
 
     # --- the Trash (issue 11: nothing is final by accident) -----------------------------------
 

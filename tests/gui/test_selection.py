@@ -16,7 +16,6 @@ from PySide6.QtGui import QGuiApplication
 
 from core.imagefx.protocol import SESSION_COOKIE_NAMES
 from tests.gui.helpers import generate, settle
-from tests.gui.test_gallery import answer_confirmation
 
 
 def click_row(qtbot, w, row: int) -> None:
@@ -110,15 +109,20 @@ def test_the_selected_image_stays_selected_and_acted_on_while_images_arrive(
     qtbot.waitUntil(lambda: len(saved) == 1)
     assert saved[0].name == Path(mime.urls()[0].toLocalFile()).name  # the same image, named alike
 
-    # delete: the selection moves to the neighbour (the next older image)
+    # delete (to the Trash): the selection moves to the neighbour (the next older image)
     row = w.model.row_of(chosen)
     neighbour = w.model.id_at(row + 1)
-    answered = answer_confirmation("Delete")
     w.actions_["delete"].trigger()
     qtbot.waitUntil(lambda: w.model.row_of(chosen) is None)
-    assert answered
     assert_on(w, neighbour)
-    assert svc.image(chosen) is None and w.model.record_by_id(neighbour).prompt == "a red fox in snow"
+    assert [r.id for r in svc.gallery_page(trash=True, with_thumbnails=False)] == [chosen]
+    assert w.model.record_by_id(neighbour).prompt == "a red fox in snow"
+    w.activateWindow()  # the import dialog had the focus last
+    qtbot.waitUntil(w.isActiveWindow)
+    qtbot.keyClick(w.gallery.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo: it is back, selected
+    qtbot.waitUntil(lambda: w.gallery.view.selected_ids() == [chosen], timeout=5000)
+    assert_on(w, chosen)
+    assert w.model.row_of(chosen) == row
 
     # a filter that no longer holds the selected image: nothing is selected, the panel says so
     w.gallery.search.setText("ramen")
