@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -136,34 +136,91 @@ def export_library(svc: Service, path: str | os.PathLike[str], *,
         with export.AtomicFile(target) as raw, svc.db.session() as s:
             portable.begin_snapshot(s)
             totals = {spec.kind: portable.count_rows(s, spec) for spec in portable.TABLES}
-            total = sum(totals.values())
-            out: IO[bytes] = (cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=3, mtime=0))
-                              if compressed else raw)
-            header = {"kind": HEADER, "format": FORMAT, "version": VERSION, "app_version": version(),
-                      "schema_version": _schema_version(svc), "exported_at": datetime.now(UTC).isoformat(),
-                      "counts": totals}
-            out.write(_line(header))
-            done = 0
-            for spec in portable.TABLES:
-                n = 0
-                for row in portable.iter_rows(s, spec):
-                    if cancel is not None and cancel.cancelled:
-                        from core.imagefx.errors import Cancelled
-
-                        raise Cancelled()
-                    out.write(_line({"kind": spec.kind, **row}))
-                    n += 1
-                    done += 1
-                    if on_progress is not None and (done % 50 == 0 or done == total):
-                        on_progress(LibraryProgress(done=done, total=total, kind=spec.kind))
-                counts[spec.kind] = n
-            out.write(_line({"kind": END, "counts": counts}))
-            if out is not raw:
+            out: Any = _Compressor(raw) if compressed else raw
+            try:
+                _write_rows(s, out, svc, totals, counts, on_progress, cancel)
+            except BaseException:
+                if isinstance(out, _Compressor):
+                    out.abort()
+                raise
+            if isinstance(out, _Compressor):
                 out.close()
     except OSError as exc:
         raise export.describe_os_error(exc, target.parent, target.name) from None
     size = target.stat().st_size
     return LibraryExportResult(path=target, counts=counts, bytes=size, elapsed=time.perf_counter() - started)
+
+
+def _write_rows(s: Any, out: Any, svc: Service, totals: dict[str, int], counts: dict[str, int],
+                on_progress: Callable[[LibraryProgress], None] | None, cancel: CancelToken | None) -> None:
+    """The header, every table's rows, the end line."""
+    total = sum(totals.values())
+    header = {"kind": HEADER, "format": FORMAT, "version": VERSION, "app_version": version(),
+              "schema_version": _schema_version(svc), "exported_at": datetime.now(UTC).isoformat(),
+              "counts": totals}
+    out.write(_line(header))
+    done = 0
+    for spec in portable.TABLES:
+        n = 0
+        for row in portable.iter_rows(s, spec):
+            if cancel is not None and cancel.cancelled:
+                from core.imagefx.errors import Cancelled
+
+                raise Cancelled()
+            out.write(_line({"kind": spec.kind, **row}))
+            n += 1
+            done += 1
+            if on_progress is not None and (done % 50 == 0 or done == total):
+                on_progress(LibraryProgress(done=done, total=total, kind=spec.kind))
+        counts[spec.kind] = n
+    out.write(_line({"kind": END, "counts": counts}))
+
+
+class _Compressor:
+    """gzip on a thread of its own, a few lines behind: zlib releases the GIL, so compressing
+    overlaps reading rows and making JSON (on a 2-core machine gzip alone is ~16 MB/s, slower
+    than the rest together; benchmarks/README.md). Level 1: base64 compresses to ~77 % at any
+    level (the images inside are compressed already), level 1 is the fastest."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        import queue
+        import threading
+
+        self._gz = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=16)  # bounded: a few lines in memory
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="library-gzip", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self._gz.write(chunk)
+                except BaseException as exc:  # noqa: B036 — handed to the writing thread
+                    self._error = exc
+
+    def write(self, data: bytes) -> int:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._gz.close()
+
+    def abort(self) -> None:
+        """Stop the thread without finishing the stream (the file is thrown away)."""
+        self._error = self._error or RuntimeError("aborted")
+        self._queue.put(None)
+        self._thread.join()
 
 
 def _line(obj: dict[str, Any]) -> bytes:
@@ -274,13 +331,27 @@ def import_library(svc: Service, path: str | os.PathLike[str], *,
     return result
 
 
+@dataclass
+class _Row:
+    number: int
+    kind: str
+    ref: int | None
+    values: dict[str, Any]
+
+
 def _import_batch(svc: Service, batch: list[tuple[int, dict[str, Any]]], maps: portable.ImportMaps,
                   result: LibraryImportResult) -> None:
-    """One transaction for the batch; a row the database refuses is rolled back alone (savepoint)."""
+    """One transaction for the batch, in runs of lines of one kind: a run's rows that are here
+    already are found in one query, the others inserted. A run the database refuses is done again
+    row by row (a savepoint each), so one bad row is rejected alone."""
     added: dict[ChangeKind, list[int]] = {}
     with svc.db.session() as s:
+        run: list[_Row] = []
         for number, obj in batch:
             kind = obj["kind"]
+            if run and run[0].kind != kind:
+                _import_run(s, run, maps, result, added)
+                run = []
             spec = portable.spec_for(kind)
             if spec is None:
                 result.unknown_kinds[kind] += 1
@@ -292,27 +363,56 @@ def _import_batch(svc: Service, batch: list[tuple[int, dict[str, Any]]], maps: p
                 continue
             for name in unknown:
                 result.unknown_fields[f"{kind}.{name}"] += 1
-            nested = s.begin_nested()
-            try:
-                new_id, inserted = portable.find_or_insert(s, spec, values)
-                nested.commit()
-            except DBAPIError as exc:
-                nested.rollback()
-                reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
-                result.reject(number, f"line {number} ({kind}): the database refused it ({reason})")
-                continue
             ref = obj.get("ref")
-            if new_id is not None and isinstance(ref, int) and not isinstance(ref, bool):
-                maps.put(kind, ref, new_id)
-            (result.added if inserted else result.existing)[kind] += 1
-            change = CHANGE_OF_KIND.get(kind)
-            if inserted and change is not None and new_id is not None:
-                added.setdefault(change, []).append(new_id)
+            run.append(_Row(number, kind, ref if isinstance(ref, int) and not isinstance(ref, bool) else None,
+                            values))
+        if run:
+            _import_run(s, run, maps, result, added)
         changes = Changes()
         for change, ids in added.items():
             changes = changes.merge(Changes.of(change, ids))
         if changes:
             result.changes = _capped(result.changes.merge(svc._announce(s, changes)))
+
+
+def _import_run(s: Any, run: list[_Row], maps: portable.ImportMaps, result: LibraryImportResult,
+                added: dict[ChangeKind, list[int]]) -> None:
+    spec = portable.spec_for(run[0].kind)
+    assert spec is not None
+    outcomes: list[tuple[_Row, int | None, bool]] = []
+    nested = s.begin_nested()
+    try:
+        known = portable.find_existing(s, spec, [r.values for r in run])
+        for r in run:
+            key = portable.key_of(spec, r.values)
+            if key in known:
+                outcomes.append((r, known[key], False))
+                continue
+            new_id, inserted = portable.insert_row(s, spec, r.values)
+            known[key] = new_id  # the same key again later in the run is this row
+            outcomes.append((r, new_id, inserted))
+        nested.commit()
+    except DBAPIError:
+        nested.rollback()
+        outcomes = []
+        for r in run:  # again, one savepoint per row: only the rows the database refuses are left out
+            one = s.begin_nested()
+            try:
+                new_id, inserted = portable.find_or_insert(s, spec, r.values)
+                one.commit()
+            except DBAPIError as exc:
+                one.rollback()
+                reason = str(getattr(exc, "orig", exc)).splitlines()[0][:200]
+                result.reject(r.number, f"line {r.number} ({r.kind}): the database refused it ({reason})")
+                continue
+            outcomes.append((r, new_id, inserted))
+    change = CHANGE_OF_KIND.get(spec.kind)
+    for r, new_id, inserted in outcomes:
+        if new_id is not None:
+            maps.put(spec.kind, r.ref, new_id)
+        (result.added if inserted else result.existing)[spec.kind] += 1
+        if inserted and change is not None and new_id is not None:
+            added.setdefault(change, []).append(new_id)
 
 
 def _capped(changes: Changes) -> Changes:

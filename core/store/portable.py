@@ -228,6 +228,51 @@ def _key_clause(spec: TableSpec, values: Row) -> sa.ColumnElement[bool]:
                      for k in spec.key))
 
 
+def key_of(spec: TableSpec, values: Row) -> tuple[Any, ...]:
+    return tuple(values.get(k) for k in spec.key)
+
+
+def find_existing(s: Session, spec: TableSpec, rows: Sequence[Row]) -> dict[tuple[Any, ...], int | None]:
+    """Which of ``rows`` are here already, by key, in one query per 500 rows: key -> id (None for
+    tables without an id). Keys holding a NULL are looked up one by one (IN never matches NULL)."""
+    found: dict[tuple[Any, ...], int | None] = {}
+    pk = spec.pk
+    cols = [spec.table.c[k] for k in spec.key]
+    keys = list(dict.fromkeys(key_of(spec, r) for r in rows))
+    plain = [k for k in keys if None not in k]
+    for i in range(0, len(plain), 500):
+        chunk = plain[i:i + 500]
+        target = cols[0].in_([k[0] for k in chunk]) if len(cols) == 1 else sa.tuple_(*cols).in_(chunk)
+        q = sa.select(*cols, *([spec.table.c[pk]] if pk else [])).where(target)
+        for row in s.execute(q):
+            found[tuple(row[:len(cols)])] = int(row[len(cols)]) if pk else None
+    for k in keys:
+        if None in k:
+            values = dict(zip(spec.key, k, strict=True))
+            probe = spec.table.c[pk] if pk else sa.literal(1)
+            hit = s.execute(sa.select(probe).where(_key_clause(spec, values)).limit(1)).first()
+            if hit is not None:
+                found[k] = int(hit[0]) if pk else None
+    return found
+
+
+def insert_row(s: Session, spec: TableSpec, values: Row) -> tuple[int | None, bool]:
+    """Insert a row known not to be here: (its id, inserted?); a unique column that matches after
+    all (another process, meanwhile) finds the row that is there."""
+    insert_values = dict(values)
+    if spec.new_id:
+        insert_values["id"] = sa.func.nextval(spec.new_id)
+    stmt = pg_insert(spec.table).values(**insert_values).on_conflict_do_nothing()
+    pk = spec.pk
+    if pk:
+        new = s.execute(stmt.returning(spec.table.c[pk])).scalar()
+        if new is None:
+            again = s.execute(sa.select(spec.table.c[pk]).where(_key_clause(spec, values)).limit(1)).scalar()
+            return (int(again) if again is not None else None), False
+        return int(new), True
+    return None, bool(rowcount(s.execute(stmt)))
+
+
 def find_or_insert(s: Session, spec: TableSpec, values: Row) -> tuple[int | None, bool]:
     """The row with the same key, or a new one: (its id or None for tables without one, inserted?)."""
     pk = spec.pk
@@ -235,18 +280,7 @@ def find_or_insert(s: Session, spec: TableSpec, values: Row) -> tuple[int | None
     found = s.execute(sa.select(probe).where(_key_clause(spec, values)).limit(1)).first()
     if found is not None:
         return (int(found[0]) if pk else None), False
-    insert_values = dict(values)
-    if spec.new_id:
-        insert_values["id"] = sa.func.nextval(spec.new_id)
-    stmt = pg_insert(spec.table).values(**insert_values).on_conflict_do_nothing()
-    if pk:
-        new = s.execute(stmt.returning(spec.table.c[pk])).scalar()
-        if new is None:  # a unique column other than the key matched meanwhile (another process)
-            again = s.execute(sa.select(spec.table.c[pk]).where(_key_clause(spec, values)).limit(1)).scalar()
-            return (int(again) if again is not None else None), False
-        return int(new), True
-    inserted = rowcount(s.execute(stmt))
-    return None, bool(inserted)
+    return insert_row(s, spec, values)
 
 
 # --- images from files (import-files) ----------------------------------------------------------------

@@ -226,13 +226,17 @@ def test_a_newer_file_is_refused_and_unknown_kinds_are_reported(cli: Run, db_url
              {"kind": "user", "ref": 7, "email": "someone@example.com", "name": "Someone", "shoe_size": 44},
              {"kind": "hologram", "ref": 1},
              {"kind": "prompt", "ref": 3, "user_id": 8, "prompt_text": "points at nobody"},
+             {"kind": "queue_item", "ref": 1, "prompt_text": "a queued owl", "state": "pending"},
+             {"kind": "queue_item", "ref": 2, "prompt_text": "a state no one knows", "state": "bogus"},
              {"kind": "end"}]
     mixed.write_text("\n".join(json.dumps(x) for x in lines) + "\n[1, 2\n")
     done = cli("library", "import", str(mixed))
-    assert ok(done)[-1].startswith("Imported 1 user from mixed.jsonl; 1 line not imported; skipped what this "
-                                   "version does not know (hologram")
+    assert ok(done)[-1].startswith("Imported 1 user, 1 queue item from mixed.jsonl; 2 lines not imported; "
+                                   "skipped what this version does not know (hologram")
     assert "line 4 (prompt): user_id points at a user the file does not have" in done.stderr
+    assert "line 6 (queue_item): the database refused it" in done.stderr  # alone: line 5 came in
     assert rows(db_url, "SELECT email, name FROM users") == [("someone@example.com", "Someone")]
+    assert rows(db_url, "SELECT prompt_text, state FROM generation_queue") == [("a queued owl", "pending")]
 
 
 def _png(colour: str) -> bytes:
