@@ -967,7 +967,7 @@ def _add_files_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore
 
 def cmd_import_files(args: argparse.Namespace) -> int:
     from core.progress import Progress
-    from core.service.file_import import FileImporter, Outcome
+    from core.service.file_import import NO_ACCOUNT, FileImporter, Outcome
 
     with _service(args) as svc, Progress("Importing files", unit="file", milestones=True) as bar:
         svc.open()
@@ -975,6 +975,8 @@ def cmd_import_files(args: argparse.Namespace) -> int:
                                         on_progress=lambda p: bar.update(p.done, p.total))
     for r in summary.rejected:
         _err(f"{r.path}: {r.reason}")
+    if any(r.reason == NO_ACCOUNT for r in summary.rejected):
+        _err(f"Sign in ({command()} login), or name the account with --user EMAIL.")
     print(summary.message)
     if summary.results and all(r.outcome is Outcome.REJECTED for r in summary.results):
         return EXIT_USAGE

@@ -27,7 +27,6 @@ from enum import Enum
 from pathlib import Path
 
 from core import export, imagemeta, images
-from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.imagefx import protocol
@@ -39,6 +38,7 @@ log = logging.getLogger(__name__)
 SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe")
 SOURCE = "file"  # generated_images.source of an image that came from a file made elsewhere
 HASH_PREFIX = "sha256:"
+NO_ACCOUNT = "No account to file it under: sign in first."
 
 
 class Outcome(Enum):
@@ -161,7 +161,7 @@ class FileImporter:
         if not paths:
             raise ValidationError("Name the image files or folders to import.")
         started = time.perf_counter()
-        account = (user_email or self.service.current_email() or "").strip().lower() or None
+        account = (user_email or self._signed_in_account() or "").strip().lower() or None
         todo = list(collect(paths))
         results: list[FileResult] = []
         cancelled = False
@@ -175,6 +175,18 @@ class FileImporter:
                 on_progress(FileImportProgress(done=len(results), total=len(todo), result=result))
         return FileImportSummary(results=tuple(results), elapsed=time.perf_counter() - started,
                                  cancelled=cancelled, origin=self.service.origin)
+
+    def _signed_in_account(self) -> str | None:
+        """The account the app works as: the keyring's current one, else the one a cookie given
+        for this run (--cookie, GOOGLE_COOKIE, the demo) signs in as."""
+        email = self.service.current_email()
+        if email or not self.service.has_cookie():
+            return email
+        try:
+            return self.service.whoami().email
+        except Exception:  # offline, cookie expired: files that name no account say so
+            log.info("no account for imported files", exc_info=True)
+            return None
 
     def _one(self, path: Path, account: str | None) -> FileResult:
         try:
@@ -230,7 +242,7 @@ class FileImporter:
         facts = check_facts(facts)
         email = facts.user_email or account
         if not email:
-            raise Rejected(f"No account to file it under: sign in first ({command()} login), or name one with --user.")
+            raise Rejected(NO_ACCOUNT)
         with self.service.db.session() as s:
             if portable.existing_media_ids(s, [facts.media_id]):
                 return None

@@ -380,3 +380,13 @@ def test_save_file_writes_the_chosen_name_with_metadata_and_replaces_only_on_suc
     p = export.read_parameters(target)
     assert (p.prompt, p.seed, p.media_id) == ("saved as", 3, "m-save")
     assert sorted(x.name for x in tmp_path.iterdir()) == ["my name.png"]
+
+
+def test_a_metadata_line_cut_short_by_a_kill_stays_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "metadata.jsonl").write_bytes(b'{"file": "x.png", "media_id": "cut sh')
+    facts = export.ImageFacts(media_id="m-1", prompt="after the cut", created_at=datetime(2026, 1, 2, tzinfo=UTC))
+    with export.FolderWriter(tmp_path, metadata=True) as w:
+        w.write(facts, png_bytes())
+    lines = (tmp_path / "metadata.jsonl").read_bytes().split(b"\n")
+    assert lines[0] == b'{"file": "x.png", "media_id": "cut sh' and lines[-1] == b""
+    assert [r["media_id"] for r in export.read_metadata(tmp_path)] == ["m-1"]
