@@ -39,6 +39,7 @@ SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe")
 SOURCE = "file"  # generated_images.source of an image that came from a file made elsewhere
 HASH_PREFIX = "sha256:"
 NO_ACCOUNT = "No account to file it under: sign in first."
+IN_TRASH = "It is in the Trash: restore it from there."
 
 
 class Outcome(Enum):
@@ -87,7 +88,9 @@ class FileImportSummary:
 
     @property
     def message(self) -> str:
-        parts = [f"{self.count(Outcome.IMPORTED)} imported", f"{self.count(Outcome.ALREADY)} already in the library"]
+        trashed = sum(1 for r in self.results if r.outcome is Outcome.ALREADY and r.reason == IN_TRASH)
+        parts = [f"{self.count(Outcome.IMPORTED)} imported", f"{self.count(Outcome.ALREADY)} already in the library"
+                 + (f" ({trashed} of them in the Trash)" if trashed else "")]
         if self.rejected:
             parts.append(f"{len(self.rejected)} not imported")
         head = "Import stopped" if self.cancelled else "Import finished"
@@ -96,6 +99,10 @@ class FileImportSummary:
 
 class Rejected(Exception):
     """One file cannot come in; the message says why."""
+
+
+class InTrash(Exception):
+    """The image is in the library already, in the Trash."""
 
 
 def collect(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | FileResult]:
@@ -195,6 +202,8 @@ class FileImporter:
             return FileResult(path, Outcome.REJECTED, str(exc))
         except images.ImageError as exc:
             return FileResult(path, Outcome.REJECTED, str(exc))
+        except InTrash as exc:
+            return FileResult(path, Outcome.ALREADY, str(exc))
         if image_id is None:
             return FileResult(path, Outcome.ALREADY)
         return FileResult(path, Outcome.IMPORTED, image_id=image_id)
@@ -244,8 +253,11 @@ class FileImporter:
         if not email:
             raise Rejected(NO_ACCOUNT)
         with self.service.db.session() as s:
-            if portable.existing_media_ids(s, [facts.media_id]):
-                return None
+            stored_already = portable.existing_media_ids(s, [facts.media_id])
+        if stored_already.get(facts.media_id):
+            raise InTrash(IN_TRASH)
+        if stored_already:
+            return None
         try:
             thumb, tw, th = images.make_thumbnail(stored)
         except images.ImageError as exc:

@@ -314,12 +314,14 @@ class FileImage:
     number_of_images: int | None = None
 
 
-def existing_media_ids(s: Session, media_ids: Iterable[str]) -> set[str]:
+def existing_media_ids(s: Session, media_ids: Iterable[str]) -> dict[str, bool]:
+    """The media ids stored already -> whether that image is in the Trash."""
     ids = list(media_ids)
     if not ids:
-        return set()
-    return set(s.execute(sa.select(GeneratedImage.media_generation_id)
-                         .where(GeneratedImage.media_generation_id.in_(ids))).scalars())
+        return {}
+    rows = s.execute(sa.select(GeneratedImage.media_generation_id, GeneratedImage.trashed_at.is_not(None))
+                     .where(GeneratedImage.media_generation_id.in_(ids)))
+    return {str(m): bool(t) for m, t in rows}
 
 
 def store_file_image(s: Session, img: FileImage) -> int | None:

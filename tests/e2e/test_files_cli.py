@@ -90,13 +90,15 @@ def snapshot(url: str, *, files_only: bool = False) -> dict[str, list[tuple[Any,
     return out
 
 
-def fill(svc: Service, tmp_path: Path) -> None:
+def fill(svc: Service, tmp_path: Path, *, trash: bool = False) -> None:
     """A small library with a bit of everything: generations, a favourite, a fetched image, captions."""
     a = svc.generate(GenerationRequest(prompt="a red fox in snow", count=2, seed=1234,
                                        aspect_ratio="IMAGE_ASPECT_RATIO_SQUARE"))
     svc.generate(GenerationRequest(prompt="富士山と桜、夕焼け", count=1, aspect_ratio="IMAGE_ASPECT_RATIO_PORTRAIT"))
     svc.generate(GenerationRequest(prompt='a "quoted", comma\nsecond line: Seed: 5, Size: 1x1', count=1))
     svc.set_favorite([a.record.images[0].id], True)
+    if trash:
+        svc.trash_images([a.record.images[1].id])  # the Trash's state travels in the library file
     picture = tmp_path / "to-caption.png"
     Image.new("RGB", (64, 48), "navy").save(picture)
     svc.caption_file(picture, count=2)
@@ -118,6 +120,10 @@ def test_exported_files_come_back_identical_in_every_field_and_only_once(
     again = cli("import-files", str(out), str(out / next(out.glob("*.png")).name), env={"DATABASE_URL": second_db})
     assert ok(again)[-1] == "Import finished: 0 imported, 5 already in the library."
     assert counts(second_db)["generated_images"] == 4
+    execute(second_db, "UPDATE generated_images SET trashed_at = now() WHERE id = (SELECT min(id) FROM "
+                       "generated_images)")
+    in_trash = ok(cli("import-files", str(out), env={"DATABASE_URL": second_db}))[-1]
+    assert in_trash == "Import finished: 0 imported, 4 already in the library (1 of them in the Trash)."
 
     # the files alone (no metadata.jsonl): prompt, seed, model, aspect ratio, size, date and the bytes
     alone = tmp_path / "alone"
@@ -180,11 +186,11 @@ def test_files_from_other_tools_come_in_and_the_rest_say_why_not(cli: Run, signe
 
 def test_the_library_file_round_trips_every_row_and_a_second_import_adds_nothing(
         cli: Run, signed_in: Service, db_url: str, second_db: str, tmp_path: Path) -> None:
-    fill(signed_in, tmp_path)
+    fill(signed_in, tmp_path, trash=True)
     ok(cli("queue", "add", "-p", "queued for later", "-p", "and another", "-n", "2"))
     old = scalar(db_url, "SELECT min(id) FROM generated_images")
     execute(db_url, "UPDATE generated_images SET created_at = now() - interval '200 days' WHERE id = %s", (old,))
-    assert signed_in.archive_older_than(90) == 1
+    assert signed_in.archive_older_than(90).count == 1
     before = snapshot(db_url)
     assert all(before.values()), {k: len(v) for k, v in before.items()}
 
