@@ -42,6 +42,25 @@ def _native(action: QAction) -> str:
     return action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
 
 
+def key_sequences(keys: Sequence[str | QKeySequence | QKeySequence.StandardKey]) -> list[QKeySequence]:
+    """Every sequence of ``keys``, a standard key expanded to all its bindings on this platform, each
+    once. Two equal sequences on one action (``StandardKey.Refresh`` *is* F5 on Linux) make Qt call
+    the key "ambiguous" and ignore it: F1 and F5 did nothing."""
+    out: list[QKeySequence] = []
+    seen: set[str] = set()
+    for k in keys:
+        if isinstance(k, QKeySequence.StandardKey):
+            seqs = QKeySequence.keyBindings(k)
+        else:
+            seqs = [k if isinstance(k, QKeySequence) else QKeySequence(k)]
+        for seq in seqs:
+            text = seq.toString()
+            if text and text not in seen:
+                seen.add(text)
+                out.append(seq)
+    return out
+
+
 def build_actions(w: MainWindow) -> dict[str, QAction]:
     """Every command of the window, by key; each is also added to ``w`` so its shortcut works everywhere."""
     actions: dict[str, QAction] = {}
@@ -53,7 +72,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
         if icon:
             icons.bind(a, icon)
         if shortcuts:
-            a.setShortcuts([QKeySequence(s) for s in shortcuts])
+            a.setShortcuts(key_sequences(shortcuts))
         a.setCheckable(checkable)
         shortcut = _native(a)
         tip = tip or text.replace("&", "").rstrip("…")
@@ -91,7 +110,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
             ("undo", w.history.stack.createUndoAction(w, "&Undo"), "undo", [K.Undo]),
             ("redo", w.history.stack.createRedoAction(w, "&Redo"), "redo", ["Ctrl+Shift+Z", "Ctrl+Y"])):
         icons.bind(act, icon)
-        act.setShortcuts([QKeySequence(k) for k in keys])
+        act.setShortcuts(key_sequences(keys))
         act.setStatusTip("Undo the last delete, favourite change or replaced prompt" if key == "undo"
                          else "Do again what was undone")
         w.addAction(act)
@@ -136,7 +155,7 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
       lambda: w.gallery.favorites.toggle())
     A("viewer", "Open &full size", "expand", ["Ctrl+Shift+O"], w.open_viewer,
       "Open the image full size, with zoom (or double-click it)")
-    A("refresh", "&Refresh", "refresh", [K.Refresh, "F5"], w.refresh)
+    A("refresh", "&Refresh", "refresh", [K.Refresh, "F5"], w.refresh)  # F5 once (key_sequences)
     A("sign_in", "&Sign in…", "sign-in", ["Ctrl+Shift+L"], w.open_sign_in,
       "Sign in, or add another Google account")
     A("sign_out", "Sign &out", "sign-out", None, w.sign_out_current)
@@ -194,25 +213,58 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
     return theme_actions, switch_menu
 
 
-def shortcuts_dialog(menu_bar: QMenuBar, parent: QWidget) -> QDialog:
-    """A non-modal window listing, menu by menu, every entry that has a shortcut."""
-    dlg = QDialog(parent)
-    dlg.setWindowTitle("Keyboard shortcuts")
-    dlg.setModal(False)
-    dlg.resize(460, 560)
-    lay = QVBoxLayout(dlg)
-    text = QTextBrowser()
-    rows = []
+# Keys the gallery grid itself understands (Qt's list view, and gui/widgets/gallery.py): no action
+# or menu entry of their own, so the shortcuts window lists them from here.
+GALLERY_KEYS: tuple[tuple[str, str], ...] = (
+    ("Move between images", "← → ↑ ↓"),
+    ("The newest / the oldest image", "Home / End"),
+    ("A screen up / down", "Page Up / Page Down"),
+    ("Add to the selection", "Shift+arrows, Ctrl+click, Shift+click"),
+    ("Open full size", "Enter (or double-click)"),
+    ("See the month while scrolling", "drag the scrollbar"),
+)
+
+
+def _keys_text(seqs: list[QKeySequence]) -> str:
+    return ", ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in seqs)
+
+
+def shortcut_sections(menu_bar: QMenuBar) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Every shortcut the window offers, by menu, then the gallery's and the viewer's own keys."""
+    from gui.widgets.image_viewer import VIEWER_KEYS  # the viewer imports this module
+
+    sections: list[tuple[str, list[tuple[str, str]]]] = []
     for menu_action in menu_bar.actions():
         m = menu_action.menu()
         if m is None:
             continue
-        items = [(a.text().replace("&", ""), _native(a))
+        items = [(a.text().replace("&", ""), _keys_text(a.shortcuts()))
                  for a in m.actions() if not a.isSeparator() and a.shortcut().toString()]
         if items:
-            rows.append(f"<h3>{menu_action.text().replace('&', '')}</h3><table width='100%'>")
-            rows += [f"<tr><td>{t}</td><td align='right'><b>{k}</b></td></tr>" for t, k in items]
-            rows.append("</table>")
+            sections.append((menu_action.text().replace("&", ""), items))
+    sections.append(("Gallery", list(GALLERY_KEYS)))
+    viewer = [(text, _keys_text(key_sequences(keys))) for _k, text, keys, _i in VIEWER_KEYS]
+    sections.append(("Viewer (full size)", viewer))
+    return sections
+
+
+def shortcuts_dialog(menu_bar: QMenuBar, parent: QWidget) -> QDialog:
+    """A non-modal window listing, menu by menu, every entry that has a shortcut, then the keys of the
+    gallery and the viewer."""
+    from html import escape
+
+    dlg = QDialog(parent)
+    dlg.setWindowTitle("Keyboard shortcuts")
+    dlg.setModal(False)
+    dlg.resize(520, 620)
+    lay = QVBoxLayout(dlg)
+    text = QTextBrowser()
+    text.setObjectName("shortcutList")
+    rows = []
+    for title, items in shortcut_sections(menu_bar):
+        rows.append(f"<h3>{escape(title)}</h3><table width='100%'>")
+        rows += [f"<tr><td>{escape(t)}</td><td align='right'><b>{escape(k)}</b></td></tr>" for t, k in items]
+        rows.append("</table>")
     text.setHtml("".join(rows))
     lay.addWidget(text)
     return dlg

@@ -25,6 +25,23 @@ from core.imagefx import protocol
 from core.store import ImageRecord
 from gui import theme
 
+FIELDS = (("seed", "Seed"), ("model", "Model"), ("aspect", "Aspect ratio"), ("size", "Size"),
+          ("date", "Created"), ("account", "Account"), ("media", "Media id"))
+
+
+def facts(r: ImageRecord) -> list[tuple[str, str, str]]:
+    """What made an image, as the details panel and the viewer's parameters show it: (key, label, text)."""
+    values = {
+        "seed": str(r.seed) if r.seed is not None else "—",
+        "model": protocol.MODEL_LABELS.get(r.model or "", r.model or "—"),
+        "aspect": protocol.ASPECT_LABELS.get(r.aspect_ratio or "", r.aspect_ratio or "—"),
+        "size": f"{r.width} × {r.height} px" if r.width and r.height else "—",
+        "date": f"{r.created_at.astimezone():%Y-%m-%d %H:%M}",
+        "account": r.user_email or "—",
+        "media": r.media_id,
+    }
+    return [(key, label, values[key]) for key, label in FIELDS]
+
 
 class Preview(QWidget):
     """Draws an image scaled to fit, centred, with rounded corners."""
@@ -153,8 +170,7 @@ class DetailsPanel(QFrame):
         form.setVerticalSpacing(4)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         self.fields: dict[str, QLabel] = {}
-        for key, label in (("seed", "Seed"), ("model", "Model"), ("aspect", "Aspect ratio"), ("size", "Size"),
-                           ("date", "Created"), ("account", "Account"), ("media", "Media id")):
+        for key, label in FIELDS:
             value = QLabel()
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setAccessibleName(label)
@@ -227,13 +243,8 @@ class DetailsPanel(QFrame):
             self.preview.set_image(thumbnail)
         self.prompt.setText(r.prompt)
         self.prompt.setToolTip(r.returned_prompt if r.returned_prompt and r.returned_prompt != r.prompt else "")
-        self.fields["seed"].setText(str(r.seed) if r.seed is not None else "—")
-        self.fields["model"].setText(protocol.MODEL_LABELS.get(r.model or "", r.model or "—"))
-        self.fields["aspect"].setText(protocol.ASPECT_LABELS.get(r.aspect_ratio or "", r.aspect_ratio or "—"))
-        self.fields["size"].setText(f"{r.width} × {r.height} px" if r.width and r.height else "—")
-        self.fields["date"].setText(f"{r.created_at.astimezone():%Y-%m-%d %H:%M}")
-        self.fields["account"].setText(r.user_email or "—")
-        self.fields["media"].setText(r.media_id)
+        for key, _label, value in facts(r):
+            self.fields[key].setText(value)
         self.stack.setCurrentIndex(1)
 
     def show_full(self, image_id: int, image: QImage) -> None:

@@ -103,6 +103,9 @@ class ImageActions:
             full = self.images.get(records[0].id)
             if full is not None:
                 self.details.show_full(full.image_id, full.image)
+            v = self.viewer
+            if v is not None and v.isVisible() and (v.record is None or v.record.id != records[0].id):
+                self._show_in_viewer(records[0])  # the viewer shows what is selected, always
 
     def _full_image_loaded(self: MainWindow, image_id: int) -> None:
         full = self.images.get(image_id)
@@ -439,14 +442,29 @@ class ImageActions:
 
     def open_viewer(self: MainWindow) -> None:
         r = self.current()
-        if r is None:
-            return
+        if r is not None:
+            self._show_in_viewer(r, activate=True)
+
+    def _show_in_viewer(self: MainWindow, r: ImageRecord, *, activate: bool = False) -> None:
+        """The viewer shows the selected image (read on the worker); a later selection wins."""
+        if self.viewer is None:
+            self.viewer = ImageViewer(self)
+            self.viewer.setWindowIcon(self.windowIcon())
+            self.viewer.step_requested.connect(self._viewer_step)
+        viewer = self.viewer
+        viewer.wanted_id = r.id
 
         def show(full: FullImage) -> None:
-            if self.viewer is None:
-                self.viewer = ImageViewer()
-                self.viewer.setWindowIcon(self.windowIcon())
-            title = " ".join(r.prompt.split())
-            self.viewer.show_image(full.image, title[:60] + ("…" if len(title) > 60 else ""))
+            if viewer.wanted_id != r.id:
+                return  # the selection moved on meanwhile
+            row = self.model.row_of(r.id)
+            total = self.model.total
+            position = f"{row - self.model.pending_count + 1:,} of {total:,}" if row is not None and total > 0 else ""
+            viewer.show_image(full.image, r, position=position, activate=activate)
 
         self.images.load(r.id, show)
+
+    def _viewer_step(self: MainWindow, step: int) -> None:
+        """← / → in the viewer: the gallery's selection moves, and the viewer follows it."""
+        if self.gallery.select_neighbour(step) is None and self.viewer is not None:
+            self.viewer.flash("No newer image." if step < 0 else "No older image (or still loading).")
