@@ -157,11 +157,13 @@ class PromptEditor(QFrame):
         self.seed.setRange(0, protocol.MAX_SEED)
         self.seed.setSpecialValueText("Random")
         self.seed.setAccessibleName("Seed")
-        self.seed.setToolTip("The same seed and prompt give similar images. 0 = random.")
+        self.seed.setToolTip("Random: every image gets a new seed. Type a number, or press the dice, to use "
+                             "that seed: the same seed and prompt give similar images.")
         self.seed_lock = QToolButton()
         self.seed_lock.setCheckable(True)
         self.seed_lock.setAccessibleName("Lock seed")
-        self.seed_lock.setToolTip("Lock the seed: keep it for the next generations (Ctrl+L)")
+        self._syncing_seed = False  # the field and the lock follow each other (_seed_changed, _lock_changed)
+        self._last_seed = 0  # the number the lock brings back
         self.new_seed = QToolButton()
         self.new_seed.setAccessibleName("New random seed")
         self.new_seed.setToolTip("Pick a new random seed")
@@ -229,6 +231,7 @@ class PromptEditor(QFrame):
         self.queue_button.clicked.connect(self.request_queue)
         self.cancel_button.clicked.connect(self.cancel_requested.emit)
         self.seed_lock.toggled.connect(self._lock_changed)
+        self.seed.valueChanged.connect(self._seed_changed)
         self.new_seed.clicked.connect(self.randomize_seed)
         for w in (self.model, self.aspect):
             w.currentIndexChanged.connect(self._options_changed)
@@ -259,8 +262,8 @@ class PromptEditor(QFrame):
         self.count.setValue(self.gui.get("editor/count") or self.defaults.count)
         locked = bool(self.gui.get("editor/seed_locked"))
         self.seed.setValue(self.gui.get("editor/seed") if locked else self.defaults.seed)
-        self.seed_lock.setChecked(locked)
-        self._lock_changed(locked)
+        self.seed_lock.setChecked(self.seed.value() > 0)
+        self._lock_changed(self.seed_lock.isChecked())
         self._loading = False
         self._prompt_changed()
 
@@ -299,10 +302,31 @@ class PromptEditor(QFrame):
         self.gui.set("editor/count", self.count.value())
         self.gui.set("editor/seed", self.seed.value())
 
+    def _seed_changed(self, value: int) -> None:
+        """A number in the field is the seed that is used, so the lock closes; Random opens it."""
+        if self._syncing_seed:
+            return
+        self._syncing_seed = True
+        try:
+            self.seed_lock.setChecked(value > 0)
+        finally:
+            self._syncing_seed = False
+
     def _lock_changed(self, locked: bool) -> None:
+        if not self._syncing_seed and not self._loading:
+            self._syncing_seed = True
+            try:  # unlocking goes back to Random; locking again brings the number back
+                if locked and self.seed.value() == 0:
+                    self.seed.setValue(self._last_seed or random.randint(1, protocol.MAX_SEED))
+                elif not locked and self.seed.value() > 0:
+                    self._last_seed = self.seed.value()
+                    self.seed.setValue(0)
+            finally:
+                self._syncing_seed = False
         icons.bind(self.seed_lock, "lock" if locked else "unlock")
-        self.seed_lock.setToolTip("Seed locked: the next generation uses this seed (Ctrl+L to unlock)" if locked
-                                  else "Seed unlocked: each generation picks a new one (Ctrl+L to lock)")
+        self.seed_lock.setToolTip("This seed is used for every generation until you change it (Ctrl+L: random "
+                                  "seeds)" if locked
+                                  else "Random seeds: every image gets a new one (Ctrl+L: keep a seed)")
         if not self._loading:
             self.gui.set("editor/seed_locked", locked)
 
@@ -319,7 +343,8 @@ class PromptEditor(QFrame):
         self.prompt.moveCursor(self.prompt.textCursor().MoveOperation.End)
 
     def request(self) -> GenerationRequest:
-        seed = self.seed.value() if self.seed_lock.isChecked() and self.seed.value() > 0 else None
+        self.seed.interpretText()  # a number still being typed counts
+        seed = self.seed.value() or None  # what the field says is what is sent: a number, or Random
         return GenerationRequest(prompt=self.text(), count=self.count.value(),
                                  model=self.model.currentData() or self.defaults.model,
                                  aspect_ratio=self.aspect.currentData() or self.defaults.aspect_ratio, seed=seed)
@@ -432,11 +457,11 @@ class PromptEditor(QFrame):
         self.replaced.emit(before, "Remix")
 
     def generated(self, seeds: list[int]) -> None:
-        """After a generation: show the seed it used, unless the user locked their own."""
-        if seeds and not self.seed_lock.isChecked():
-            self._loading = True
-            self.seed.setValue(seeds[0])
-            self._loading = False
+        """After a generation: the seeds it used are remembered (the status line shows them); the field
+        keeps what the user set, a number or Random."""
+        self.last_seeds = list(seeds)
+
+    last_seeds: list[int] = []
 
     def set_recent(self, prompts: list[str]) -> None:
         self.recent_menu.clear()
@@ -478,6 +503,14 @@ class PromptEditor(QFrame):
         else:
             self._tick.stop()
             self.status.setText(text)
+
+    def set_waiting(self, on: bool) -> None:
+        """A wait (rate limit, retry) counts down in the status line instead of the elapsed time."""
+        if on:
+            self._tick.stop()
+        elif self._busy and not self._tick.isActive():
+            self._tick.start()
+            self._update_status()
 
     def _update_status(self) -> None:
         self.status.setText(f"{self._busy_text} {int(time.monotonic() - self._started)} s")

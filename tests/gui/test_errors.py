@@ -21,7 +21,7 @@ CASES = [
     ("unauthorized", {}, "no longer accepts your sign-in", "Sign in again"),
     ("forbidden", {}, "no longer accepts your sign-in", "Sign in again"),
     ("safety", {}, "Refused by the safety filter", "Edit prompt"),
-    ("rate_limit", {"retry_after": 120}, "Wait 2 minutes and try again", "Retry"),
+    # a rate limit is waited out with a countdown and Cancel (tests/gui/test_waits.py), not an error
     ("server_error", {"status": 503}, "server error (HTTP 503)", "Retry"),
     ("reset", {}, "Check your internet connection", "Retry"),
     ("html", {}, "unexpected format", "Retry"),

@@ -38,17 +38,31 @@ def test_ctrl_enter_generates(qtbot, window):
     assert w.editor.text() == "a purple nebula"  # no newline typed into the prompt
 
 
-def test_locked_seed_is_sent_and_unlocked_seed_shows_the_one_used(qtbot, window, standin):
+def test_a_typed_seed_is_used_and_kept_and_the_seeds_used_are_shown(qtbot, window, standin):
+    """Issue 11 §4: a typed seed is used (it was replaced by a random one unless locked), the field
+    keeps what the user typed, and the seeds actually used are shown with the result."""
     w = window
-    w.editor.seed.setValue(4242)
-    w.editor.seed_lock.setChecked(True)
+    assert w.editor.seed.value() == 0 and w.editor.seed.text() == "Random" and not w.editor.seed_lock.isChecked()
+    w.editor.seed.selectAll()
+    qtbot.keyClicks(w.editor.seed, "4242")  # typed, the lock never touched
+    assert w.editor.seed_lock.isChecked()  # a number is a kept seed: the lock says so
     generate(qtbot, w, "a blue vintage car", count=2)
     assert standin.last_request["generate"]["json"]["userInput"]["seed"] == 4242
-    assert min(w.model.record(i).seed for i in range(2)) == 4242  # the stand-in counts up per image
-    assert w.editor.seed.value() == 4242  # locked: kept for the next generation
-    w.editor.seed_lock.setChecked(False)
+    assert sorted(w.model.record(i).seed for i in range(2)) == [4242, 4243]  # the stand-in counts up per image
+    assert w.editor.seed.value() == 4242  # kept, for the next generation too
+    assert "seeds 4242–4243" in w.editor.status.text()
     generate(qtbot, w, "a blue vintage car", count=1)
-    assert w.editor.seed.value() == w.model.record(0).seed
+    assert standin.last_request["generate"]["json"]["userInput"]["seed"] == 4242
+
+    w.editor.seed_lock.setChecked(False)  # Ctrl+L: back to random seeds
+    assert w.editor.seed.value() == 0 and w.editor.seed.text() == "Random"
+    generate(qtbot, w, "a blue vintage car", count=1)
+    assert standin.last_request["generate"]["json"]["userInput"]["seed"] == 0  # ImageFX picks
+    used = w.model.record(0).seed
+    assert w.editor.seed.value() == 0  # still Random: the one used is shown, not put in the field
+    assert f"seed {used}" in w.editor.status.text()
+    w.editor.seed_lock.setChecked(True)  # the lock brings the number back
+    assert w.editor.seed.value() == 4242
 
 
 def test_recent_prompts_menu_lists_past_prompts(qtbot, window):
