@@ -13,7 +13,8 @@ prompts with fixed seeds, captions some files, signs in through the dialog, and 
 - ``sign-in.png``: the sign-in dialog after verifying (the cookie is not shown);
 - ``message-bar.png``: a safety refusal in the message bar, the prompt kept;
 - ``queue-panel.png``: the Queue tab mid-run: items done, one refused with Google's words,
-  one waiting out a rate limit (with its countdown), the rest pending.
+  one waiting out a rate limit (with its countdown), the rest pending;
+- ``trash.png``: the Trash view right after a delete (the message bar offers Undo).
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ def _shoot(out: Path, data: Path) -> int:
     w.grab().save(str(out / "caption-panel.png"))
     w.tabs.setCurrentIndex(0)
 
+    _trash_view(w, pump, out)
+
     # The sign-in dialog after verifying: who is signed in, and no cookie on screen.
     w.open_sign_in()
     dlg = w.sign_in_dialog
@@ -180,7 +183,7 @@ def _shoot(out: Path, data: Path) -> int:
 
     w.close()
     for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png",
-                 "queue-panel.png"):
+                 "queue-panel.png", "trash.png"):
         print(out / name)
     return 0
 
@@ -225,6 +228,29 @@ def _queue_mid_run(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the
     w.message_bar.dismiss()
     w.statusBar().clearMessage()
     w.tabs.setCurrentIndex(0)
+
+
+def _trash_view(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)
+    """Three images deleted (the message bar offers Undo), then the Trash view with them in it."""
+    from PySide6.QtCore import QItemSelectionModel
+
+    sm = w.gallery.view.selectionModel()
+    sm.clearSelection()
+    for row in (0, 1, 2):
+        sm.select(w.model.index(row), QItemSelectionModel.SelectionFlag.Select)
+    w.delete_selected()
+    pump(lambda: not w.history.busy and w.worker.active == 0)
+    w.show_trash(True)
+    pump(lambda: not w.model.loading and w.worker.active == 0 and w.model.rowCount() == 3)
+    w.gallery.view.setCurrentIndex(w.model.index(0))
+    rec = w.model.record(0)
+    pump(lambda: w.images.get(rec.id) is not None and w.worker.active == 0)
+    w.grab().save(str(out / "trash.png"))
+    w.show_trash(False)
+    w.history.stack.undo()  # back in the gallery for the shots that follow
+    pump(lambda: not w.history.busy and w.worker.active == 0)
+    w.message_bar.dismiss()
+    w.statusBar().clearMessage()
 
 
 if __name__ == "__main__":
