@@ -50,7 +50,8 @@ class Maintenance(QObject):
             days, ok = QInputDialog.getInt(
                 self.window, "Archive old images",
                 "Move images older than this many days out of the gallery into the archive table\n"
-                "(generated_images_archive; they stay in the database and in backups):",
+                "(generated_images_archive; they stay in the database and in backups).\n"
+                "Images in the Trash stay in the Trash:",
                 ARCHIVE_DEFAULT_DAYS, 0, 36_500)
             if not ok:
                 return
