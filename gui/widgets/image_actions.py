@@ -323,6 +323,7 @@ class ImageActions:
         d.setToolTip(f"{tip} (Del)")
         d.setStatusTip(tip)
         self.actions_["show_trash"].setChecked(on)
+        self.actions_["export"].setEnabled(not on)  # export is of the library; restore first
         self._update_trash_bar()
         self._selection_changed(self.selected())
 

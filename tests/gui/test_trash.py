@@ -50,7 +50,7 @@ def test_delete_undo_redo_then_restore_and_delete_forever_in_the_trash_view(qtbo
     assert w.gallery.trash.isChecked() and w.gallery.trash_bar.isVisible()
     assert "deleted for good 30 days after" in w.gallery.trash_bar.label.text()
     qtbot.waitUntil(lambda: w.gallery.count_label.text() == "2 images in the Trash")
-    assert texts(w, "delete") == ["Delete forever…"]
+    assert texts(w, "delete") == ["Delete forever…"] and not w.actions_["export"].isEnabled()
     select_rows(w, [0])
     restored = w.model.record(0).id
     assert w.actions_["restore"].isEnabled()
