@@ -1,4 +1,10 @@
-"""Who is signed in, in the toolbar: avatar and name, with a menu to switch, add or sign out."""
+"""Who is signed in, in the toolbar: avatar and name, with a menu to switch, add or sign out.
+
+When ImageFX refuses the current account's cookie (a call failed with a sign-in error), the
+button says so until the next successful sign-in or call: a warning mark on the avatar,
+"— sign in again" after the name, and "Sign in again…" first in its menu
+(:meth:`AccountWidget.set_rejected`).
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,27 @@ def round_avatar(image: QImage | None, name: str, size: int = 28) -> QPixmap:
     return pm
 
 
+def _with_warning(pm: QPixmap) -> QPixmap:
+    """The avatar with a small warning badge in its lower right corner."""
+    out = QPixmap(pm)
+    p = QPainter(out)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    size = out.deviceIndependentSize()
+    side = size.width() * 0.55
+    badge = QRectF(size.width() - side, size.height() - side, side, side)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(theme.colors().error_fg))
+    p.drawEllipse(badge)
+    p.setPen(QColor("#ffffff"))
+    f = QFont()
+    f.setPixelSize(int(side * 0.8))
+    f.setBold(True)
+    p.setFont(f)
+    p.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
+    p.end()
+    return out
+
+
 class AccountWidget(QToolButton):
     sign_in_requested = Signal()
     sign_out_requested = Signal(str)
@@ -53,6 +80,7 @@ class AccountWidget(QToolButton):
         self.setMenu(self.menu_)
         self.accounts: list[Account] = []
         self.avatars: dict[str, QImage] = {}
+        self.rejected: str | None = None  # the account whose cookie ImageFX refused
         self.set_accounts([])
 
     @property
@@ -66,12 +94,27 @@ class AccountWidget(QToolButton):
             self.setText("Sign in")
             icons.bind(self, "sign-in")
             self.setToolTip("Sign in with your labs.google cookie")
+        elif self.rejected == cur.email:
+            self.setText(f"{cur.name or cur.email} — sign in again")
+            icons.unbind(self)
+            self.setIcon(_with_warning(round_avatar(self.avatars.get(cur.email), cur.name or cur.email)))
+            self.setToolTip(f"ImageFX no longer accepts the cookie of {cur.email}. Sign in again with a fresh "
+                            "cookie (click here, or Account → Sign in).")
         else:
             self.setText(cur.name or cur.email)
             icons.unbind(self)
             self.setIcon(round_avatar(self.avatars.get(cur.email), cur.name or cur.email))
             self.setToolTip(f"Signed in as {cur.name} <{cur.email}>")
+        bad = cur is not None and self.rejected == cur.email
+        self.setAccessibleDescription("ImageFX refused this account's cookie: sign in again" if bad else "")
+        self.setStyleSheet(f"QToolButton {{ color: {theme.colors().error_fg}; }}" if bad else "")
         self._build_menu()
+
+    def set_rejected(self, email: str | None) -> None:
+        """ImageFX refused ``email``'s cookie (None: it accepts it again)."""
+        if email != self.rejected:
+            self.rejected = email
+            self.set_accounts(self.accounts)
 
     def set_avatar(self, email: str, image: QImage) -> None:
         self.avatars[email] = image
@@ -81,6 +124,11 @@ class AccountWidget(QToolButton):
         m = self.menu_
         m.clear()
         cur = self.current
+        if cur is not None and self.rejected == cur.email:
+            again = m.addAction("Sign in again…")
+            icons.bind(again, "warning")
+            again.triggered.connect(self.sign_in_requested.emit)
+            m.addSeparator()
         if cur is not None:
             head = m.addAction(round_avatar(self.avatars.get(cur.email), cur.name), f"{cur.name}\n{cur.email}")
             head.setEnabled(False)

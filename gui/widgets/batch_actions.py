@@ -194,6 +194,7 @@ class BatchActions:
     def _queue_finished(self: MainWindow, s: RunSummary) -> None:
         self._load_recent()
         if s.outcome is RunOutcome.SIGN_IN:
+            self.cookie_rejected()
             self.message_bar.show_message(
                 "The queue is paused: ImageFX wants you to sign in again. It carries on after you do.", "error",
                 [("Sign in again", self.open_sign_in), ("Show queue", self.show_queue)])
@@ -292,6 +293,7 @@ class BatchActions:
 
     def _web_import_done(self: MainWindow, s: ImportSummary) -> None:
         if s.outcome is RunOutcome.SIGN_IN:
+            self.cookie_rejected()
             self.message_bar.show_message(s.message, "error", [("Sign in again", self.open_sign_in)])
             return
         if s.outcome is RunOutcome.STALLED:  # the listing never ended: what came in is kept

@@ -357,6 +357,10 @@ class CaptionPanel(QWidget):
         self.history_view.doubleClicked.connect(lambda _i: self._use_history())
         self.history_use.clicked.connect(self._use_history)
         self.history_copy.clicked.connect(self._copy_history)
+        # Copy and Use act on the selected past caption: disabled while none is selected.
+        self.history_view.selectionModel().selectionChanged.connect(lambda *_: self._history_selection())
+        self.history.modelReset.connect(self._history_selection)
+        self._history_selection()
         self.browse_button.clicked.connect(self.browse)
         self.paste_button.clicked.connect(self.paste)
         self.clear_button.clicked.connect(self.clear)
@@ -486,6 +490,11 @@ class CaptionPanel(QWidget):
         idx = self.history_view.currentIndex()
         rec = idx.data(CaptionRole) if idx.isValid() else None
         return rec.caption if rec is not None else None
+
+    def _history_selection(self) -> None:
+        some = self.history_view.selectionModel().hasSelection()
+        self.history_copy.setEnabled(some)
+        self.history_use.setEnabled(some)
 
     def _use_history(self) -> None:
         text = self._selected_history()

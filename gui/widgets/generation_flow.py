@@ -147,6 +147,7 @@ class GenerationFlow:
         return added
 
     def _generated(self: MainWindow, result: GenerationResult) -> None:
+        self.account.set_rejected(None)  # ImageFX took the sign-in after all
         records = list(result.record.images)
         seeds = [r.seed for r in records if r.seed is not None] or \
             [i.seed for i in result.generation.images if i.seed is not None]

@@ -369,6 +369,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         actions: list[tuple[str, Callable[[], None]]] = []
         if view.action == gerrors.SIGN_IN:
             actions.append((view.action_label or "Sign in again", self.open_sign_in))
+            self.cookie_rejected()
         elif view.action == gerrors.RETRY and retry is not None:
             actions.append(("Retry", retry))
         elif view.action == gerrors.EDIT_PROMPT:
@@ -408,7 +409,14 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.sign_in_dialog.activateWindow()
         self.sign_in_dialog.cookie.setFocus()
 
+    def cookie_rejected(self) -> None:
+        """ImageFX refused the current account's sign-in: the account button says so."""
+        cur = self.account.current
+        if cur is not None:
+            self.account.set_rejected(cur.email)
+
     def _signed_in(self, account: Account) -> None:
+        self.account.set_rejected(None)
         self.account_bar.dismiss()
         if self.message_bar.kind == "error":
             self.message_bar.dismiss()
