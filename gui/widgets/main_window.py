@@ -534,7 +534,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
                           f"<h3>ImageFX Studio {escape(version())}</h3><p>Write prompts, generate with Google's "
                           "ImageFX, caption images and keep everything you make in PostgreSQL.</p>"
                           "<p>Offline demo: Tools → Offline demo, or "
-                          f"<code>{escape(command())} --demo</code>.</p>",
+                          f"<code style='white-space: nowrap'>{escape(command())} --demo</code>.</p>",
                           QMessageBox.StandardButton.Close, self)
         box.setObjectName("about")
         box.setIconPixmap(self.windowIcon().pixmap(64, 64))
