@@ -105,8 +105,10 @@ def _refresh_caches(home: Path) -> None:
         exe = shutil.which(tool)
         if exe and arg.is_dir():
             extra = ["-q", "-t", "-f"] if tool == "gtk-update-icon-cache" else ["-q"]
+            # Only what the tools need: a cookie in our environment (GOOGLE_COOKIE) stays with us.
+            env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "XDG_DATA_HOME")}
             subprocess.run([exe, *extra, str(arg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           check=False, timeout=60)
+                           check=False, timeout=60, env=env)
     try:
         os.utime(home / "icons" / "hicolor")  # the icon theme spec: caches are checked against this mtime
     except OSError:

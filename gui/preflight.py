@@ -91,7 +91,8 @@ def _load_failure(plugin: Path) -> tuple[list[str], str] | None:
     first = error.split(":", 1)[0].strip()
     missing = [Path(first).name] if ".so" in first and Path(first).name != plugin.name else []
     try:  # ldd names every missing library at once, not only the first
-        out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10).stdout
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"}  # no secret of ours goes along
+        out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=10, env=env).stdout
         found = re.findall(r"^\s*(\S+) => not found", out, re.MULTILINE)
         missing = list(dict.fromkeys(found + missing))
     except (OSError, subprocess.SubprocessError):
