@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import stat
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -357,9 +358,7 @@ def _decrypts(fernet: Fernet, token: str) -> bool:
 
 def _lock_fd(fd: int) -> None:
     """An exclusive lock on an open file, held until it is closed (waits for other processes)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if sys.platform == "win32":  # a platform check, so the type checker knows which module exists
         import msvcrt
 
         while True:
@@ -368,7 +367,10 @@ def _lock_fd(fd: int) -> None:
                 return
             except OSError:  # LK_LOCK gives up after ~10 s; keep waiting like flock does
                 continue
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    else:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 class SecretStore:
