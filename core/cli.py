@@ -1114,6 +1114,9 @@ COMMANDS["trash"] = cmd_trash
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.hardening import no_core_dumps
+
+    no_core_dumps()  # first of all: the cookie is in memory from here on (issue 12)
     argv = list(sys.argv[1:] if argv is None else argv)
     on_command_line = _cookie_values_in(argv)
     if on_command_line:

@@ -95,12 +95,17 @@ class Settings:
         return self.config_dir / "settings.json"
 
     @property
+    def library_dir(self) -> Path:
+        """Where the library lives; the offline demo has one of its own, never the user's."""
+        return self.data_dir / "demo" if self.demo else self.data_dir
+
+    @property
     def spool_dir(self) -> Path:
-        return self.data_dir / "spool"
+        return self.library_dir / "spool"
 
     @property
     def embedded_db_dir(self) -> Path:
-        return self.data_dir / "pgdata"
+        return self.library_dir / "pgdata"
 
     @property
     def log_dir(self) -> Path:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
+from core.private import open_private, private_dir
 from core.redact import RedactingFilter, install_log_redaction
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -21,6 +24,10 @@ class _QuietFileHandler(logging.handlers.RotatingFileHandler):
     """The log file, which must never break the app: on a full disk or a vanished folder the
     standard handler prints a traceback to stderr for every record ("--- Logging error ---");
     this one stops writing instead (tests/faults/test_database_faults.py, disk full)."""
+
+    def _open(self) -> TextIO:  # 0600 from the first byte, whatever the umask (issue 12)
+        fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
     def handleError(self, record: logging.LogRecord) -> None:
         self.setLevel(logging.CRITICAL + 1)
@@ -50,7 +57,7 @@ def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_que
         root.addHandler(console)
         if log_dir is not None:
             try:
-                log_dir.mkdir(parents=True, exist_ok=True)
+                private_dir(log_dir)
                 fh = _QuietFileHandler(log_dir / "imagefx-studio.log", maxBytes=2_000_000, backupCount=3,
                                        encoding="utf-8")
                 fh.setLevel(logging.INFO)

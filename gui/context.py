@@ -23,7 +23,7 @@ from core.cancel import CancelToken
 from core.changes import Changes
 from core.config import Settings
 from core.service import Service
-from core.store import DatabaseError, DatabaseUnavailable
+from core.store import DatabaseError, DatabaseUnavailable, EmbeddedRestarting
 from gui.settings import GuiSettings
 from gui.worker import Task, Worker
 
@@ -33,6 +33,7 @@ ServiceFactory = Callable[[bool], Service]
 """Builds an (unopened or opened) Service; the argument says whether it is the offline demo."""
 
 RETRY_INTERVAL_MS = 5000
+RESTART_RETRY_MS = 300  # the embedded server is being started again: look soon, not in 5 s
 
 
 class NotConnected(DatabaseUnavailable):
@@ -158,6 +159,8 @@ class AppContext(QObject):
         self.last_error = exc
         if not self._retry.isActive():
             self._retry.start()
+            if isinstance(exc, EmbeddedRestarting):
+                QTimer.singleShot(RESTART_RETRY_MS, self, self.reconnect)
         self.service_lost.emit(exc)
 
     def reconnect(self) -> None:
@@ -171,10 +174,9 @@ class AppContext(QObject):
         gen = self._generation
 
         def again() -> tuple[Service, int]:
-            svc.db.connect()
-            if not svc.db.ping():
-                raise DatabaseUnavailable(f"The database at {svc.db.where} cannot be reached.",
-                                          "Check that it is running; the app reconnects when it is back.")
+            # A real round trip, not just the pool: on the embedded server this starts it again if
+            # it was stopped or killed; the error, if any, says why in the database's own words.
+            svc.db.check()
             return svc, svc.flush_spool()
 
         self._connecting = self.worker.run(again, on_success=lambda r: self._opened(gen, r),

@@ -680,7 +680,10 @@ class Service:
     def restore(self, path: str | Path) -> float:
         """Load a backup into the configured database, which must be empty. Do not ``open()`` first:
         opening creates the schema, and the backup brings its own."""
-        return backup.restore(self.db, Path(path))
+        try:
+            return backup.restore(self.db, Path(path))
+        except backup.BackupFileError as exc:  # bad input (exit code 2), not a database failure
+            raise ValidationError(str(exc)) from None
 
     # --- for the desktop app (issue 3) ----------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.store import queue_repo, repo
-    from core.store.database import Database, DatabaseError, DatabaseUnavailable
+    from core.store.database import Database, DatabaseError, DatabaseUnavailable, EmbeddedRestarting
     from core.store.records import (
         CaptionRecord,
         GenerationRecord,
@@ -32,13 +32,15 @@ if TYPE_CHECKING:
     from core.store.spool import Spool, SpoolError
 
 __all__ = [
-    "CaptionRecord", "Database", "DatabaseError", "DatabaseUnavailable", "GenerationRecord", "HistoryRow",
+    "CaptionRecord", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedRestarting", "GenerationRecord",
+    "HistoryRow",
     "ImageRecord", "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem", "Spool", "SpoolError",
     "UserRecord", "WebImportRecord", "queue_repo", "repo",
 ]
 
 _HOME = {
     "Database": "database", "DatabaseError": "database", "DatabaseUnavailable": "database",
+    "EmbeddedRestarting": "database",
     "Spool": "spool", "SpoolError": "spool",
     **{name: "records" for name in ("CaptionRecord", "GenerationRecord", "HistoryRow", "ImageRecord",
                                     "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem",

@@ -45,6 +45,15 @@ class DatabaseUnavailable(DatabaseError):
     """The server cannot be reached right now (down, restarting, network)."""
 
 
+class EmbeddedRestarting(DatabaseUnavailable):
+    """The embedded server went away under the app, which is starting it again (issue 11): the
+    user has nothing to do, and a reconnect in a moment finds it back."""
+
+    def __init__(self) -> None:
+        super().__init__("The embedded database stopped; the app is starting it again.",
+                         "Nothing to do: the app reconnects by itself in a moment.")
+
+
 def schema_sql() -> str:
     return SCHEMA_FILE.read_text(encoding="utf-8")
 
@@ -74,8 +83,9 @@ def server_url(db: DatabaseSettings) -> URL:
     return url.set(query=query)
 
 
-def describe_error(exc: BaseException, where: str) -> DatabaseError:
-    """A sentence for an exception from the driver, never with the password in it."""
+def describe_error(exc: BaseException, where: str, *, embedded: bool = False) -> DatabaseError:
+    """A sentence for an exception from the driver, never with the password in it. ``embedded``:
+    the app runs that server itself, so "check that it is running" is for the app, not the user."""
     orig = getattr(exc, "orig", exc)
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     low = text.lower()
@@ -99,11 +109,31 @@ def describe_error(exc: BaseException, where: str) -> DatabaseError:
     if "no space left" in low or "disk full" in low:
         return DatabaseError(f"The database at {where} has no disk space left.",
                              "Free some disk space and try again.")
-    if isinstance(exc, OperationalError) or "connection" in low or "could not connect" in low \
-            or "server closed" in low or "terminating connection" in low or "shutting down" in low:
+    if _lost_connection(exc, orig, low):
+        if embedded:
+            return EmbeddedRestarting()
         return DatabaseUnavailable(f"The database at {where} cannot be reached.",
                                    "Check that it is running; the app reconnects when it is back.")
     return DatabaseError(f"Database error on {where}: {text[:200]}")
+
+
+def _lost_connection(exc: BaseException, orig: BaseException, low: str) -> bool:
+    """The connection failed or broke, as opposed to a statement the server refused (a deadlock or
+    a lock timeout is an OperationalError too, and says nothing about the server being away)."""
+    sqlstate = str(getattr(orig, "sqlstate", "") or "")
+    if sqlstate and not sqlstate.startswith(("08", "57P")):  # connection exception, operator intervention
+        return False
+    return isinstance(exc, OperationalError) or _is_driver_operational(orig) or "connection" in low \
+        or "could not connect" in low or "server closed" in low or "terminating connection" in low \
+        or "shutting down" in low
+
+
+def _is_driver_operational(orig: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(orig, psycopg.OperationalError)
 
 
 def _describe_target(settings: Settings, url: str | URL | None) -> str:
@@ -112,13 +142,20 @@ def _describe_target(settings: Settings, url: str | URL | None) -> str:
     if url is not None:
         text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
         return f"server {redact_url(text)}"
+    if settings.demo:
+        return "the offline demo's database"
     if settings.database.mode == "embedded":
         return "the embedded database"
     return settings.database.describe()
 
 
 class Database:
-    """Owns the engine; every unit of work gets its own Session from :meth:`session`."""
+    """Owns the engine; every unit of work gets its own Session from :meth:`session`.
+
+    On the embedded server a lost connection is the app's to mend: the server is started again
+    (it may have been stopped or killed under the running app) and a session that had not begun
+    its work yet is opened again, so the caller never notices (issue 11).
+    """
 
     def __init__(self, settings: Settings, *, url: str | URL | None = None) -> None:
         self.settings = settings
@@ -127,7 +164,7 @@ class Database:
         self._url: URL | None = None
         self._engine: Engine | None = None
         self._sessionmaker: sessionmaker[Session] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.has_trigram = False
         self.where = _describe_target(settings, url)
 
@@ -135,9 +172,11 @@ class Database:
 
     @property
     def is_embedded(self) -> bool:
-        return self._explicit_url is None and self.settings.database.mode == "embedded"
+        """The app's own server in the data folder; the offline demo always has one of its own
+        (``Settings.embedded_db_dir``), so it never writes into the user's library."""
+        return self._explicit_url is None and (self.settings.database.mode == "embedded" or self.settings.demo)
 
-    def connect(self) -> Database:
+    def connect(self, *, _again: bool = True) -> Database:
         """Start the embedded server if needed, create the engine and bootstrap the schema."""
         with self._lock:
             if self._engine is not None:
@@ -152,13 +191,17 @@ class Database:
                 connect_args={"connect_timeout": self.settings.database.connect_timeout,
                               "application_name": "ImageFX Studio"},
             )
+            if self._embedded is not None:
+                _follow_embedded_server(engine, self._embedded)
             if self.settings.log_queries:
                 _install_query_logging(engine)
             try:
                 self._bootstrap(engine)
             except DBAPIError as exc:
                 engine.dispose()
-                raise describe_error(exc, self.where) from None
+                if _again and self._revive(exc):
+                    return self.connect(_again=False)
+                raise self._describe(exc) from None
             self._engine = engine
             self._sessionmaker = sessionmaker(engine, expire_on_commit=False)
             return self
@@ -166,10 +209,17 @@ class Database:
     def url(self) -> URL:
         """The connection URL (starting the embedded server if needed), without touching the schema.
 
-        For tools such as pg_dump/psql, and for restoring into an empty database.
+        For tools such as pg_dump/psql, and for restoring into an empty database. For the embedded
+        server it carries the password, and its ``host`` may be a ``/proc/self/fd/N`` path
+        (:func:`core.store.embedded.fds_in`).
         """
         with self._lock:
-            return self._resolve_url()
+            url = self._resolve_url()
+            if self._embedded is not None:  # the server may have been restarted with a new socket
+                params = self._embedded.connect_params()
+                url = url.set(password=params["password"]).update_query_dict(
+                    {"host": params["host"]} if "host" in params else {})
+            return url
 
     def _resolve_url(self) -> URL:
         if self._url is None:
@@ -184,13 +234,18 @@ class Database:
             if url.password:
                 register_secret(str(url.password))
             return url
-        if self.settings.database.mode == "embedded":
-            self._embedded = EmbeddedServer(self.settings.embedded_db_dir)
+        if self.is_embedded:
+            _say_ignored_server_settings(self.settings)
+            embedded = EmbeddedServer(self.settings.embedded_db_dir)
             try:
-                return make_url(self._embedded.start())
+                url = make_url(embedded.start())
             except EmbeddedServerError as exc:
                 raise DatabaseError(str(exc), "Check the data folder (IMAGEFX_DATA_DIR) and free disk "
                                               "space.") from None
+            self._embedded = embedded
+            if url.password:
+                register_secret(str(url.password))
+            return url
         return server_url(self.settings.database)
 
     def close(self) -> None:
@@ -219,19 +274,68 @@ class Database:
         """
         if self._sessionmaker is None:
             self.connect()
-        assert self._sessionmaker is not None
         try:
-            with self._sessionmaker() as s, s.begin():
+            s, trans = self._begin()
+        except DBAPIError as exc:
+            raise self._describe(exc) from None
+        try:
+            with s, trans:
                 yield s
         except DBAPIError as exc:
-            raise describe_error(exc, self.where) from None
+            self._revive(exc)  # so that the next call finds the server running again
+            raise self._describe(exc) from None
+
+    def _begin(self) -> tuple[Session, Any]:
+        """A session with its connection checked out and its transaction begun. That is where a
+        server that went away shows first (the pool's ping fails, then the new connection): on
+        the embedded server, start it again and try once more; nothing has been done yet."""
+        for attempt in (1, 2):
+            maker = self._sessionmaker
+            assert maker is not None
+            s = maker()
+            try:
+                trans = s.begin()
+                s.connection()
+                return s, trans
+            except DBAPIError as exc:
+                s.close()
+                if attempt == 2 or not self._revive(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _revive(self, exc: BaseException) -> bool:
+        """After ``exc``: if it says the embedded server is gone, start it again. True: try again."""
+        embedded = self._embedded
+        if embedded is None:
+            return False
+        orig = getattr(exc, "orig", exc)
+        if not _lost_connection(exc, orig, str(orig).lower()):
+            return False
+        try:
+            embedded.revive()
+        except EmbeddedServerError as err:
+            raise DatabaseUnavailable(str(err), "Check the data folder (IMAGEFX_DATA_DIR) and free disk "
+                                                "space; the app keeps trying.") from None
+        if self._engine is not None:
+            self._engine.dispose()  # every pooled connection went with the old server
+        return True
+
+    def _describe(self, exc: BaseException) -> DatabaseError:
+        return describe_error(exc, self.where, embedded=self._embedded is not None)
+
+    def check(self) -> None:
+        """Connect (if not yet) and run one query: :class:`DatabaseError` says why it failed. On the
+        embedded server a server that is gone is started again first."""
+        self.connect()
+        with self.session() as s:
+            s.execute(sa.text("SELECT 1"))
 
     def ping(self) -> bool:
+        """The database answers (on the embedded server: starting it again if it is gone)."""
         try:
-            with self.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
+            self.check()
             return True
-        except (DBAPIError, DatabaseError):
+        except DatabaseError:
             return False
 
     # --- schema --------------------------------------------------------------------------
@@ -239,18 +343,16 @@ class Database:
     def _bootstrap(self, engine: Engine) -> None:
         """Run schema.sql unless this database already has our current version.
 
-        Idempotent and safe with several processes starting at once: an advisory lock
-        serialises them. A database made by the original schema is upgraded in place.
+        Idempotent and safe with many processes starting at once on a fresh database: an
+        advisory lock serialises them, and the version is read again once it is held, so only
+        the first runs schema.sql. (Running it again would take ACCESS EXCLUSIVE locks on tables
+        that the clients which found the schema current are already using: DeadlockDetected,
+        issue 12.) A database made by the original schema is upgraded in place.
         """
         with engine.begin() as conn:
-            current = conn.execute(sa.text(
-                "SELECT to_regclass('public.imagefx_schema_version') IS NOT NULL")).scalar()
-            if current:
-                version = conn.execute(sa.text("SELECT version FROM imagefx_schema_version WHERE id = 1")
-                                       ).scalar()
-                if version is not None and version >= SCHEMA_VERSION:
-                    self.has_trigram = _has_trigram(conn)
-                    return
+            if _schema_version(conn.exec_driver_sql) >= SCHEMA_VERSION:
+                self.has_trigram = _has_trigram(conn)
+                return
         started = time.perf_counter()
         raw = engine.raw_connection()
         try:
@@ -258,11 +360,61 @@ class Database:
             assert dbapi is not None
             with dbapi.transaction():
                 dbapi.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
-                dbapi.execute(schema_sql())  # type: ignore[arg-type]
-            self.has_trigram = _try_trigram(dbapi)
+                if _schema_version(dbapi.execute) >= SCHEMA_VERSION:
+                    ran = False
+                    self.has_trigram = bool(dbapi.execute(_TRIGRAM_INDEX_SQL).fetchone()[0])  # type: ignore[index]
+                else:
+                    ran = True
+                    dbapi.execute(schema_sql())  # type: ignore[arg-type]
+                    self.has_trigram = _try_trigram(dbapi)
         finally:
             raw.close()
-        log.info("database schema checked/upgraded in %.0f ms", (time.perf_counter() - started) * 1000)
+        if ran:
+            log.info("database schema checked/upgraded in %.0f ms", (time.perf_counter() - started) * 1000)
+
+
+_TRIGRAM_INDEX_SQL = "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'idx_prompts_folded_trgm')"
+
+
+def _schema_version(execute: Any) -> int:
+    """The schema version of the database (0: none yet), through a driver-level ``execute``."""
+    exists = execute("SELECT to_regclass('public.imagefx_schema_version') IS NOT NULL").fetchone()[0]
+    if not exists:
+        return 0
+    row = execute("SELECT version FROM imagefx_schema_version WHERE id = 1").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _follow_embedded_server(engine: Engine, server: EmbeddedServer) -> None:
+    """Each new connection asks the embedded server where it is and what the password is now:
+    a server started again may have another socket path, another process may have set a new
+    password (an earlier version's cluster converted to scram-sha-256)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _where_now(dialect: Any, conn_rec: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams.update(server.connect_params())
+
+
+SERVER_ENV = ("DB_PORT", "DB_NAME", "DB_USER", "DB_PASSWORD", "DB_SSLMODE", "DB_SSLROOTCERT")
+
+
+def _say_ignored_server_settings(settings: Settings) -> None:
+    """``DB_NAME`` and friends without ``DB_HOST`` (or ``DATABASE_URL``) do not switch to a server:
+    the embedded database stays, and the user is told so once per process (README, Database)."""
+    import os
+
+    if settings.demo or os.environ.get("IMAGEFX_DB", "").strip().lower() == "embedded":
+        return
+    named = [k for k in SERVER_ENV if os.environ.get(k)]
+    if named and not os.environ.get("DB_HOST") and not os.environ.get("DATABASE_URL") \
+            and not _said_ignored.is_set():
+        _said_ignored.set()
+        log.warning("%s %s set but DB_HOST is not: using the embedded database. Set DB_HOST (or DATABASE_URL) "
+                    "to use a PostgreSQL server, or IMAGEFX_DB=embedded to keep the embedded one without this "
+                    "warning.", ", ".join(named), "is" if len(named) == 1 else "are")
+
+
+_said_ignored = threading.Event()
 
 
 def _has_trigram(conn: sa.Connection) -> bool:

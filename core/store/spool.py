@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from core.private import private_dir
 from core.store.database import DatabaseError, DatabaseUnavailable
 from core.store.records import GenerationRecord, NewGeneration
 
@@ -33,7 +34,7 @@ class Spool:
     def put(self, gen: NewGeneration) -> Path:
         """Write atomically (temp file + fsync + rename), so a crash leaves a whole entry or none."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)  # 0700 from its first byte, whatever the umask (issue 12)
             final = self.directory / f"{gen.spool_id}.json"
             tmp = self.directory / f".{gen.spool_id}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
