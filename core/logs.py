@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
 from core.private import open_private, private_dir
 from core.redact import RedactingFilter, install_log_redaction
@@ -25,9 +25,9 @@ class _QuietFileHandler(logging.handlers.RotatingFileHandler):
     standard handler prints a traceback to stderr for every record ("--- Logging error ---");
     this one stops writing instead (tests/faults/test_database_faults.py, disk full)."""
 
-    def _open(self) -> TextIO:  # 0600 from the first byte, whatever the umask (issue 12)
+    def _open(self) -> io.TextIOWrapper:  # 0600 from the first byte, whatever the umask (issue 12)
         fd = open_private(Path(self.baseFilename), os.O_WRONLY | os.O_APPEND)
-        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
     def handleError(self, record: logging.LogRecord) -> None:
         self.setLevel(logging.CRITICAL + 1)
