@@ -112,11 +112,14 @@ class EarlyService:
             self._error = exc
 
     def _start_embedded_server(self) -> None:
-        """The embedded server first of all: pg_ctl's wait overlaps the imports that follow. The
-        service's own handle on the same data folder then finds it running (pgserver keeps one
-        server object per folder and process) and stops it at exit."""
+        """The embedded server first of all: its start overlaps the imports that follow. The
+        service's own handle on the same data folder takes over the handle this start took
+        (core.store.embedded.start_early) and lets it go when it closes."""
         settings = self._settings
-        if self._factory is not None or settings is None or settings.database.mode != "embedded":
+        if self._factory is not None or settings is None:
+            return
+        settings = settings.with_overrides(demo=self._demo)  # the demo's library is a folder of its own
+        if settings.database.mode != "embedded" and not settings.demo:
             return
         from core.store.embedded import start_early
 

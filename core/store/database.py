@@ -358,15 +358,24 @@ class Database:
         try:
             dbapi = raw.driver_connection
             assert dbapi is not None
-            with dbapi.transaction():
-                dbapi.execute("SELECT pg_advisory_xact_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
-                if _schema_version(dbapi.execute) >= SCHEMA_VERSION:
-                    ran = False
-                    self.has_trigram = bool(dbapi.execute(_TRIGRAM_INDEX_SQL).fetchone()[0])  # type: ignore[index]
-                else:
-                    ran = True
-                    dbapi.execute(schema_sql())  # type: ignore[arg-type]
-                    self.has_trigram = _try_trigram(dbapi)
+            # A session lock, and the version read in a transaction begun after it is granted: a
+            # transaction that was already open while waiting keeps seeing the catalog as it was
+            # (the table another client just created stays invisible to it), and would run
+            # schema.sql again.
+            dbapi.execute("SELECT pg_advisory_lock(%s)", (_BOOTSTRAP_LOCK_KEY,))
+            dbapi.commit()
+            try:
+                with dbapi.transaction():
+                    if _schema_version(dbapi.execute) >= SCHEMA_VERSION:
+                        ran = False
+                        self.has_trigram = bool(dbapi.execute(_TRIGRAM_INDEX_SQL).fetchone()[0])  # type: ignore[index]
+                    else:
+                        ran = True
+                        dbapi.execute(schema_sql())  # type: ignore[arg-type]
+                        self.has_trigram = _try_trigram(dbapi)
+            finally:
+                dbapi.execute("SELECT pg_advisory_unlock(%s)", (_BOOTSTRAP_LOCK_KEY,))
+                dbapi.commit()
         finally:
             raw.close()
         if ran:

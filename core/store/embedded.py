@@ -808,9 +808,20 @@ def _reason(said: str, pgdata: Path, log_file: Path, *, what: str = "") -> str:
                 lines[-1] if lines else f"{what or 'the server'} failed without saying why")
     for prefix in ("initdb: error: ", "postgres: "):
         line = line.split(prefix, 1)[-1]
-    if "FATAL:" in line:
-        line = line.split("FATAL:", 1)[1].strip()
-    return f"{line[:240]} (server log: {log_file})"
+    damaged = "PANIC" in line or any(k in said for k in _DAMAGED)
+    for level in ("FATAL:", "PANIC:"):
+        if level in line:
+            line = line.split(level, 1)[1].strip()
+    text = f"{line[:240]} (server log: {log_file})."
+    if damaged:
+        text += (f" The database folder {pgdata} looks damaged: restore a backup into a new data folder "
+                 "(maintenance restore), or move that folder away to start an empty library.")
+    return text
+
+
+# What PostgreSQL says of a cluster folder it cannot use as it is.
+_DAMAGED = ("control file", "incompatible with server", "checkpoint record", "invalid data in file",
+            "could not read file", "PG_VERSION", "is not a valid data directory", "invalid page")
 
 
 def _first(lines: list[str], needle: str) -> str:
