@@ -203,3 +203,22 @@ def test_a_server_that_cannot_start_is_a_database_error_on_every_try(data_dir: P
     finally:
         db.close()
     assert wait_until_gone(pgdata) == []
+
+
+def test_a_data_path_too_long_for_a_socket_works_for_the_app_and_its_backups(
+        server_reachable_dir: Path, standin: StandInServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Longer than a socket path may be (107 bytes): clients of this process, pg_dump included,
+    reach the socket in the cluster folder through a descriptor of it."""
+    data_dir = server_reachable_dir / ("a-long-folder-name-" * 4) / ("and-one-more-below-" * 4)
+    monkeypatch.setenv("IMAGEFX_DATA_DIR", str(data_dir))
+    settings = embedded_settings(data_dir, standin)
+    assert len(str(settings.embedded_db_dir / ".s.PGSQL.5432")) > 107
+    svc = Service(settings, cookie=DEMO_COOKIE).open()
+    try:
+        svc.sign_in(DEMO_COOKIE)
+        svc.generate(GenerationRequest("through a long path", count=1))
+        result = svc.backup(tmp_path / "long.sql")
+        assert b"through a long path" in result.path.read_bytes()
+    finally:
+        svc.close()
+    assert wait_until_gone(settings.embedded_db_dir) == []
