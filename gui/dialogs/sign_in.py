@@ -158,6 +158,19 @@ class SignInDialog(QDialog):
     def _show_storage(self, where: tuple[str, str]) -> None:
         self.storage, sentence = where
         self.note.setText(sentence)
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow to fit a longer note or the account card: a word-wrapped label's height is not in
+        the dialog's minimum size, so without this the texts overlap (seen on a bare X server)."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.activate()
+        need = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        need = max(need, layout.totalMinimumSize().height())
+        if need > self.height():
+            self.resize(self.width(), need)
 
     def reset(self) -> None:
         """Ready for another account (Add account…)."""
@@ -212,6 +225,7 @@ class SignInDialog(QDialog):
         if repaired:  # a damaged key file or vault was replaced: say what that cost
             self.note.setText(repaired)
         self._signed_in(account)
+        self._fit()
 
     def _signed_in(self, account: Account) -> None:
         self.account = account

@@ -51,6 +51,10 @@ def test_without_a_keyring_the_dialog_names_the_file_and_says_who_can_read_it(qt
     assert "keyring and never" not in note  # the old, untrue wording
     _sign_in(qtbot, dlg)
     assert dlg.cookie.placeholderText() == f"Cookie verified and stored encrypted in {folder}."
+    # The two-line note and the account card fit: nothing drawn over the paste box.
+    qtbot.waitUntil(lambda: dlg.note.geometry().bottom() < dlg.card.geometry().top())
+    assert dlg.cookie.geometry().bottom() < dlg.note.geometry().top()
+    assert dlg.note.height() >= dlg.note.heightForWidth(dlg.note.width())
     assert stat.S_IMODE((folder / "secret.key").stat().st_mode) == 0o600
 
 
