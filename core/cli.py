@@ -354,17 +354,26 @@ def _cookie_values_in(argv: Sequence[str]) -> list[str]:
 
 def _read_stdin_cookie() -> str:
     """The cookie from standard input: a paste on a terminal, else whatever is piped in (bounded)."""
-    from core.userfiles import decode_text
 
     stdin = sys.stdin
     if stdin is None:
         raise UsageError("There is no standard input to read the cookie from.")
     if stdin.isatty():
         return read_pasted_cookie()
-    data = stdin.buffer.read(COOKIE_FILE_LIMIT + 1)
-    if len(data) > COOKIE_FILE_LIMIT:
-        raise UsageError("Standard input holds more than 1 MB, which is not a cookie.")
-    return decode_text(data, "Standard input", what="cookie", error=UsageError)
+    return read_stdin(COOKIE_FILE_LIMIT, "cookie")
+
+
+def read_stdin(limit: int, what: str) -> str:
+    """Piped standard input as text, at most ``limit`` bytes (``< /dev/zero`` ends, with a sentence)."""
+    from core.userfiles import decode_text
+
+    if sys.stdin is None:
+        raise UsageError(f"There is no standard input to read the {what} from.")
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"Standard input holds more than {limit // (1024 * 1024)} MB, which is too much for "
+                         f"{'an' if what[:1] in 'aeiou' else 'a'} {what}.")
+    return decode_text(data, "Standard input", what=what, error=UsageError)
 
 
 def _paste_complete(text: str) -> bool:
@@ -830,7 +839,10 @@ def cmd_queue(args: argparse.Namespace) -> int:
                 raise UsageError("Give prompts with --file PATH or --prompt TEXT.")
             added = []
             if args.file == "-":
-                added += queue.add_text(sys.stdin.read(), _queue_options(args), source="stdin")  # type: ignore[arg-type]
+                from core.service.queue import MAX_FILE_BYTES
+
+                text = read_stdin(MAX_FILE_BYTES, "prompt file")
+                added += queue.add_text(text, _queue_options(args), source="stdin")  # type: ignore[arg-type]
             elif args.file:
                 added += queue.add_file(args.file, _queue_options(args))  # type: ignore[arg-type]
             if args.prompt:

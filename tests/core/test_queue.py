@@ -101,9 +101,14 @@ def test_a_bad_line_adds_nothing_and_names_the_line(service, tmp_path: Path) -> 
     assert q.items() == []
     with pytest.raises(ValidationError, match="no such file"):
         q.add_file(tmp_path / "missing.txt")
-    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00bad")
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9 au lait\n")
     with pytest.raises(ValidationError, match="not UTF-8"):
+        q.add_file(tmp_path / "latin1.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00bad")
+    with pytest.raises(ValidationError, match="binary file"):
         q.add_file(tmp_path / "bin.txt")
+    (tmp_path / "notepad.txt").write_bytes("a fox\nan owl\n".encode("utf-16"))  # Windows' "Unicode"
+    assert [i.prompt for i in q.add_file(tmp_path / "notepad.txt")] == ["a fox", "an owl"]
 
 
 def test_the_queue_version_changes_with_every_change_made_by_anyone(service, make_service) -> None:

@@ -166,3 +166,15 @@ def test_a_good_rotation_is_kept_while_a_bad_one_beside_it_is_dropped(cli: Run, 
                        standin.last_request["session"]["headers"]["cookie"])
     assert sent["__Secure-next-auth.session-token"].startswith("standin-rotated-")  # the good rotation
     assert "bad name" not in sent and "caf\u00e9-GA1.2" not in sent.values()
+
+
+@pytest.mark.parametrize("args", [["queue", "add", "--file", "-"], ["login", "--cookie", "-"]], ids=["queue", "login"])
+@pytest.mark.fault_case("bad input: /dev/zero as standard input")
+def test_endless_standard_input_is_cut_off_with_a_sentence(cli_env: dict[str, str], args: list[str]) -> None:
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    with open("/dev/zero", "rb") as zero:
+        done = subprocess.run([sys.executable, str(root / "main.py"), *args], stdin=zero, env=cli_env,
+                              capture_output=True, text=True, timeout=60, cwd=cli_env["HOME"])
+    one_line_error(done, 2, "Standard input holds more than")
