@@ -917,8 +917,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not result.files:
         _err("No images match." if args.search else "The gallery is empty: nothing to export.")
         return EXIT_OK
-    _err(f"Exported {len(result.files)} image(s) to {result.directory} in {result.elapsed:.1f} s "
-         f"(metadata.jsonl updated).")
+    _err(result.message)
     return EXIT_OK
 
 

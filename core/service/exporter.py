@@ -56,6 +56,23 @@ class ExportResult:
     def already(self) -> int:
         return sum(1 for f in self.files if f.already)
 
+    @property
+    def message(self) -> str:
+        """One sentence for the CLI and the window: what was written, what was there already."""
+        n, there = self.written, self.already
+        if n == 0 and there:
+            text = (f"Nothing new to export to {self.directory}: {'its' if there > 1 else 'the'} {there:,} "
+                    f"image{'s were' if there != 1 else ' was'} there already")
+        else:
+            text = f"Exported {n:,} image{'s' if n != 1 else ''} to {self.directory} in {self.elapsed:.1f} s"
+            if there:
+                text += f"; {there:,} {'were' if there != 1 else 'was'} there already"
+        if self.cancelled:
+            text += " (stopped before the end)"
+        if self.missing:
+            text += f"; {len(self.missing):,} had been deleted meanwhile"
+        return text + "."
+
 
 def facts_from_row(row: portable.Row) -> export.ImageFacts:
     return export.ImageFacts(**row)

@@ -262,13 +262,7 @@ class BatchActions:
     def _exported(self: MainWindow, dlg: ExportDialog, r: ExportResult) -> None:
         self.gui.set("export/last_dir", dlg.folder.text().strip())
         self.gui.set("export/template", dlg.template.text())
-        n = len(r.files)
-        text = f"Exported {n:,} image{'s' if n != 1 else ''} to {r.directory}"
-        if r.cancelled:
-            text += " (stopped before the end)"
-        if r.missing:
-            text += f"; {len(r.missing)} had been deleted meanwhile"
-        self.message_bar.show_message(text + ".", "success" if n else "warning",
+        self.message_bar.show_message(r.message, "success" if r.files else "warning",
                                       [("Open folder", lambda d=r.directory: open_folder(d))], timeout_ms=10_000)
 
     # --- web library import ---------------------------------------------------------------------

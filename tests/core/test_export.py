@@ -228,6 +228,7 @@ def test_exported_pngs_give_back_the_stored_prompt_and_seed(signed_in, tmp_path:
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = Exporter(signed_in).export(out)
     assert again.written == 0 and again.already == 3
+    assert again.message == f"Nothing new to export to {out}: its 3 images were there already."
     assert {f.path for f in again.files} == {f.path for f in result.files}
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
     # a file the user deleted comes back under its name, still with one metadata line

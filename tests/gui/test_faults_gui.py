@@ -146,3 +146,6 @@ def test_images_nothing_could_store_can_still_be_saved_as_files(qtbot, make_wind
     qtbot.waitUntil(lambda: "Saved 2 images" in w.message_bar.text, timeout=10_000)
     assert len(list(rescue_dir.iterdir())) == 2
     assert data_loss.check(folders=[rescue_dir]) == []
+    from core.export import read_parameters  # written as Export writes: the parameters inside
+
+    assert {read_parameters(p).prompt for p in rescue_dir.iterdir()} == {PROMPT}
