@@ -247,12 +247,274 @@ ALTER TABLE generated_images ALTER COLUMN encoded_image SET STORAGE EXTERNAL;
 ALTER TABLE generated_images_archive ALTER COLUMN encoded_image SET STORAGE EXTERNAL;
 ALTER TABLE image_thumbnails ALTER COLUMN thumbnail SET STORAGE EXTERNAL;
 
+-- The library (issue 14): ratings, tags, boards, notes and saved searches. The favourite flag
+-- stays as it is, beside the 0-5 stars (a pick flag and a rating are two different marks).
+-- Every table that holds what one person made has an owner (user_id, NULL until someone signs
+-- in), so row-level security can follow it (issue 15); tags, boards and saved searches are
+-- unique per owner by name, ignoring case.
+-- Ratings live in a table of their own, not in a column of generated_images: the original
+-- document's archive query (INSERT INTO generated_images_archive SELECT * FROM generated_images)
+-- needs the two tables' columns to line up. No row means no stars. image_created_at is the
+-- image's own time, so that "sort by rating" pages through one index (rating, time, id).
+CREATE TABLE IF NOT EXISTS image_ratings (
+    image_id INTEGER PRIMARY KEY REFERENCES generated_images(id) ON DELETE CASCADE,
+    rating SMALLINT NOT NULL CONSTRAINT image_ratings_rating_check CHECK (rating BETWEEN 1 AND 5),
+    image_created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    rated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+CREATE INDEX IF NOT EXISTS idx_image_ratings_rating_created_id
+    ON image_ratings (rating DESC, image_created_at DESC, image_id DESC);
+
+CREATE TABLE IF NOT EXISTS tags (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    name VARCHAR(100) NOT NULL,
+    name_folded VARCHAR(100) GENERATED ALWAYS AS (lower(name)) STORED,
+    -- Images carrying the tag, kept by the triggers below: the tag list and autocomplete read it
+    -- instead of counting (benchmarks/README.md).
+    image_count INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT tags_name_check CHECK (name <> '' AND name = btrim(name))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_tags_owner_name ON tags (COALESCE(user_id, 0), name_folded);
+-- Autocomplete: name_folded LIKE 'prefix%' (text_pattern_ops: whatever the database's collation).
+CREATE INDEX IF NOT EXISTS idx_tags_name_prefix ON tags (name_folded text_pattern_ops);
+
+CREATE TABLE IF NOT EXISTS image_tags (
+    tag_id INTEGER NOT NULL REFERENCES tags(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES generated_images(id) ON DELETE CASCADE,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (tag_id, image_id)
+);
+CREATE INDEX IF NOT EXISTS idx_image_tags_image_id ON image_tags (image_id);
+
+-- One statement tagging a thousand images updates each tag's count once; tag rows are locked
+-- in id order so that two such statements cannot deadlock.
+CREATE OR REPLACE FUNCTION imagefx_tags_added() RETURNS TRIGGER AS $$
+BEGIN
+    PERFORM 1 FROM tags WHERE id IN (SELECT tag_id FROM imagefx_added) ORDER BY id FOR UPDATE;
+    UPDATE tags SET image_count = tags.image_count + d.n
+        FROM (SELECT tag_id, count(*) AS n FROM imagefx_added GROUP BY tag_id) d WHERE tags.id = d.tag_id;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION imagefx_tags_removed() RETURNS TRIGGER AS $$
+BEGIN
+    PERFORM 1 FROM tags WHERE id IN (SELECT tag_id FROM imagefx_removed) ORDER BY id FOR UPDATE;
+    UPDATE tags SET image_count = greatest(tags.image_count - d.n, 0)
+        FROM (SELECT tag_id, count(*) AS n FROM imagefx_removed GROUP BY tag_id) d WHERE tags.id = d.tag_id;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS image_tags_added ON image_tags;
+CREATE TRIGGER image_tags_added AFTER INSERT ON image_tags REFERENCING NEW TABLE AS imagefx_added
+    FOR EACH STATEMENT EXECUTE FUNCTION imagefx_tags_added();
+DROP TRIGGER IF EXISTS image_tags_removed ON image_tags;
+CREATE TRIGGER image_tags_removed AFTER DELETE ON image_tags REFERENCING OLD TABLE AS imagefx_removed
+    FOR EACH STATEMENT EXECUTE FUNCTION imagefx_tags_removed();
+
+-- Boards (collections): an image in any number of them; deleting a board keeps its images.
+CREATE TABLE IF NOT EXISTS boards (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    name VARCHAR(200) NOT NULL,
+    name_folded VARCHAR(200) GENERATED ALWAYS AS (lower(name)) STORED,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT boards_name_check CHECK (name <> '' AND name = btrim(name))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_boards_owner_name ON boards (COALESCE(user_id, 0), name_folded);
+CREATE TABLE IF NOT EXISTS board_images (
+    board_id INTEGER NOT NULL REFERENCES boards(id) ON DELETE CASCADE,
+    image_id INTEGER NOT NULL REFERENCES generated_images(id) ON DELETE CASCADE,
+    added_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    PRIMARY KEY (board_id, image_id)
+);
+CREATE INDEX IF NOT EXISTS idx_board_images_image_id ON board_images (image_id);
+DROP TRIGGER IF EXISTS update_boards_updated_at ON boards;
+CREATE TRIGGER update_boards_updated_at BEFORE UPDATE ON boards
+    FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
+-- A free-text note per image (user_id: who wrote it last).
+CREATE TABLE IF NOT EXISTS image_notes (
+    image_id INTEGER PRIMARY KEY REFERENCES generated_images(id) ON DELETE CASCADE,
+    user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    note TEXT NOT NULL,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
+);
+
+-- Saved searches (smart boards): a name and a filter in the language of core/filters.py.
+CREATE TABLE IF NOT EXISTS saved_searches (
+    id SERIAL PRIMARY KEY,
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    name VARCHAR(200) NOT NULL,
+    name_folded VARCHAR(200) GENERATED ALWAYS AS (lower(name)) STORED,
+    filter_text TEXT NOT NULL,
+    sort VARCHAR(20) NOT NULL DEFAULT 'newest',
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT saved_searches_name_check CHECK (name <> '' AND name = btrim(name)),
+    CONSTRAINT saved_searches_sort_check CHECK (sort IN ('newest', 'oldest', 'rating'))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_saved_searches_owner_name
+    ON saved_searches (COALESCE(user_id, 0), name_folded);
+DROP TRIGGER IF EXISTS update_saved_searches_updated_at ON saved_searches;
+CREATE TRIGGER update_saved_searches_updated_at BEFORE UPDATE ON saved_searches
+    FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+
+-- Free text finds a word anywhere inside a prompt's words ("ighthou" finds "lighthouse") through
+-- an index, on both servers (the embedded one has no pg_trgm): every suffix of every word (its
+-- first 32 characters) is a lexeme, so a substring of a word is a prefix of one of them, a GIN
+-- prefix match ('ighthou':*; core/store/filtering.py). An expression index, not a stored column:
+-- no table rewrite on upgrade, a narrow table, and a prefix match needs no recheck, so the
+-- function runs when a prompt is stored, not when one is searched. At most 4000 suffixes a prompt
+-- keep the vector far below tsvector's 1 MB limit. Before, a search's OR of LIKE and full-text let
+-- no index help its count (benchmarks/README.md).
+CREATE OR REPLACE FUNCTION imagefx_word_suffixes(doc TEXT) RETURNS tsvector AS $$
+DECLARE
+    word TEXT;
+    suffixes TEXT[] := '{}';
+BEGIN
+    FOREACH word IN ARRAY regexp_split_to_array(lower(doc), '[[:space:][:punct:]]+') LOOP
+        FOR i IN 1 .. least(length(word), 4000 - cardinality(suffixes)) LOOP
+            suffixes := suffixes || substr(word, i, 32);
+        END LOOP;
+    END LOOP;
+    RETURN array_to_tsvector(suffixes);
+END;
+$$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE;
+CREATE INDEX IF NOT EXISTS idx_prompts_word_suffixes ON prompts USING GIN (imagefx_word_suffixes(prompt_text));
+
+-- Every change, everywhere, at once (issue 14): each write to the tables below sends NOTIFY on
+-- the channel imagefx_changes inside its own transaction (delivered when it commits, never when
+-- it rolls back), whoever makes it: this app in any process, an older copy, psql. The payload is
+-- core/changes.py's descriptor: {"v":1,"c":{"<kind>":[ids] or null},"n":<count>,"o":"<origin>"};
+-- more than 500 ids are sent as null ("many: refresh that kind"), which keeps it far below
+-- NOTIFY's 8000 bytes. "o" is the imagefx.origin setting of the writing connection (the app sets
+-- it on connect, core/store/database.py), so a process can tell its own changes from others'.
+-- imagefx_change_seq moves with every change: a connection that cannot LISTEN (a pooler in
+-- transaction mode, a standby) polls it instead (core/store/notify.py).
+CREATE SEQUENCE IF NOT EXISTS imagefx_change_seq;
+CREATE OR REPLACE FUNCTION imagefx_notify(kind TEXT, ids INTEGER[]) RETURNS VOID AS $$
+DECLARE
+    n INTEGER := coalesce(cardinality(ids), 0);
+    origin TEXT := left(coalesce(current_setting('imagefx.origin', true), ''), 200);
+    payload JSONB;
+BEGIN
+    IF ids IS NOT NULL AND n = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM nextval('imagefx_change_seq');
+    payload := jsonb_build_object('v', 1, 'n', n, 'c', jsonb_build_object(
+        kind, CASE WHEN ids IS NULL OR n > 500 THEN NULL ELSE to_jsonb(ids) END));
+    IF origin <> '' THEN
+        payload := payload || jsonb_build_object('o', origin);
+    END IF;
+    PERFORM pg_notify('imagefx_changes', payload::text);
+END;
+$$ LANGUAGE plpgsql;
+
+-- One trigger function per table, for INSERT, UPDATE and DELETE (statement-level, with transition
+-- tables: a statement touching a thousand rows sends one notification).
+CREATE OR REPLACE FUNCTION imagefx_images_changed() RETURNS TRIGGER AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM imagefx_notify('added', (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM imagefx_new));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM imagefx_notify('removed', (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM imagefx_old));
+    ELSE
+        PERFORM imagefx_notify('favorite', (SELECT coalesce(array_agg(n.id ORDER BY n.id), '{}')
+            FROM imagefx_new n JOIN imagefx_old o ON o.id = n.id WHERE n.is_favorite IS DISTINCT FROM o.is_favorite));
+        PERFORM imagefx_notify('trashed', (SELECT coalesce(array_agg(n.id ORDER BY n.id), '{}')
+            FROM imagefx_new n JOIN imagefx_old o ON o.id = n.id WHERE n.trashed_at IS NOT NULL AND o.trashed_at IS NULL));
+        PERFORM imagefx_notify('restored', (SELECT coalesce(array_agg(n.id ORDER BY n.id), '{}')
+            FROM imagefx_new n JOIN imagefx_old o ON o.id = n.id WHERE n.trashed_at IS NULL AND o.trashed_at IS NOT NULL));
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+-- Tables whose rows name an image (image_id): the kind of change is the trigger's argument.
+CREATE OR REPLACE FUNCTION imagefx_image_marks_changed() RETURNS TRIGGER AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(DISTINCT image_id), '{}') FROM imagefx_new));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(DISTINCT image_id), '{}') FROM imagefx_old));
+    ELSE
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(DISTINCT image_id), '{}')
+            FROM (SELECT image_id FROM imagefx_new UNION SELECT image_id FROM imagefx_old) AS touched));
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+-- Tables whose rows are the thing itself (id): queue items, captions, accounts.
+CREATE OR REPLACE FUNCTION imagefx_rows_changed() RETURNS TRIGGER AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM imagefx_new));
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM imagefx_old));
+    ELSE
+        PERFORM imagefx_notify(TG_ARGV[0], (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM imagefx_new));
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+-- Tag, board and saved-search rows themselves (a rename, a new board): "refresh that list".
+CREATE OR REPLACE FUNCTION imagefx_list_changed() RETURNS TRIGGER AS $$
+BEGIN
+    PERFORM imagefx_notify(TG_ARGV[0], NULL);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+DO $$
+DECLARE
+    spec TEXT[];
+BEGIN
+    -- table, trigger function, argument
+    FOREACH spec SLICE 1 IN ARRAY ARRAY[
+        ['generated_images', 'imagefx_images_changed', ''],
+        ['image_tags', 'imagefx_image_marks_changed', 'tags'],
+        ['board_images', 'imagefx_image_marks_changed', 'boards'],
+        ['image_ratings', 'imagefx_image_marks_changed', 'rating'],
+        ['image_notes', 'imagefx_image_marks_changed', 'note'],
+        ['image_captions', 'imagefx_rows_changed', 'captions'],
+        ['generation_queue', 'imagefx_rows_changed', 'queue'],
+        ['users', 'imagefx_rows_changed', 'accounts']]
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS imagefx_notify_insert ON %I', spec[1]);
+        EXECUTE format('CREATE TRIGGER imagefx_notify_insert AFTER INSERT ON %I REFERENCING NEW TABLE AS imagefx_new '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)', spec[1], spec[2], spec[3]);
+        EXECUTE format('DROP TRIGGER IF EXISTS imagefx_notify_update ON %I', spec[1]);
+        EXECUTE format('CREATE TRIGGER imagefx_notify_update AFTER UPDATE ON %I REFERENCING OLD TABLE AS imagefx_old '
+                       'NEW TABLE AS imagefx_new FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)', spec[1], spec[2], spec[3]);
+        EXECUTE format('DROP TRIGGER IF EXISTS imagefx_notify_delete ON %I', spec[1]);
+        EXECUTE format('CREATE TRIGGER imagefx_notify_delete AFTER DELETE ON %I REFERENCING OLD TABLE AS imagefx_old '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION %I(%L)', spec[1], spec[2], spec[3]);
+    END LOOP;
+    -- A tag or board is news when it comes, goes or changes its name (not when the triggers above
+    -- update a tag's count or a board's time); a saved search whenever it changes.
+    FOREACH spec SLICE 1 IN ARRAY ARRAY[['tags', 'tags', 'UPDATE OF name'], ['boards', 'boards', 'UPDATE OF name'],
+                                        ['saved_searches', 'searches', 'UPDATE']]
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS imagefx_notify_list ON %I', spec[1]);
+        EXECUTE format('CREATE TRIGGER imagefx_notify_list AFTER INSERT OR DELETE OR %s ON %I '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION imagefx_list_changed(%L)', spec[3], spec[1], spec[2]);
+    END LOOP;
+END;
+$$;
+
 -- Which schema additions this database has seen; the app checks it on connect.
 CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 5)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 6)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

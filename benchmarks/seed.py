@@ -15,7 +15,10 @@ What goes in is what the app would have stored:
 - prompts of 30–60 words from a realistic vocabulary (subjects, styles, lighting, lenses, places),
   so full-text and substring search have real work to do;
 - ``created_at`` spread over the last two years, ids rising with time (as the app inserts them),
-  4–5 users, about 3 % favourites.
+  4–5 users, about 3 % favourites;
+- the library's marks (issue 14): ~60 % of images tagged with 1–4 of 200 tags (Zipf: a few very
+  common, most rare), 30 boards (10 % of the images down to 0.3 %), ~25 % rated, 1 % with a note,
+  two saved searches. ``--library-only`` adds them to a database seeded before they existed.
 
 ``--payload-scale 0.25`` stores 256-px PNGs (~90 KB base64) as ``encoded_image`` to keep the 100k
 database at ~12 GB instead of ~130 GB; thumbnails still come from the full-size pictures, so the
@@ -38,6 +41,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import Target, clean_process_env
 
@@ -225,14 +229,87 @@ def seed(target: Target, generations: int, *, per_generation: int = 4, pool_size
             for table in ("prompts", "generated_images"):
                 conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                              f"(SELECT max(id) FROM {table}))")
+        seed_library(conn, random.Random(seed_value + 1), image_id)
         load_s = time.perf_counter() - started
         conn.autocommit = True
         t = time.perf_counter()
-        conn.execute("VACUUM ANALYZE users, prompts, generated_images, image_thumbnails")
+        conn.execute("VACUUM ANALYZE users, prompts, generated_images, image_thumbnails, tags, image_tags, boards, "
+                     "board_images, image_ratings, image_notes")
         vacuum_s = time.perf_counter() - t
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]  # type: ignore[index]
         print(f"seeded {target.label}: {generations:,} generations, {image_id:,} images in {load_s:.0f} s "
               f"(+ VACUUM ANALYZE {vacuum_s:.0f} s); database size {size}")
+    finally:
+        raw.close()
+        db.close()
+
+
+TAG_WORDS = """portfolio print wip client-a client-b reference moodboard keeper reject retouch upscale
+    wallpaper avatar poster book-cover album-art sticker tshirt card gift social instagram blog banner
+    thumbnail storyboard concept final draft v1 v2 v3 warm cool pastel neon monochrome vintage retro
+    scifi fantasy horror cute cozy epic minimal busy dark light sunny rainy snowy night day indoor
+    outdoor animal people landscape city nature food vehicle building water sky space""".split()
+
+
+def seed_library(conn: object, rng: random.Random, images: int) -> None:
+    """Tags, boards, ratings and notes on the seeded images, as a user of a big library has them
+    (issue 14): ~60 % of images tagged with 1-4 of ~200 tags (a few very common, most rare), 30
+    boards from a handful of images to a tenth of the library, ~25 % rated, 1 % with a note.
+    One COPY per table; the tag counts come from the triggers, as in the app."""
+    pairs = [f"{a}-{b}" for b in SUBJECTS for a in ADJECTIVES[:4]]
+    tags = list(dict.fromkeys(TAG_WORDS + pairs))[:200]
+    weights = [1.0 / (rank + 1) for rank in range(len(tags))]  # Zipf: "portfolio" on ~15 %, the last on ~0.1 %
+    c: Any = conn
+    started = time.perf_counter()
+    with c.transaction():
+        owner = c.execute("SELECT min(id) FROM users").fetchone()[0]
+        tag_ids = [c.execute("INSERT INTO tags (user_id, name) VALUES (%s, %s) RETURNING id", (owner, t)).fetchone()[0]
+                   for t in tags]
+        board_ids = [c.execute("INSERT INTO boards (user_id, name) VALUES (%s, %s) RETURNING id",
+                               (owner, f"Board {n + 1:02d}")).fetchone()[0] for n in range(30)]
+        board_share = [0.1 / (n + 1) for n in range(30)]  # Board 01: 10 % of the images, Board 30: 0.3 %
+        with c.cursor() as cur:
+            with cur.copy("COPY image_tags (tag_id, image_id) FROM STDIN") as cp:
+                for image in range(1, images + 1):
+                    if rng.random() < 0.6:
+                        for t in set(rng.choices(tag_ids, weights=weights, k=rng.randint(1, 4))):
+                            cp.write_row((t, image))
+            with cur.copy("COPY board_images (board_id, image_id) FROM STDIN") as cp:
+                for image in range(1, images + 1):
+                    for b, share in zip(board_ids, board_share, strict=True):
+                        if rng.random() < share:
+                            cp.write_row((b, image))
+            rows = c.execute("SELECT id, created_at FROM generated_images").fetchall()
+            with cur.copy("COPY image_ratings (image_id, rating, image_created_at, user_id) FROM STDIN") as cp:
+                for image, created in rows:
+                    if rng.random() < 0.25:
+                        cp.write_row((image, rng.choices([1, 2, 3, 4, 5], weights=[5, 5, 7, 5, 3])[0], created, owner))
+            with cur.copy("COPY image_notes (image_id, note, user_id) FROM STDIN") as cp:
+                for image in range(1, images + 1):
+                    if rng.random() < 0.01:
+                        note = f"note {image}: {rng.choice(TAG_WORDS)} for {rng.choice(SUBJECTS)}"
+                        cp.write_row((image, note, owner))
+        for name, text, sort in (("Best", "stars:>=4", "rating"), ("Portfolio cats", "tag:portfolio cat", "newest")):
+            c.execute("INSERT INTO saved_searches (user_id, name, filter_text, sort) VALUES (%s, %s, %s, %s)",
+                      (owner, name, text, sort))
+    print(f"  library marks: {len(tags)} tags, 30 boards, ratings and notes in {time.perf_counter() - started:.0f} s",
+          flush=True)
+
+
+def add_library(target: Target, seed_value: int) -> None:
+    """``--library-only``: the marks of :func:`seed_library` on a database seeded before them."""
+    db = target.database()
+    db.connect()  # upgrades the schema first
+    raw = db.engine.raw_connection()
+    try:
+        conn: Any = raw.driver_connection
+        with conn.transaction():
+            if conn.execute("SELECT count(*) FROM tags").fetchone()[0]:
+                raise SystemExit(f"{target.label}: the database has tags already")
+            images = conn.execute("SELECT max(id) FROM generated_images").fetchone()[0] or 0
+        seed_library(conn, random.Random(seed_value + 1), images)
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE tags, image_tags, boards, board_images, image_ratings, image_notes, prompts")
     finally:
         raw.close()
         db.close()
@@ -278,11 +355,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("/var/tmp/imagefx-bench-pool"),
                     help="where the drawn pool is kept between runs")
     ap.add_argument("--drop", action="store_true", help="remove the target's database instead")
+    ap.add_argument("--library-only", action="store_true",
+                    help="add tags, boards, ratings and notes to a database seeded without them")
     args = ap.parse_args(argv)
     clean_process_env()
     target = Target.parse(args.target)
     if args.drop:
         drop(target)
+        return 0
+    if args.library_only:
+        add_library(target, args.seed)
         return 0
     if target.mode == "server":
         ensure_server_database(target)

@@ -43,6 +43,7 @@ class ChangeKind(StrEnum):
     CAPTIONS = "captions"  # image_captions ids
     QUEUE = "queue"  # generation_queue ids
     ACCOUNTS = "accounts"  # user ids
+    SEARCHES = "searches"  # saved searches (always None: the list)
 
     @property
     def about_images(self) -> bool:

@@ -20,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from core import library_cli  # the library's commands (issue 14); light: argparse and json only
 from core.appinfo import command
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-q", "--search", default="", help="only prompts containing these words or this text")
     h.add_argument("-u", "--user", default=None, help="only this account (e-mail)")
     h.add_argument("--json", action="store_true", help="one JSON array instead of text")
+    library_cli.add_history_options(h)
 
     li = sub.add_parser("login", help="store a cookie in the keyring after checking it with labs.google",
                         description="Sign in with your labs.google cookie. On a terminal, paste it when asked "
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
     _add_files_parsers(sub)
     _add_trash_parsers(sub)
+    library_cli.add_parsers(sub, _Parser, _positive)
     _everywhere(p)
     return p
 
@@ -583,6 +586,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     if server is not None:
         server.join()
+    node = _filter_arg(args.filter)
     db = Database(settings)
     try:
         with db.session() as s:
@@ -590,15 +594,30 @@ def cmd_history(args: argparse.Namespace) -> int:
                 known = [u.email for u in repo.list_users(s)]
                 raise UsageError(f"There is no account {args.user} in this library"
                                  + (f" (accounts: {', '.join(known)})." if known else " (it has no accounts yet)."))
-            rows = repo.history(s, limit=args.limit, search=args.search,
-                                user_email=args.user.strip() if args.user else None)
+            email = args.user.strip() if args.user else None
+            if args.images:
+                from core.store import library
+
+                user = repo.get_user(s, email) if email else None
+                records = repo.gallery_page(s, limit=args.limit, search=args.search, user_id=user.id if user else None,
+                                            node=node, sort=args.sort, with_thumbnails=False)
+                labels = library.labels(s, [r.id for r in records])
+            else:
+                rows = repo.history(s, limit=args.limit, search=args.search, user_email=email, node=node,
+                                    sort=args.sort)
     finally:
         db.close()
+    if args.images:
+        if not records and not args.json:
+            print("No images match." if node or args.search else "No images yet.", file=sys.stderr)
+        else:
+            library_cli.print_images(records, labels, as_json=args.json)
+        return EXIT_OK
     if args.json:
         print(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
         return EXIT_OK
     if not rows:
-        print("No generations yet." if not args.search else "No generations match.", file=sys.stderr)
+        print("No generations match." if args.search or node else "No generations yet.", file=sys.stderr)
         return EXIT_OK
     for r in rows:
         when = r.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
@@ -607,6 +626,18 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{when}  {r.image_count} img  {r.model or '-'}  {aspect or '-'}  seed {r.seed or 0}  "
               f"{r.user_email}  {prompt}")
     return EXIT_OK
+
+
+def _filter_arg(text: str) -> object:
+    """``--filter``, parsed: FilterInvalid (exit code 2, the position in the sentence) if it cannot be."""
+    from core.filters import FilterError, parse
+
+    try:
+        return parse(text) if text.strip() else None
+    except FilterError as exc:
+        from core.service import FilterInvalid
+
+        raise FilterInvalid(f"--filter: {exc}", exc.position) from None
 
 
 def cmd_login(args: argparse.Namespace) -> int:
@@ -1019,6 +1050,7 @@ def cmd_library(args: argparse.Namespace) -> int:
 
 
 COMMANDS.update({"import-files": cmd_import_files, "library": cmd_library})
+COMMANDS.update(library_cli.COMMANDS)
 
 # === end of the files block =====================================================================
 

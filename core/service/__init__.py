@@ -11,6 +11,7 @@ from typing import Any
 from core.service.service import (
     Account,
     CaptionResult,
+    FilterInvalid,
     GenerationResult,
     Service,
     StorageFailed,
@@ -19,13 +20,13 @@ from core.service.service import (
     validate_request,
 )
 
-__all__ = ["Account", "CaptionResult", "GenerationResult", "Service", "StorageFailed", "ValidationError",
-           "describe", "validate_request"]
+__all__ = ["Account", "CaptionResult", "FilterInvalid", "GenerationResult", "Service", "StorageFailed",
+           "ValidationError", "describe", "validate_request"]
 
 # --- issue 7: queue, web import, export (lazy) -----------------------------------------------
 _LAZY = {"QueueService": "core.service.queue", "QueueOptions": "core.service.queue",
          "WebImporter": "core.service.webimport", "Exporter": "core.service.exporter",
-         "RunControl": "core.service.control"}
+         "RunControl": "core.service.control", "Library": "core.service.library"}
 __all__ += list(_LAZY)
 
 

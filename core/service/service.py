@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,8 @@ from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
 from core.config import Settings, load_settings
+from core.filters import FilterError, Node
+from core.filters import parse as parse_filter
 from core.imagefx import AuthError, protocol
 from core.imagefx.cookies import parse_cookie
 from core.imagefx.errors import ImageFXError
@@ -49,11 +52,14 @@ from core.store import (
     repo,
 )
 from core.store.backup import BackupResult
+from core.store.filtering import SORTS
 from core.userfiles import read_bytes
 
 if TYPE_CHECKING:
     from core.imagefx.client import ImageFXClient
+    from core.service.library import Library
     from core.standin import StandInServer
+    from core.store.notify import ChangeListener
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,15 @@ _MODEL_RE = re.compile(r"^[A-Z0-9_]{1,50}$")
 
 class ValidationError(ValueError):
     """Input the user can fix (CLI exit code 2). The message is one sentence."""
+
+
+class FilterInvalid(ValidationError):
+    """A filter (core/filters.py) that cannot be read; ``position`` is where (1-based), for the
+    search box to put the cursor there."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
 
 
 class StorageFailed(Exception):
@@ -169,6 +184,8 @@ class Service:
         # changes from those another process announces (core/changes.py).
         self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.repair_notice: str | None = None  # what the last sign_in replaced (damaged secrets), if anything
+        self.db.origin = self.origin  # the database's NOTIFY triggers carry it (core/store/notify.py)
+        self._library: Library | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -216,7 +233,8 @@ class Service:
 
     def _announce(self, s: object, changes: Changes) -> Changes:
         """Every mutation's descriptor passes here, inside its writing transaction ``s``: it is stamped
-        with this service's origin (and is the place to tell other processes, NOTIFY)."""
+        with this service's origin. Other processes hear of it from the database itself: its triggers
+        send NOTIFY for every write, whoever makes it (schema.sql, core/store/notify.py)."""
         return changes.with_origin(self.origin) if changes else changes
 
     # --- accounts ------------------------------------------------------------------------
@@ -534,21 +552,28 @@ class Service:
         with self.db.session() as s:
             return repo.list_users(s)
 
-    def history(self, *, limit: int = 20, search: str = "", user_email: str | None = None) -> list[HistoryRow]:
+    def history(self, *, limit: int = 20, search: str = "", user_email: str | None = None, filter: str = "",
+                sort: str = "newest") -> list[HistoryRow]:
         if limit < 1:
             raise ValidationError("The limit must be at least 1.")
+        compiled, sort = _compiled(filter), _sort(sort)
         with self.db.session() as s:
-            return repo.history(s, limit=limit, search=search, user_email=user_email)
+            return repo.history(s, limit=limit, search=search, user_email=user_email, node=compiled, sort=sort)
 
-    def gallery_page(self, *, after: tuple[datetime, int] | None = None, limit: int = 120, search: str = "",
+    def gallery_page(self, *, after: tuple[object, ...] | None = None, limit: int = 120, search: str = "",
                      favorites_only: bool = False, user_id: int | None = None,
-                     with_thumbnails: bool = True, trash: bool = False) -> list[ImageRecord]:
-        """A page of the library, newest first. The GUI asks ``with_thumbnails=False`` and reads
-        thumbnails for the cells it paints (:meth:`thumbnails`), so rows stay small."""
+                     with_thumbnails: bool = True, trash: bool = False, filter: str = "",
+                     sort: str = "newest") -> list[ImageRecord]:
+        """A page of the library in ``sort`` order (newest, oldest, rating), after ``after`` (the last
+        record's ``cursor_for(sort)``). ``filter`` is the filter language (core/filters.py; a bad one
+        raises FilterInvalid, a ValidationError naming the position), ``search`` plain words;
+        ``trash=True`` lists the Trash. The GUI asks ``with_thumbnails=False`` and reads thumbnails
+        for the cells it paints (:meth:`thumbnails`), so rows stay small."""
+        compiled, sort = _compiled(filter), _sort(sort)
         with self.db.session() as s:
             return repo.gallery_page(s, after=after, limit=limit, search=search,
                                      favorites_only=favorites_only, user_id=user_id,
-                                     with_thumbnails=with_thumbnails, trash=trash)
+                                     with_thumbnails=with_thumbnails, trash=trash, node=compiled, sort=sort)
 
     def gallery_anchors(self, every: int, *, search: str = "", favorites_only: bool = False,
                         trash: bool = False) -> list[tuple[int, datetime, int]]:
@@ -562,18 +587,21 @@ class Service:
             return repo.thumbnails(s, image_ids)
 
     def images_added_since(self, after_id: int | None, *, limit: int = 200, search: str = "",
-                           favorites_only: bool = False, trash: bool = False) -> tuple[list[ImageRecord], int]:
+                           favorites_only: bool = False, trash: bool = False,
+                           filter: str = "") -> tuple[list[ImageRecord], int]:
         """What others stored since ``after_id`` (see :func:`core.store.repo.images_added_since`):
         the gallery asks every few seconds, so images from the CLI or another window show up."""
+        compiled = _compiled(filter)
         with self.db.session() as s:
             return repo.images_added_since(s, after_id, limit=limit, search=search,
-                                           favorites_only=favorites_only, trash=trash)
+                                           favorites_only=favorites_only, trash=trash, node=compiled)
 
     def count_images(self, *, search: str = "", favorites_only: bool = False,
-                     user_id: int | None = None, trash: bool = False) -> int:
+                     user_id: int | None = None, trash: bool = False, filter: str = "") -> int:
+        compiled = _compiled(filter)
         with self.db.session() as s:
             return repo.count_images(s, search=search, favorites_only=favorites_only, user_id=user_id,
-                                     trash=trash)
+                                     trash=trash, node=compiled)
 
     def image(self, image_id: int) -> ImageRecord | None:
         with self.db.session() as s:
@@ -587,11 +615,35 @@ class Service:
         return base64.b64decode(data)
 
     def images_matching(self, image_ids: list[int] | frozenset[int], *, search: str = "",
-                        favorites_only: bool = False, trash: bool = False) -> list[ImageRecord]:
+                        favorites_only: bool = False, trash: bool = False,
+                        filter: str = "") -> list[ImageRecord]:
         """Those of ``image_ids`` the gallery's filter shows now (a view re-reading what changed)."""
+        compiled = _compiled(filter)
         with self.db.session() as s:
             return repo.images_matching(s, list(image_ids), search=search, favorites_only=favorites_only,
-                                        trash=trash)
+                                        trash=trash, node=compiled)
+
+    # --- the library: tags, boards, ratings, notes, saved searches (issue 14) ------------------
+
+    @property
+    def library(self) -> Library:
+        """Organising the library (core/service/library.py); every mutation returns its Changes."""
+        if self._library is None:
+            from core.service.library import Library
+
+            self._library = Library(self)
+        return self._library
+
+    def listen_for_changes(self, callback: Callable[[Changes], None], *, include_own: bool = False,
+                           mode: str = "auto") -> ChangeListener:
+        """Hear every change made to this database by anyone else (another window, a terminal, a queue
+        run), within a second: ``callback(changes)`` on the listener's own thread. Started; ``stop()``
+        it when done. See core/store/notify.py (LISTEN/NOTIFY, reconnects, polling fallback)."""
+        from core.store.notify import ChangeListener
+
+        self.db.connect()  # the triggers that announce changes come with the schema
+        return ChangeListener(self.db.url, callback, own_origin=self.origin, include_own=include_own,
+                              mode=mode).start()
 
     def set_favorite(self, image_ids: list[int], favorite: bool) -> Changes:
         with self.db.session() as s:
@@ -711,6 +763,23 @@ class Service:
         if len(data) > max_bytes or images.sniff(data) is None:
             return None
         return data
+
+
+def _compiled(filter_text: str) -> Node | None:
+    """A filter of the filter language, parsed (the store compiles it, looking up the names it
+    holds); FilterInvalid (a ValidationError, with the position) when it cannot be read."""
+    if not filter_text or not filter_text.strip():
+        return None
+    try:
+        return parse_filter(filter_text)
+    except FilterError as exc:
+        raise FilterInvalid(str(exc), exc.position) from None
+
+
+def _sort(sort: str) -> str:
+    if sort not in SORTS:
+        raise ValidationError(f"Unknown sort order {sort!r}; use {', '.join(SORTS)}.")
+    return sort
 
 
 def describe(exc: BaseException) -> str:

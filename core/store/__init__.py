@@ -14,18 +14,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.store import queue_repo, repo
+    from core.store import filtering, library, queue_repo, repo
     from core.store.database import Database, DatabaseError, DatabaseUnavailable, EmbeddedRestarting
     from core.store.records import (
+        BoardRecord,
         CaptionRecord,
         GenerationRecord,
         HistoryRow,
+        ImageLabels,
         ImageRecord,
         NewGeneration,
         NewImage,
         NewQueueItem,
         QueueCounts,
         QueueItem,
+        SavedSearchRecord,
+        TagCount,
         UserRecord,
         WebImportRecord,
     )
@@ -36,6 +40,7 @@ __all__ = [
     "HistoryRow",
     "ImageRecord", "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem", "Spool", "SpoolError",
     "UserRecord", "WebImportRecord", "queue_repo", "repo",
+    "BoardRecord", "ImageLabels", "SavedSearchRecord", "TagCount", "library", "filtering",
 ]
 
 _HOME = {
@@ -44,9 +49,11 @@ _HOME = {
     "Spool": "spool", "SpoolError": "spool",
     **{name: "records" for name in ("CaptionRecord", "GenerationRecord", "HistoryRow", "ImageRecord",
                                     "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem",
-                                    "UserRecord", "WebImportRecord")},
+                                    "UserRecord", "WebImportRecord", "BoardRecord", "ImageLabels",
+                                    "SavedSearchRecord", "TagCount")},
 }
-_SUBMODULES = ("backup", "database", "embedded", "models", "queue_repo", "records", "repo", "spool")
+_SUBMODULES = ("backup", "database", "embedded", "filtering", "library", "models", "notify", "queue_repo", "records",
+               "repo", "spool")
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,8 @@ query_log = logging.getLogger("imagefx.sql")
 SCHEMA_FILE = shipped("schema.sql")  # package data in a wheel, the checkout's top level otherwise
 # 2: generation_queue, web_import_state (issue 7); 3: images stored uncompressed; 4: prompt_folded (issue 4);
 # 5: the Trash, generated_images.trashed_at and the gallery's partial indexes (issue 11)
-SCHEMA_VERSION = 5
+# 6: ratings, tags, boards, notes, saved searches, the word-suffix index, NOTIFY triggers (issue 14)
+SCHEMA_VERSION = 6
 POOL_SIZE = 5
 MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
 _BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap
@@ -167,6 +168,9 @@ class Database:
         self._lock = threading.RLock()
         self.has_trigram = False
         self.where = _describe_target(settings, url)
+        # Names the changes this process writes: the NOTIFY triggers put it in each payload
+        # (schema.sql), so a listener can tell its own changes from others' (core/store/notify.py).
+        self.origin = ""
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -195,6 +199,7 @@ class Database:
                 _follow_embedded_server(engine, self._embedded)
             if self.settings.log_queries:
                 _install_query_logging(engine)
+            event.listen(engine, "connect", self._on_connect)
             try:
                 self._bootstrap(engine)
             except DBAPIError as exc:
@@ -205,6 +210,12 @@ class Database:
             self._engine = engine
             self._sessionmaker = sessionmaker(engine, expire_on_commit=False)
             return self
+
+    def _on_connect(self, dbapi_conn: Any, _record: Any) -> None:
+        if self.origin:
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SELECT set_config('imagefx.origin', %s, false)", (self.origin,))
+            dbapi_conn.commit()  # a session setting made in a transaction that rolls back is undone
 
     def url(self) -> URL:
         """The connection URL (starting the embedded server if needed), without touching the schema.

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -86,6 +87,7 @@ class Prompt(Base):
         Index("idx_prompts_created_at", "created_at"),
         Index("idx_prompts_search_vector", "search_vector", postgresql_using="gin"),
         Index("idx_prompts_user_created", "user_id", text("created_at DESC")),
+        Index("idx_prompts_word_suffixes", text("imagefx_word_suffixes(prompt_text)"), postgresql_using="gin"),
     )
 
 
@@ -248,3 +250,112 @@ class WebImportState(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+# --- the library (issue 14): tags, boards, notes, saved searches -----------------------------
+
+def _owner_name_index(table: str) -> Index:
+    return Index(f"idx_{table}_owner_name", text("COALESCE(user_id, 0)"), "name_folded", unique=True)
+
+
+class ImageRating(Base):
+    """1-5 stars; no row = none (schema.sql says why this is not a column of generated_images)."""
+
+    __tablename__ = "image_ratings"
+
+    image_id: Mapped[int] = mapped_column(Integer, ForeignKey("generated_images.id", ondelete="CASCADE"),
+                                          primary_key=True, autoincrement=False)
+    rating: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    image_created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("rating >= 1 AND rating <= 5", name="image_ratings_rating_check"),
+        Index("idx_image_ratings_rating_created_id", text("rating DESC"), text("image_created_at DESC"),
+              text("image_id DESC")),
+    )
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    name_folded: Mapped[str | None] = mapped_column(String(100), Computed("lower((name)::text)", persisted=True))
+    image_count: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("name <> '' AND name = btrim(name)", name="tags_name_check"),
+        _owner_name_index("tags"),
+        Index("idx_tags_name_prefix", "name_folded", postgresql_ops={"name_folded": "text_pattern_ops"}),
+    )
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    tag_id: Mapped[int] = mapped_column(Integer, ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(Integer, ForeignKey("generated_images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (Index("idx_image_tags_image_id", "image_id"),)
+
+
+class Board(Base):
+    __tablename__ = "boards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    name_folded: Mapped[str | None] = mapped_column(String(200), Computed("lower((name)::text)", persisted=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("name <> '' AND name = btrim(name)", name="boards_name_check"),
+        _owner_name_index("boards"),
+    )
+
+
+class BoardImage(Base):
+    __tablename__ = "board_images"
+
+    board_id: Mapped[int] = mapped_column(Integer, ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[int] = mapped_column(Integer, ForeignKey("generated_images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    added_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (Index("idx_board_images_image_id", "image_id"),)
+
+
+class ImageNote(Base):
+    __tablename__ = "image_notes"
+
+    image_id: Mapped[int] = mapped_column(Integer, ForeignKey("generated_images.id", ondelete="CASCADE"),
+                                          primary_key=True, autoincrement=False)
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+
+class SavedSearch(Base):
+    __tablename__ = "saved_searches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    name_folded: Mapped[str | None] = mapped_column(String(200), Computed("lower((name)::text)", persisted=True))
+    filter_text: Mapped[str] = mapped_column(Text, nullable=False)
+    sort: Mapped[str] = mapped_column(String(20), nullable=False, server_default=text("'newest'::character varying"))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=NOW)
+
+    __table_args__ = (
+        CheckConstraint("name <> '' AND name = btrim(name)", name="saved_searches_name_check"),
+        CheckConstraint("sort IN ('newest', 'oldest', 'rating')", name="saved_searches_sort_check"),
+        _owner_name_index("saved_searches"),
+    )

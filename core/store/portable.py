@@ -32,12 +32,19 @@ from sqlalchemy.orm import Session
 
 from core.store.database import rowcount
 from core.store.models import (
+    Board,
+    BoardImage,
     GeneratedImage,
     GeneratedImageArchive,
     ImageCaption,
+    ImageNote,
+    ImageRating,
+    ImageTag,
     ImageThumbnail,
     Prompt,
     QueueItemRow,
+    SavedSearch,
+    Tag,
     User,
 )
 
@@ -94,6 +101,16 @@ TABLES: list[TableSpec] = [
               refs={"user_id": "user", "prompt_id": "prompt"}, batch=16, new_id="generated_images_id_seq"),
     TableSpec("queue_item", _table(QueueItemRow), key=("user_email", "prompt_text", "created_at"),
               refs={"prompt_id": "prompt"}, fixup=_queue_fixup),
+    # The library's own marks (issue 14). A tag's image_count is the triggers' to keep (schema.sql).
+    TableSpec("tag", Tag.__table__, key=("user_id", "name"), refs={"user_id": "user"},
+              exclude=frozenset({"image_count"})),
+    TableSpec("image_tag", ImageTag.__table__, key=("tag_id", "image_id"), refs={"tag_id": "tag", "image_id": "image"}),
+    TableSpec("board", Board.__table__, key=("user_id", "name"), refs={"user_id": "user"}),
+    TableSpec("board_image", BoardImage.__table__, key=("board_id", "image_id"),
+              refs={"board_id": "board", "image_id": "image"}),
+    TableSpec("rating", ImageRating.__table__, key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
+    TableSpec("note", ImageNote.__table__, key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
+    TableSpec("saved_search", SavedSearch.__table__, key=("user_id", "name"), refs={"user_id": "user"}),
 ]
 
 

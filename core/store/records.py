@@ -44,10 +44,15 @@ class ImageRecord:
     source: str
     thumbnail: bytes | None = field(default=None, repr=False)
     trashed_at: datetime | None = None  # in the Trash since (None: in the library)
+    rating: int = 0  # stars, 0-5 (0: none)
 
     @property
     def cursor(self) -> tuple[datetime, int]:
         return (self.created_at, self.id)
+
+    def cursor_for(self, sort: str) -> tuple[Any, ...]:
+        """Where the next page starts in a listing sorted by ``sort`` (newest, oldest, rating)."""
+        return (self.rating, self.created_at, self.id) if sort == "rating" else (self.created_at, self.id)
 
 
 @dataclass(frozen=True)
@@ -257,3 +262,44 @@ class WebImportRecord:
     last_error: str | None
     started_at: datetime | None
     completed_at: datetime | None
+
+
+# --- the library (issue 14) -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TagCount:
+    """A tag name and how many images carry it (over every owner's tag of that name)."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class BoardRecord:
+    id: int
+    name: str
+    count: int  # images on the board (in the library, not in the Trash)
+    user_id: int | None
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SavedSearchRecord:
+    """A smart board: a name, a filter (core/filters.py) and a sort order."""
+
+    id: int
+    name: str
+    filter: str
+    sort: str
+    user_id: int | None
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """What the user added to one image: tags, boards, stars (0 = none) and the note."""
+
+    image_id: int
+    tags: tuple[str, ...] = ()
+    boards: tuple[str, ...] = ()
+    rating: int = 0
+    note: str = ""

@@ -7,7 +7,6 @@ All SQL is parameterised; search text never becomes SQL.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,11 +16,15 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core.filters import Node
+from core.store import filtering
 from core.store.database import rowcount
+from core.store.filtering import Compiled
 from core.store.models import (
     GeneratedImage,
     GeneratedImageArchive,
     ImageCaption,
+    ImageRating,
     ImageThumbnail,
     Prompt,
     SessionRow,
@@ -37,7 +40,6 @@ from core.store.records import (
 )
 
 Cursor = tuple[datetime, int]
-_WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
 # --- users and sessions ---------------------------------------------------------------------
@@ -183,25 +185,19 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def tsquery_text(search: str) -> str | None:
-    """``purple cat`` → ``'purple':* & 'cat':*`` (prefix match on every word), or None."""
-    words = _WORD_RE.findall(search.lower())
-    if not words:
-        return None
-    return " & ".join("'" + w.replace("'", "''") + "':*" for w in words[:16])
+def prompt_matches(s: Session, search: str) -> sa.ColumnElement[bool]:
+    """Every word of ``search`` in the prompt, as a word or inside one ("ighthou" finds
+    *lighthouse*), through the word-suffix index (core/store/filtering.py). Before, an OR of LIKE
+    and the full-text match let no index help, and every count scanned every prompt."""
+    condition = filtering.prompt_condition(s, search)
+    return condition if condition is not None else sa.true()
 
 
-def prompt_matches(search: str) -> sa.ColumnElement[bool]:
-    """Words (full-text, indexed) or a plain substring: what a user typing a search expects."""
-    # LIKE on the stored lower-case copy, not ILIKE on the text: ILIKE lower-cases every prompt on
-    # every search (schema.sql, prompt_folded).
-    clauses: list[sa.ColumnElement[bool]] = [
-        Prompt.prompt_folded.like(sa.func.lower(_like_pattern(search)), escape="\\")]
-    query = tsquery_text(search)
-    if query:
-        clauses.append(Prompt.search_vector.op("@@")(sa.func.to_tsquery(sa.literal_column("'simple'"),
-                                                                         query)))
-    return sa.or_(*clauses)
+def images_from(compiled: Compiled) -> Any:
+    """``generated_images``, joined with its prompt row when the filter tests the prompt."""
+    if compiled.needs_prompts:
+        return sa.outerjoin(GeneratedImage, Prompt, Prompt.id == GeneratedImage.prompt_id)
+    return GeneratedImage
 
 
 _IMAGE_COLUMNS = (
@@ -210,13 +206,14 @@ _IMAGE_COLUMNS = (
     GeneratedImage.model_name_type, GeneratedImage.aspect_ratio, GeneratedImage.width,
     GeneratedImage.height, GeneratedImage.mime_type, GeneratedImage.created_at,
     GeneratedImage.is_favorite, GeneratedImage.source, GeneratedImage.trashed_at,
+    sa.func.coalesce(ImageRating.rating, 0),
 )
 
 
 def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
                     shared: dict[Any, Any] | None = None) -> ImageRecord:
     (iid, media, uid, email, pid, ptext, returned, seed, model, aspect, w, h, mime, created, fav,
-     source, trashed) = row[:17]
+     source, trashed, rating) = row[:18]
     if shared is not None:
         # The rows of one generation repeat its prompt and time, and every row its user, model and
         # ratio: keep one object of each per page, not one per row (the gallery holds every row).
@@ -228,7 +225,7 @@ def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
         prompt=ptext if ptext is not None else (returned or ""), returned_prompt=returned, seed=seed,
         model=model, aspect_ratio=aspect, width=w, height=h, mime_type=mime,
         created_at=created or datetime.fromtimestamp(0, UTC), is_favorite=bool(fav), source=source,
-        thumbnail=thumbnail, trashed_at=trashed)
+        thumbnail=thumbnail, trashed_at=trashed, rating=int(rating or 0))
 
 
 def _images_query(*cols: Any) -> sa.Select[Any]:
@@ -236,41 +233,85 @@ def _images_query(*cols: Any) -> sa.Select[Any]:
     return (sa.select(*cols)
             .select_from(GeneratedImage)
             .join(User, User.id == GeneratedImage.user_id)
-            .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id))
+            .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
+            .outerjoin(ImageRating, ImageRating.image_id == GeneratedImage.id))
 
 
-def _filtered(q: sa.Select[Any], *, search: str = "", favorites_only: bool = False,
-              user_id: int | None = None, trash: bool = False) -> sa.Select[Any]:
-    """The gallery's filters, alike for its pages, its count and its check for new images.
-    The library never shows what is in the Trash; ``trash=True`` shows only that."""
-    q = q.where(GeneratedImage.trashed_at.is_not(None) if trash else GeneratedImage.trashed_at.is_(None))
+def _filtered(q: sa.Select[Any], *, favorites_only: bool = False, user_id: int | None = None,
+              trash: bool = False, compiled: Compiled | None = None) -> sa.Select[Any]:
+    """The gallery's filters, alike for its pages, its count and its check for new images: the
+    favourites switch, and plain search words and a filter of the filter language, compiled
+    together (:func:`core.store.filtering.compile_filter`). The library never shows what is in
+    the Trash; ``trash=True`` (or the filter's ``in:trash``) shows only that, ``in:any`` both."""
+    scope = "trash" if trash else compiled.scope if compiled is not None else "library"
+    if scope != "any":
+        q = q.where(GeneratedImage.trashed_at.is_not(None) if scope == "trash" else GeneratedImage.trashed_at.is_(None))
+    if compiled is not None and compiled.condition is not None:
+        q = q.where(compiled.condition)
     if user_id is not None:
         q = q.where(GeneratedImage.user_id == user_id)
     if favorites_only:
         q = q.where(GeneratedImage.is_favorite)
-    search = search.strip()
-    if search:
-        q = q.where(GeneratedImage.prompt_id.in_(sa.select(Prompt.id).where(prompt_matches(search))))
     return q
 
 
-def gallery_page(s: Session, *, after: Cursor | None = None, limit: int = 120, search: str = "",
+def gallery_page(s: Session, *, after: tuple[Any, ...] | None = None, limit: int = 120, search: str = "",
                  favorites_only: bool = False, user_id: int | None = None,
-                 with_thumbnails: bool = True, trash: bool = False) -> list[ImageRecord]:
-    """One page of the gallery, newest first, starting after ``after`` (keyset pagination)."""
+                 with_thumbnails: bool = True, trash: bool = False, node: Node | None = None,
+                 sort: str = "newest") -> list[ImageRecord]:
+    """One page of the gallery in ``sort`` order (newest, oldest, rating), starting after ``after``
+    (keyset pagination: the last record's ``cursor_for(sort)``). ``search``: plain words; ``node``:
+    a parsed filter (core/filters.py); ``trash``: the Trash instead of the library."""
+    return sorted_page(s, filtering.compile_filter(s, node, search=search), after=after, limit=limit,
+                       favorites_only=favorites_only, user_id=user_id, with_thumbnails=with_thumbnails, trash=trash,
+                       sort=sort)
+
+
+def sorted_page(s: Session, compiled: Compiled, *, after: tuple[Any, ...] | None = None, limit: int = 120,
+                favorites_only: bool = False, user_id: int | None = None, with_thumbnails: bool = True,
+                trash: bool = False, sort: str = "newest") -> list[ImageRecord]:
+    """:func:`gallery_page` for a filter compiled already (one lookup of its names for many pages)."""
     cols: list[Any] = list(_IMAGE_COLUMNS)
     if with_thumbnails:
         cols.append(ImageThumbnail.thumbnail)
-    q = _images_query(*cols)
-    if with_thumbnails:
-        q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
-    if after is not None:
-        q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id) < sa.tuple_(*map(sa.literal, after)))
-    q = _filtered(q, search=search, favorites_only=favorites_only, user_id=user_id, trash=trash)
-    q = q.order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()).limit(limit)
-    rows = s.execute(q).all()
+
+    def query() -> sa.Select[Any]:
+        q = _images_query(*cols)
+        if with_thumbnails:
+            q = q.outerjoin(ImageThumbnail, ImageThumbnail.image_id == GeneratedImage.id)
+        return _filtered(q, favorites_only=favorites_only, user_id=user_id, trash=trash, compiled=compiled)
+
+    rows: list[Any] = []
+    if sort == "rating":
+        # Rated images first, by stars, then time (one index on image_ratings), then the unrated
+        # ones newest first (the gallery's own index): two keyset walks, never a sort of everything.
+        rated = after is None or after[0] > 0
+        if rated:
+            q = query().where(ImageRating.image_id.is_not(None))
+            if after is not None:
+                q = q.where(sa.tuple_(ImageRating.rating, ImageRating.image_created_at, ImageRating.image_id)
+                            < sa.tuple_(*map(sa.literal, after)))
+            rows = _run(s, compiled, q.order_by(ImageRating.rating.desc(), ImageRating.image_created_at.desc(),
+                                                ImageRating.image_id.desc()).limit(limit))
+        if len(rows) < limit:
+            q = query().where(ImageRating.image_id.is_(None))
+            if after is not None and not rated:
+                q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id)
+                            < sa.tuple_(*map(sa.literal, after[1:])))
+            rows += _run(s, compiled, q.order_by(*filtering.order_by("newest")).limit(limit - len(rows)))
+    else:
+        q = query()
+        if after is not None:
+            keys = sa.tuple_(GeneratedImage.created_at, GeneratedImage.id)
+            cursor = sa.tuple_(*map(sa.literal, after))
+            q = q.where(keys > cursor if sort == "oldest" else keys < cursor)
+        rows = _run(s, compiled, q.order_by(*filtering.order_by(sort)).limit(limit))
     shared: dict[Any, Any] = {}
-    return [_image_from_row(r, r[17] if with_thumbnails else None, shared) for r in rows]
+    return [_image_from_row(r, r[18] if with_thumbnails else None, shared) for r in rows]
+
+
+def _run(s: Session, compiled: Compiled, q: sa.Select[Any]) -> list[Any]:
+    return list(s.execute(q))
 
 
 def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only: bool = False,
@@ -288,7 +329,8 @@ def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only:
 
 
 def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, search: str = "",
-                       favorites_only: bool = False, trash: bool = False) -> tuple[list[ImageRecord], int]:
+                       favorites_only: bool = False, trash: bool = False,
+                       node: Node | None = None) -> tuple[list[ImageRecord], int]:
     """Images stored after image ``after_id`` (by anyone: another window, the CLI, a queue run)
     that the filter matches, oldest id first, and the id to ask after next time.
 
@@ -300,7 +342,7 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
     if after_id is None or top <= after_id:
         return [], top if after_id is None else after_id
     q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id > after_id, GeneratedImage.id <= top),
-                  search=search, favorites_only=favorites_only, trash=trash)
+                  favorites_only=favorites_only, trash=trash, compiled=filtering.compile_filter(s, node, search=search))
     rows = s.execute(q.order_by(GeneratedImage.id).limit(limit)).all()
     shared: dict[Any, Any] = {}
     records = [_image_from_row(r, None, shared) for r in rows]
@@ -308,10 +350,11 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
 
 
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
-                 user_id: int | None = None, trash: bool = False) -> int:
-    q = _filtered(sa.select(sa.func.count()).select_from(GeneratedImage), search=search,
-                  favorites_only=favorites_only, user_id=user_id, trash=trash)
-    return int(s.execute(q).scalar_one())
+                 user_id: int | None = None, trash: bool = False, node: Node | None = None) -> int:
+    compiled = filtering.compile_filter(s, node, search=search, complete=True)
+    q = _filtered(sa.select(sa.func.count()).select_from(images_from(compiled)), favorites_only=favorites_only,
+                  user_id=user_id, trash=trash, compiled=compiled)
+    return int(_run(s, compiled, q)[0][0])
 
 
 def get_image(s: Session, image_id: int) -> ImageRecord | None:
@@ -321,14 +364,14 @@ def get_image(s: Session, image_id: int) -> ImageRecord | None:
 
 
 def images_matching(s: Session, image_ids: Sequence[int], *, search: str = "",
-                    favorites_only: bool = False, trash: bool = False) -> list[ImageRecord]:
+                    favorites_only: bool = False, trash: bool = False, node: Node | None = None) -> list[ImageRecord]:
     """Those of ``image_ids`` the gallery's filter shows now, as it lists them: a view told that
     these images changed re-reads them (present: update, gone: remove, new: insert)."""
     ids = list(image_ids)
     if not ids:
         return []
-    q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id.in_(ids)), search=search,
-                  favorites_only=favorites_only, trash=trash)
+    q = _filtered(_images_query(*_IMAGE_COLUMNS).where(GeneratedImage.id.in_(ids)), favorites_only=favorites_only,
+                  trash=trash, compiled=filtering.compile_filter(s, node, search=search))
     shared: dict[Any, Any] = {}
     return [_image_from_row(r, None, shared) for r in s.execute(q)]
 
@@ -457,8 +500,21 @@ def find_images(s: Session, refs: Sequence[str | int]) -> dict[str | int, int]:
 
 
 def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | None = None,
-            before: Cursor | None = None) -> list[HistoryRow]:
-    """Past generations newest first, each with its image count and media ids."""
+            before: Cursor | None = None, node: Node | None = None,
+            sort: str = "newest") -> list[HistoryRow]:
+    """Past generations newest first, each with its image count and media ids. With a filter or
+    another order, the generations with images it matches, each with those images only."""
+    if node is not None or sort != "newest":
+        from core.store import library
+
+        user_id = None
+        if user_email:
+            found = get_user(s, user_email)
+            if found is None:
+                return []
+            user_id = found.id
+        return library.history_filtered(s, limit=limit, compiled=filtering.compile_filter(s, node, search=search),
+                                        sort=sort, user_id=user_id)
     media = (sa.select(sa.func.count(GeneratedImage.id).label("n"),
                        sa.func.coalesce(sa.func.array_agg(aggregate_order_by(
                            GeneratedImage.media_generation_id, GeneratedImage.id)).filter(
@@ -476,7 +532,7 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
     if user_email:
         q = q.where(User.email == user_email.lower())
     if search.strip():
-        q = q.where(prompt_matches(search.strip()))
+        q = q.where(prompt_matches(s, search.strip()))
     if before is not None:
         q = q.where(sa.tuple_(Prompt.created_at, Prompt.id) < sa.tuple_(*map(sa.literal, before)))
     q = q.order_by(Prompt.created_at.desc(), Prompt.id.desc()).limit(limit)
