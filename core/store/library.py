@@ -252,14 +252,13 @@ def remove_from_board(s: Session, board_id: int, image_ids: Sequence[int]) -> li
     return sorted(int(i) for i in s.execute(stmt).scalars())
 
 
-def list_boards(s: Session, live: sa.ColumnElement[bool] | None = None) -> list[BoardRecord]:
-    """Every board with the number of its images (``live``: which images count, e.g. not trashed)."""
-    counted = sa.select(BoardImage.board_id, sa.func.count().label("n")).group_by(BoardImage.board_id)
-    if live is not None:
-        counted = counted.join(GeneratedImage, GeneratedImage.id == BoardImage.image_id).where(live)
-    sub = counted.subquery()
-    q = (sa.select(Board.id, Board.name, sa.func.coalesce(sub.c.n, 0), Board.user_id, Board.created_at)
-         .outerjoin(sub, sub.c.board_id == Board.id).order_by(Board.name_folded, Board.id))
+def list_boards(s: Session) -> list[BoardRecord]:
+    """Every board with the number of its images in the library (not those in the Trash)."""
+    counted = (sa.select(BoardImage.board_id, sa.func.count().label("n"))
+               .join(GeneratedImage, GeneratedImage.id == BoardImage.image_id)
+               .where(GeneratedImage.trashed_at.is_(None)).group_by(BoardImage.board_id).subquery())
+    q = (sa.select(Board.id, Board.name, sa.func.coalesce(counted.c.n, 0), Board.user_id, Board.created_at)
+         .outerjoin(counted, counted.c.board_id == Board.id).order_by(Board.name_folded, Board.id))
     return [BoardRecord(id=int(i), name=n, count=int(c), user_id=u, created_at=t) for i, n, c, u, t in s.execute(q)]
 
 

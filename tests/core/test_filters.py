@@ -130,11 +130,12 @@ class _Statements:
 
 def _vocabulary(svc: Service) -> set[str]:
     """The words our own SQL is made of, from filters that use every kind of term."""
-    corpus = ['a "b c" -d (e OR f)', 'lighthouse "golden hour" -golden (golden OR light) light-house',
-              "tag:x* board:y stars:>=3 stars:0 fav model:m* model:m aspect:square seed:<3",
-              "tag:cat tag:c* board:best account:example note:note -tag:cat -board:best",
-              "id:1 media:x account:y before:2026 after:7d on:2026-03 note:z has:tag has:board has:note",
-              "has:rating is:rated is:unrated in:trash in:any x OR tag:y -(a b)", "-x -tag:y NOT fav"]
+    single = ["lighthouse", '"golden hour"', "light-house", "tag:cat", "tag:c*", "board:best", "board:b*",
+              "stars:>=3", "stars:0", "stars:5", "fav", "model:m*", "model:m", "aspect:square",
+              "seed:<3", "id:1", "media:x", "account:example", "before:2026", "after:7d", "note:note", "has:tag",
+              "has:board", "has:note", "has:rating", "is:rated", "is:unrated", "in:trash", "in:any"]
+    corpus = single + ["-" + t for t in single] + [
+        'a "b c" -d (e OR f)', "-golden (golden OR light) tag:cat", "lighthouse OR tag:cat", "-(lighthouse fav)"]
     words: set[str] = set()
     with _Statements(svc.db.engine) as seen:
         for text in corpus:
