@@ -186,6 +186,7 @@ class Service:
         self.repair_notice: str | None = None  # what the last sign_in replaced (damaged secrets), if anything
         self.db.origin = self.origin  # the database's NOTIFY triggers carry it (core/store/notify.py)
         self._library: Library | None = None
+        self._listeners: list[ChangeListener] = []
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -220,6 +221,9 @@ class Service:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:  # before the database: a listener reconnecting would start it again
+            listener.stop()
         self.db.close()
         if self._standin is not None:
             self._standin.stop()
@@ -638,12 +642,15 @@ class Service:
                            mode: str = "auto") -> ChangeListener:
         """Hear every change made to this database by anyone else (another window, a terminal, a queue
         run), within a second: ``callback(changes)`` on the listener's own thread. Started; ``stop()``
-        it when done. See core/store/notify.py (LISTEN/NOTIFY, reconnects, polling fallback)."""
+        it when done (:meth:`close` stops it too). See core/store/notify.py (LISTEN/NOTIFY, reconnects,
+        polling fallback)."""
         from core.store.notify import ChangeListener
 
         self.db.connect()  # the triggers that announce changes come with the schema
-        return ChangeListener(self.db.url, callback, own_origin=self.origin, include_own=include_own,
-                              mode=mode).start()
+        listener = ChangeListener(self.db.url, callback, own_origin=self.origin, include_own=include_own, mode=mode)
+        with self._lock:
+            self._listeners.append(listener)
+        return listener.start()
 
     def set_favorite(self, image_ids: list[int], favorite: bool) -> Changes:
         with self.db.session() as s:
