@@ -580,10 +580,12 @@ class Service:
                                      with_thumbnails=with_thumbnails, trash=trash, node=compiled, sort=sort)
 
     def gallery_anchors(self, every: int, *, search: str = "", favorites_only: bool = False,
-                        trash: bool = False) -> list[tuple[int, datetime, int]]:
+                        trash: bool = False, filter: str = "") -> list[tuple[int, datetime, int]]:
         """Every ``every``-th key of the gallery's order (:func:`core.store.repo.gallery_anchors`)."""
+        compiled = _compiled(filter)
         with self.db.session() as s:
-            return repo.gallery_anchors(s, every, search=search, favorites_only=favorites_only, trash=trash)
+            return repo.gallery_anchors(s, every, search=search, favorites_only=favorites_only, trash=trash,
+                                        node=compiled)
 
     def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
         """Stored thumbnails (JPEG bytes) by image id, one query; ids without one are absent."""

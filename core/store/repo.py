@@ -315,14 +315,17 @@ def _run(s: Session, compiled: Compiled, q: sa.Select[Any]) -> list[Any]:
 
 
 def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only: bool = False,
-                    user_id: int | None = None, trash: bool = False) -> list[tuple[int, datetime, int]]:
+                    user_id: int | None = None, trash: bool = False,
+                    node: Node | None = None) -> list[tuple[int, datetime, int]]:
     """The gallery's sparse index: ``(position, created_at, id)`` of every ``every``-th image in its
     order (positions 0, every, 2·every, …). One scan of the keyset index; with it the GUI reads the
-    page at any depth with a keyset query (no OFFSET) and dates every position of its scrollbar."""
+    page at any depth with a keyset query (no OFFSET) and dates every position of its scrollbar.
+    Newest first (the rating order's keys have the stars too: page through it instead)."""
+    compiled = filtering.compile_filter(s, node, search=search, complete=True)
     rn = sa.func.row_number().over(order_by=(GeneratedImage.created_at.desc(), GeneratedImage.id.desc())) - 1
     inner = _filtered(sa.select(GeneratedImage.created_at, GeneratedImage.id, rn.label("pos"))
-                      .select_from(GeneratedImage), search=search, favorites_only=favorites_only,
-                      user_id=user_id, trash=trash).subquery()
+                      .select_from(images_from(compiled)), favorites_only=favorites_only,
+                      user_id=user_id, trash=trash, compiled=compiled).subquery()
     q = sa.select(inner.c.pos, inner.c.created_at, inner.c.id).where(inner.c.pos % max(1, every) == 0) \
         .order_by(inner.c.pos)
     return [(int(p), c, int(i)) for p, c, i in s.execute(q)]

@@ -6,7 +6,9 @@ sort orders paging through everything once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +115,7 @@ def test_each_filter_finds_what_it_says_in_pages_and_counts(library: tuple[Servi
         page = svc.gallery_page(filter=text, limit=50, with_thumbnails=False)
         found[text] = {name[r.id] for r in page}
         assert svc.count_images(filter=text) == len(page), text
+        assert [(c, i) for _p, c, i in svc.gallery_anchors(1, filter=text)] == [r.cursor for r in page], text
         assert {name[r.id] for r in svc.images_matching(list(ids.values()), filter=text)} == found[text]
     assert found == FILTERS
     # Today's arguments keep working, alone and with a filter.
@@ -233,3 +236,30 @@ def test_every_sort_pages_through_every_image_once(service: Service) -> None:
             after = page[-1].cursor_for(sort)
         assert seen == order, sort
 
+
+
+def test_the_library_file_carries_the_marks_and_a_second_import_adds_nothing(
+        library: tuple[Service, dict[str, int]], make_service: Callable[..., Service], admin_url: str,
+        tmp_path: Path) -> None:
+    from core.service import library_io
+    from tests.support.pg import create_database, drop_database
+
+    svc, _ids = library
+    svc.library.save_search("Starred", "stars:>=4", "rating")
+    path = library_io.export_library(svc, tmp_path / "lib.jsonl.gz").path
+    name, url = create_database(admin_url)
+    try:
+        other = make_service(url=url)
+        for _ in range(2):  # again: nothing is added twice
+            result = library_io.import_library(other, path)
+            assert result.complete, result.rejected
+            lib = other.library
+            assert {(t.name, t.count) for t in lib.tags()} == {("cat", 2), ("Golden Hour", 1)}
+            assert [(b.name, b.count) for b in lib.boards()] == [("Best", 2)]
+            assert {r.media_id: r.rating for r in other.gallery_page(filter="is:rated")} == {"CAMaA1": 5, "CAMaB1": 3}
+            [noted] = other.gallery_page(filter="note:print")
+            assert noted.media_id == "CAMaB1" and lib.note(noted.id) == "print this one"
+            assert [(x.name, x.filter) for x in lib.saved_searches()] == [("Starred", "stars:>=4")]
+    finally:
+        other.close()
+        drop_database(admin_url, name)
