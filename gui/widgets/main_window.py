@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from core.config import Settings, load_settings
 from core.service import Account, Service
-from core.store import DatabaseError, DatabaseUnavailable
+from core.store import DatabaseError, DatabaseUnavailable, EmbeddedRestarting
 from gui import errors as gerrors
 from gui import icons, theme
 from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
@@ -85,6 +85,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.shortcuts_window: QDialog | None = None
         self._closing = False
         self._side_loads_pending = False
+        self._db_lost = False  # the banner says the database is lost (not: a restart is under way)
         self.is_demo = demo
 
         self.setWindowIcon(icons.app_icon())
@@ -279,6 +280,9 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
     def _service_ready(self, svc: Service) -> None:
         self.is_demo = svc.demo
         self._update_title()
+        if self._db_lost:  # it was lost, and is back: say so
+            self.message_bar.show_message(f"Connected to {svc.db.where} again.", "success", timeout_ms=6000)
+        self._db_lost = False
         self.db_banner.dismiss()
         where = svc.db.where.removeprefix("the ")
         self.db_label.setText(f"● {where[:1].upper()}{where[1:]}")
@@ -301,8 +305,16 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self._load_recent()
 
     def _service_lost(self, exc: DatabaseError) -> None:
-        self.db_label.setText("○ Database unreachable")
+        self._db_lost = True
         self.db_label.setToolTip(exc.user_message)
+        if isinstance(exc, EmbeddedRestarting):
+            # The app starts its own server again by itself: nothing for the user to do or check.
+            self.db_label.setText("◌ Restarting the database…")
+            self.db_banner.show_message(f"{exc.user_message} {exc.action} New images are kept meanwhile.",
+                                        "warning", [("Retry now", self.ctx.reconnect)])
+            self.gallery._update_empty()
+            return
+        self.db_label.setText("○ Database unreachable")
         self.db_banner.show_message(
             f"{exc.user_message} {exc.action} Your gallery will come back by itself when it is reachable; "
             "new images are kept meanwhile.", "error",
@@ -310,6 +322,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.gallery._update_empty()
 
     def _service_closed(self) -> None:
+        self._db_lost = False
         self.images.clear()
         self.model.clear()
         self.details.show_records([])
