@@ -6,8 +6,10 @@ as a user has it) and ``IMAGEFX_LABS_URL``/``IMAGEFX_API_URL`` naming a stand-in
 Google, where ``REAL_COOKIE`` signs in ``REAL_EMAIL``.
 
 The window is built the way ``main.py`` builds it (``gui.service_factory.default_factory``).
-Before it opens, the real account signs in and stores one generation. Then the demo is
-switched SWITCHES times, by Ctrl+Shift+D and by the Tools menu in turn; after each switch
+Before it opens, the real account stores one generation and signs out again, so the window
+opens with its welcome bar. The demo is switched on from that bar, off with Ctrl+Shift+D; then
+the user signs in, and the demo is switched on and off by Ctrl+Shift+D and by the Tools menu in
+turn, SWITCHES times in all. After each switch
 the child waits for the library to be back and checks what a user would look at: the
 gallery shows that library's images only (never the other's), the account shown is the real
 one outside the demo, and a Generate through the editor works and lands in that library
@@ -34,6 +36,7 @@ def seed_real_library() -> None:
         svc.open()
         svc.sign_in(os.environ["REAL_COOKIE"])
         svc.generate(GenerationRequest(REAL_PROMPT, count=2))
+        svc.sign_out()  # a first run of the window: not signed in, so the welcome bar offers the demo
 
 
 def main(switches: int) -> int:
@@ -80,7 +83,13 @@ def main(switches: int) -> int:
         demo = n % 2 == 1
         started = time.monotonic()
         how = "start"
-        if n:
+        if n == 1:
+            how = "welcome bar"
+            wait(lambda: w.account_bar.button("Try the offline demo") is not None, 15)
+            button = w.account_bar.button("Try the offline demo")
+            if button is not None:
+                QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+        elif n:
             if n % 4 in (1, 2):
                 how = "Ctrl+Shift+D"
                 QTest.keyClick(w, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
@@ -92,13 +101,26 @@ def main(switches: int) -> int:
             problems.append(f"no working library after the switch ({w.db_label.text()!r}, "
                             f"banner {w.db_banner.text!r})")
         switched_in = time.monotonic() - started
+        if n == 2 and not problems:
+            # Back from the demo, still not signed in: the welcome bar again. Then the user signs in
+            # (what Account → Sign in does), and from now on the real account is there to check.
+            if w.account_bar.button("Try the offline demo") is None:
+                problems.append(f"no welcome bar after the demo: {w.account_bar.text!r}")
+            signed_real: list[object] = []
+            w.ctx.call(lambda s: s.sign_in(os.environ["REAL_COOKIE"]), on_success=signed_real.append,
+                       on_failure=signed_real.append)
+            wait(lambda signed_real=signed_real: bool(signed_real), 15)
+            w.refresh_accounts()
         if n == 1 and not problems:
             # Signing in while in the demo (Account → Sign in, with the demo's cookie) must not make
             # the demo account the real one: after the demo, Generate still uses the user's own.
             signed: list[object] = []
             w.ctx.call(lambda s: s.sign_in(DEMO_COOKIE), on_success=signed.append, on_failure=signed.append)
             wait(lambda signed=signed: bool(signed), 15)
-        if not problems:
+        if not problems and n == 0:  # not signed in yet: the library is shown, nothing is generated
+            if REAL_PROMPT not in prompts():
+                problems.append(f"the real library is not what the gallery shows: {prompts()[:4]}")
+        elif not problems:
             shown = prompts()
             real_shown = [p for p in shown if p.startswith(("the real library", "real generation"))]
             demo_shown = [p for p in shown if p.startswith("demo generation")]

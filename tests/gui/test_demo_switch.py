@@ -45,4 +45,4 @@ def test_the_demo_switches_on_and_off_20_times_each_time_back_to_a_working_libra
     failed = [s for s in switches if s["problems"]]
     assert failed == [], "\n".join(json.dumps(s) for s in failed) + "\n" + proc.stderr[-3000:]
     assert len(switches) == SWITCHES + 1 and proc.returncode == 0, proc.stderr[-3000:]
-    assert {s["how"] for s in switches[1:]} == {"Ctrl+Shift+D", "Tools menu"}
+    assert {s["how"] for s in switches[1:]} == {"welcome bar", "Ctrl+Shift+D", "Tools menu"}
