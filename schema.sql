@@ -385,6 +385,13 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE;
 CREATE INDEX IF NOT EXISTS idx_prompts_word_suffixes ON prompts USING GIN (imagefx_word_suffixes(prompt_text));
+-- Counts from an index alone: a word's images (its prompts' images), a model's, an aspect ratio's.
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_prompt_id
+    ON generated_images (prompt_id) WHERE trashed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_model
+    ON generated_images (model_name_type) WHERE trashed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_generated_images_live_aspect
+    ON generated_images (aspect_ratio) WHERE trashed_at IS NULL;
 
 -- Every change, everywhere, at once (issue 14): each write to the tables below sends NOTIFY on
 -- the channel imagefx_changes inside its own transaction (delivered when it commits, never when
@@ -515,6 +522,6 @@ CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 6)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 7)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

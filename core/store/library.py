@@ -253,10 +253,14 @@ def remove_from_board(s: Session, board_id: int, image_ids: Sequence[int]) -> li
 
 
 def list_boards(s: Session) -> list[BoardRecord]:
-    """Every board with the number of its images in the library (not those in the Trash)."""
-    counted = (sa.select(BoardImage.board_id, sa.func.count().label("n"))
-               .join(GeneratedImage, GeneratedImage.id == BoardImage.image_id)
-               .where(GeneratedImage.trashed_at.is_(None)).group_by(BoardImage.board_id).subquery())
+    """Every board with the number of its images in the library (not those in the Trash).
+
+    Counted from board_images alone (an index-only scan), less what is in the Trash (few rows,
+    from the Trash's own index): joining every board image to generated_images cost ~50 ms at
+    100,000 images."""
+    trashed = sa.select(GeneratedImage.id).where(GeneratedImage.trashed_at.is_not(None)).subquery()
+    counted = (sa.select(BoardImage.board_id, (sa.func.count() - sa.func.count(trashed.c.id)).label("n"))
+               .outerjoin(trashed, trashed.c.id == BoardImage.image_id).group_by(BoardImage.board_id).subquery())
     q = (sa.select(Board.id, Board.name, sa.func.coalesce(counted.c.n, 0), Board.user_id, Board.created_at)
          .outerjoin(counted, counted.c.board_id == Board.id).order_by(Board.name_folded, Board.id))
     return [BoardRecord(id=int(i), name=n, count=int(c), user_id=u, created_at=t) for i, n, c, u, t in s.execute(q)]

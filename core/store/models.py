@@ -128,6 +128,9 @@ class GeneratedImage(Base):
               postgresql_where=text("is_favorite AND trashed_at IS NULL")),
         Index("idx_generated_images_live_user_id", "user_id", postgresql_where=text("trashed_at IS NULL")),
         Index("idx_generated_images_trashed", "trashed_at", "id", postgresql_where=text("trashed_at IS NOT NULL")),
+        Index("idx_generated_images_live_prompt_id", "prompt_id", postgresql_where=text("trashed_at IS NULL")),
+        Index("idx_generated_images_live_model", "model_name_type", postgresql_where=text("trashed_at IS NULL")),
+        Index("idx_generated_images_live_aspect", "aspect_ratio", postgresql_where=text("trashed_at IS NULL")),
     )
 
 

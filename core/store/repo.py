@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from core.filters import Node
+from core.filters import Node, Not, terms
 from core.store import filtering
 from core.store.database import rowcount
 from core.store.filtering import Compiled
@@ -292,26 +292,38 @@ def sorted_page(s: Session, compiled: Compiled, *, after: tuple[Any, ...] | None
                 q = q.where(sa.tuple_(ImageRating.rating, ImageRating.image_created_at, ImageRating.image_id)
                             < sa.tuple_(*map(sa.literal, after)))
             rows = _run(s, compiled, q.order_by(ImageRating.rating.desc(), ImageRating.image_created_at.desc(),
-                                                ImageRating.image_id.desc()).limit(limit))
+                                                ImageRating.image_id.desc()).limit(limit), page=True)
         if len(rows) < limit:
             q = query().where(ImageRating.image_id.is_(None))
             if after is not None and not rated:
                 q = q.where(sa.tuple_(GeneratedImage.created_at, GeneratedImage.id)
                             < sa.tuple_(*map(sa.literal, after[1:])))
-            rows += _run(s, compiled, q.order_by(*filtering.order_by("newest")).limit(limit - len(rows)))
+            rows += _run(s, compiled, q.order_by(*filtering.order_by("newest")).limit(limit - len(rows)), page=True)
     else:
         q = query()
         if after is not None:
             keys = sa.tuple_(GeneratedImage.created_at, GeneratedImage.id)
             cursor = sa.tuple_(*map(sa.literal, after))
             q = q.where(keys > cursor if sort == "oldest" else keys < cursor)
-        rows = _run(s, compiled, q.order_by(*filtering.order_by(sort)).limit(limit))
+        rows = _run(s, compiled, q.order_by(*filtering.order_by(sort)).limit(limit), page=True)
     shared: dict[Any, Any] = {}
     return [_image_from_row(r, r[18] if with_thumbnails else None, shared) for r in rows]
 
 
-def _run(s: Session, compiled: Compiled, q: sa.Select[Any]) -> list[Any]:
-    return list(s.execute(q))
+def _run(s: Session, compiled: Compiled, q: sa.Select[Any], *, page: bool = False) -> list[Any]:
+    """Run a listing (``page``: a page of it) or a count. A page runs without parallel workers: it
+    reads a few hundred rows, and starting workers cost 20-30 ms on a busy 2-core machine, more
+    than the page itself (benchmarks/README.md)."""
+    settings = ([filtering.NO_SEQSCAN] if compiled.no_seqscan else []) + (
+        ["SET LOCAL max_parallel_workers_per_gather = 0"] if page else [])
+    if not settings:
+        return list(s.execute(q))
+    s.execute(sa.text("; ".join(settings)))
+    try:
+        return list(s.execute(q))
+    finally:
+        s.execute(sa.text("; ".join(([filtering.SEQSCAN] if compiled.no_seqscan else [])
+                                    + (["SET LOCAL max_parallel_workers_per_gather TO DEFAULT"] if page else []))))
 
 
 def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only: bool = False,
@@ -354,6 +366,11 @@ def images_added_since(s: Session, after_id: int | None, *, limit: int = 200, se
 
 def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
                  user_id: int | None = None, trash: bool = False, node: Node | None = None) -> int:
+    if (isinstance(node, Not) and not search.strip() and not favorites_only and user_id is None
+            and not any(t.field == "in" for t in terms(node))):
+        # "Everything but X": the count of everything less the count of X, two index-only counts,
+        # instead of testing every image (an anti-join over 100,000 images took ~100 ms).
+        return count_images(s, trash=trash) - count_images(s, trash=trash, node=node.item)
     compiled = filtering.compile_filter(s, node, search=search, complete=True)
     q = _filtered(sa.select(sa.func.count()).select_from(images_from(compiled)), favorites_only=favorites_only,
                   user_id=user_id, trash=trash, compiled=compiled)
