@@ -18,10 +18,13 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from core import library_cli  # the library's commands (issue 14); light: argparse and json only
 from core.appinfo import command
+
+if TYPE_CHECKING:
+    from core.filters import Node
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
@@ -628,7 +631,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _filter_arg(text: str) -> object:
+def _filter_arg(text: str) -> Node | None:
     """``--filter``, parsed: FilterInvalid (exit code 2, the position in the sentence) if it cannot be."""
     from core.filters import FilterError, parse
 

@@ -160,8 +160,8 @@ def _tsquery(node: Node) -> str | None:
     """A tsquery on the word suffixes that every prompt the subtree matches satisfies (None: the
     index cannot narrow it down)."""
     if isinstance(node, Term):
-        parts = [f"'{p}':*" for p in dict.fromkeys(word_pieces(str(node.value)))]  # letters, digits: no quoting
-        return " & ".join(parts) if parts else None
+        pieces = [f"'{p}':*" for p in dict.fromkeys(word_pieces(str(node.value)))]  # letters, digits: no quoting
+        return " & ".join(pieces) if pieces else None
     assert isinstance(node, (And, Or))
     parts = [_tsquery(i) for i in node.items]
     if isinstance(node, And):
@@ -301,7 +301,7 @@ def _term(t: Term, r: _Resolver) -> sa.ColumnElement[bool]:
         assert isinstance(v, int)
         return _stars(t.op, v)
     if f == "fav":
-        return gi.is_favorite  # as the partial favourites index says it (not "IS TRUE")
+        return gi.is_favorite.expression  # as the partial favourites index says it (not "IS TRUE")
     if f == "model":
         if t.prefix:
             return sa.func.upper(gi.model_name_type).like(_text(like_escape(str(v)) + "%"))
@@ -384,7 +384,7 @@ def prompt_condition(s: Session, search: str) -> sa.ColumnElement[bool] | None:
     return _any(Prompt.id, found)
 
 
-def order_by(sort: str) -> list[sa.ColumnElement[object]]:
+def order_by(sort: str) -> list[sa.UnaryExpression[Any]]:
     """The keyset order of a listing (``rating``'s is in :func:`core.store.repo.sorted_page`)."""
     if sort == "oldest":
         return [GeneratedImage.created_at.asc(), GeneratedImage.id.asc()]

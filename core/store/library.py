@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from core.store.database import rowcount
 from core.store.filtering import Compiled, like_escape
 from core.store.models import (
     Board,
@@ -289,7 +290,7 @@ def set_rating(s: Session, image_ids: Sequence[int], stars: int, acting: int | N
 def set_note(s: Session, image_id: int, text: str, acting: int | None) -> bool:
     """Write (or, with empty text, clear) an image's note; False if nothing changed."""
     if not text:
-        return bool(s.execute(sa.delete(ImageNote).where(ImageNote.image_id == image_id)).rowcount)
+        return bool(rowcount(s.execute(sa.delete(ImageNote).where(ImageNote.image_id == image_id))))
     stmt = pg_insert(ImageNote).values(image_id=image_id, note=text, user_id=acting)
     stmt = stmt.on_conflict_do_update(index_elements=[ImageNote.image_id],
                                       set_={"note": stmt.excluded.note, "user_id": stmt.excluded.user_id,
@@ -351,7 +352,7 @@ def find_search(s: Session, name: str, acting: int | None) -> SavedSearchRecord 
 
 
 def delete_search(s: Session, search_id: int) -> bool:
-    return bool(s.execute(sa.delete(SavedSearch).where(SavedSearch.id == search_id)).rowcount)
+    return bool(rowcount(s.execute(sa.delete(SavedSearch).where(SavedSearch.id == search_id))))
 
 
 # --- history with a filter ------------------------------------------------------------------------
@@ -385,16 +386,16 @@ def history_filtered(s: Session, *, limit: int, compiled: Compiled, sort: str,
                   user_id=user_id, compiled=compiled)
     for prompt_id, media in s.execute(q.order_by(GeneratedImage.id)):
         images[int(prompt_id)].append(media)
-    prompts = {int(r[0]): r for r in s.execute(
+    prompts = {int(row[0]): row for row in s.execute(
         sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
                   Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images)
         .join(User, User.id == Prompt.user_id).where(Prompt.id.in_(order)))}
     out = []
     for p in order:
-        r = prompts.get(p)
-        if r is None:
+        found = prompts.get(p)
+        if found is None:
             continue
-        out.append(HistoryRow(prompt_id=p, prompt=r[1], created_at=r[2], user_email=r[3], model=r[4],
-                              aspect_ratio=r[5], seed=r[6], requested=r[7], image_count=len(images[p]),
-                              media_ids=tuple(images[p])))
+        out.append(HistoryRow(prompt_id=p, prompt=found[1], created_at=found[2], user_email=found[3],
+                              model=found[4], aspect_ratio=found[5], seed=found[6], requested=found[7],
+                              image_count=len(images[p]), media_ids=tuple(images[p])))
     return out

@@ -102,15 +102,15 @@ TABLES: list[TableSpec] = [
     TableSpec("queue_item", _table(QueueItemRow), key=("user_email", "prompt_text", "created_at"),
               refs={"prompt_id": "prompt"}, fixup=_queue_fixup),
     # The library's own marks (issue 14). A tag's image_count is the triggers' to keep (schema.sql).
-    TableSpec("tag", Tag.__table__, key=("user_id", "name"), refs={"user_id": "user"},
+    TableSpec("tag", _table(Tag), key=("user_id", "name"), refs={"user_id": "user"},
               exclude=frozenset({"image_count"})),
-    TableSpec("image_tag", ImageTag.__table__, key=("tag_id", "image_id"), refs={"tag_id": "tag", "image_id": "image"}),
-    TableSpec("board", Board.__table__, key=("user_id", "name"), refs={"user_id": "user"}),
-    TableSpec("board_image", BoardImage.__table__, key=("board_id", "image_id"),
+    TableSpec("image_tag", _table(ImageTag), key=("tag_id", "image_id"), refs={"tag_id": "tag", "image_id": "image"}),
+    TableSpec("board", _table(Board), key=("user_id", "name"), refs={"user_id": "user"}),
+    TableSpec("board_image", _table(BoardImage), key=("board_id", "image_id"),
               refs={"board_id": "board", "image_id": "image"}),
-    TableSpec("rating", ImageRating.__table__, key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
-    TableSpec("note", ImageNote.__table__, key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
-    TableSpec("saved_search", SavedSearch.__table__, key=("user_id", "name"), refs={"user_id": "user"}),
+    TableSpec("rating", _table(ImageRating), key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
+    TableSpec("note", _table(ImageNote), key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
+    TableSpec("saved_search", _table(SavedSearch), key=("user_id", "name"), refs={"user_id": "user"}),
 ]
 
 
