@@ -24,6 +24,7 @@ from core.service.queue import ITEM_DONE, ITEM_FAILED, QueueEvent, QueueOptions,
 from core.store import ImageRecord, QueueItem
 from gui.dialogs.export_dialog import ExportDialog, open_folder
 from gui.dialogs.paste_prompts import PastePromptsDialog
+from gui.dialogs.placement import present
 from gui.dialogs.web_import import WebImportDialog
 from gui.models.queue_model import options_text
 from gui.widgets.queue_panel import prompt_files
@@ -121,9 +122,7 @@ class BatchActions:
 
             self.paste_dialog = PastePromptsDialog(submit, shown, self)
         self.paste_dialog.set_options_text(shown)
-        self.paste_dialog.show()
-        self.paste_dialog.raise_()
-        self.paste_dialog.activateWindow()
+        present(self.paste_dialog)
         self.paste_dialog.text.setFocus()
 
     def _queue_added(self: MainWindow, items: list[QueueItem]) -> None:
@@ -256,8 +255,7 @@ class BatchActions:
                            template=self.gui.get("export/template"), parent=self)
         dlg.exported.connect(lambda r, d=dlg: self._exported(d, r))
         self.export_dialog = dlg
-        dlg.show()
-        dlg.raise_()
+        present(dlg)
 
     def _exported(self: MainWindow, dlg: ExportDialog, r: ExportResult) -> None:
         self.gui.set("export/last_dir", dlg.folder.text().strip())
@@ -277,9 +275,7 @@ class BatchActions:
         dlg.finished_import.connect(self._web_import_done)
         dlg.failed_import.connect(lambda e: self.statusBar().showMessage("The import stopped with an error.", 5000))
         self.import_dialog = dlg
-        dlg.show()  # it asks what to import first (new only, at most N, or a full rescan)
-        dlg.raise_()
-        dlg.activateWindow()
+        present(dlg)  # it asks what to import first (new only, at most N, or a full rescan)
 
     def _web_image(self: MainWindow, record: ImageRecord) -> None:
         if not self.model.filtered:  # else the gallery's next check brings those the filter matches

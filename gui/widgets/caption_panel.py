@@ -53,6 +53,7 @@ from gui.errors import view_for
 from gui.export import image_to_png
 from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
 from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
+from gui.widgets.flow_layout import FlowLayout
 
 PREVIEW = 112
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.jpe *.gif *.webp *.bmp *.tif *.tiff *.svg *.avif);;All files (*)"
@@ -255,8 +256,7 @@ class CaptionPanel(QWidget):
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hint.setWordWrap(True)
         dz.addWidget(hint)
-        row = QHBoxLayout()
-        row.addStretch(1)
+        row = FlowLayout(spacing=8, centred=True)  # wraps in a narrow window instead of clipping the buttons
         self.browse_button = QPushButton("Browse…")
         self.browse_button.setAccessibleName("Browse for images to caption")
         icons.bind(self.browse_button, "folder")
@@ -272,10 +272,12 @@ class CaptionPanel(QWidget):
         self.count.setValue(max(protocol.MIN_COUNT, min(protocol.MAX_COUNT, int(ctx.gui.get("caption/count")))))
         self.count.setAccessibleName("Captions per image")
         count_label.setBuddy(self.count)
-        row.addSpacing(16)
-        row.addWidget(count_label)
-        row.addWidget(self.count)
-        row.addStretch(1)
+        per_image = QWidget()  # the label and its box stay together on one line
+        pl = QHBoxLayout(per_image)
+        pl.setContentsMargins(8, 0, 0, 0)
+        pl.addWidget(count_label)
+        pl.addWidget(self.count)
+        row.addWidget(per_image)
         dz.addLayout(row)
         ll.addWidget(self.drop)
 

@@ -6,16 +6,28 @@ Buttons are the main window's actions (same shortcuts, same enabled state as the
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QAction, QColor, QImage, QPainter, QPainterPath, QPaintEvent, QPixmap
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPixmap,
+    QResizeEvent,
+    QTextOption,
+)
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
-    QGridLayout,
     QLabel,
     QScrollArea,
     QSizePolicy,
     QStackedWidget,
+    QTextEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -24,6 +36,7 @@ from PySide6.QtWidgets import (
 from core.imagefx import protocol
 from core.store import ImageRecord
 from gui import theme
+from gui.widgets.flow_layout import FlowLayout
 
 FIELDS = (("seed", "Seed"), ("model", "Model"), ("aspect", "Aspect ratio"), ("size", "Size"),
           ("date", "Created"), ("account", "Account"), ("media", "Media id"))
@@ -41,6 +54,71 @@ def facts(r: ImageRecord) -> list[tuple[str, str, str]]:
         "media": r.media_id,
     }
     return [(key, label, values[key]) for key, label in FIELDS]
+
+
+class WrapAnywhere(QTextEdit):
+    """Read-only text that wraps anywhere and is exactly as tall as its text: a media id or an e-mail
+    has no spaces, so a word-wrapped label cannot break it and clips it. Selecting and copying it
+    gives the text as it is (no break characters put in for display)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                     | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.document().setDocumentMargin(0)
+        self.viewport().setAutoFillBackground(False)
+        self.setStyleSheet("QTextEdit { background: transparent; }")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self._fit()
+
+    def setText(self, text: str) -> None:
+        self.setPlainText(text)
+        self._fit()
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(40, self.height())
+
+    def sizeHint(self) -> QSize:
+        return QSize(160, self.height())
+
+    def _fit(self) -> None:
+        doc = self.document()
+        doc.setTextWidth(max(1, self.viewport().width()))
+        h = max(self.fontMetrics().height(), math.ceil(doc.size().height())) + 2 * self.frameWidth()
+        if h != self.height():
+            self.setFixedHeight(h)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+
+def set_value(widget: QLabel | WrapAnywhere, text: str) -> None:
+    """Show a value; a label is never narrower than its longest word (the form then puts the name
+    above the value instead of cutting the word)."""
+    widget.setText(text)
+    if isinstance(widget, QLabel):
+        fm = widget.fontMetrics()
+        widget.setMinimumWidth(max((fm.horizontalAdvance(word) for word in text.split()), default=0) + 2)
+
+
+def field_value(key: str) -> QLabel | WrapAnywhere:
+    """The widget a field's value is shown in: ids and addresses wrap anywhere, the rest are labels."""
+    if key in ("media", "account"):
+        return WrapAnywhere()
+    value = QLabel()
+    value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    value.setWordWrap(True)
+    return value
 
 
 class Preview(QWidget):
@@ -108,7 +186,7 @@ class DetailsPanel(QFrame):
         super().__init__(parent)
         self.setObjectName("sidebar")
         self.setAccessibleName("Image details")
-        self.setMinimumWidth(260)
+        self.setMinimumWidth(220)
         self.record: ImageRecord | None = None
         self.actions_ = actions
         self.buttons: list[QToolButton] = []  # in reading order, for the window's tab chain
@@ -116,11 +194,30 @@ class DetailsPanel(QFrame):
         outer.setContentsMargins(14, 12, 14, 12)
         outer.setSpacing(10)
 
+        # Everything scrolls when the window is short (600 px, or 2× scaling): rows keep their
+        # height instead of being squeezed on top of each other.
+        body = QWidget()
+        body.setObjectName("detailsBody")
+        bl = QVBoxLayout(body)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.setSpacing(10)
+        self.body_scroll = QScrollArea()
+        self.body_scroll.setWidgetResizable(True)
+        self.body_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.body_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body_scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.body_scroll.viewport().setAutoFillBackground(False)
+        body.setAutoFillBackground(False)
+        self.body_scroll.setStyleSheet("QScrollArea#detailsScroll, QWidget#detailsBody { background: transparent; }")
+        self.body_scroll.setObjectName("detailsScroll")
+        self.body_scroll.setWidget(body)
+        outer.addWidget(self.body_scroll, 1)
+
         self.preview = Preview()
-        outer.addWidget(self.preview)
+        bl.addWidget(self.preview)
 
         self.stack = QStackedWidget()
-        outer.addWidget(self.stack, 1)
+        bl.addWidget(self.stack, 1)
 
         # Page 0: nothing selected.
         empty = QWidget()
@@ -128,6 +225,7 @@ class DetailsPanel(QFrame):
         el.addStretch(1)
         t = QLabel("No image selected")
         t.setObjectName("emptyTitle")
+        t.setWordWrap(True)
         t.setAlignment(Qt.AlignmentFlag.AlignCenter)
         el.addWidget(t)
         s = QLabel("Select an image in the gallery to see its prompt, seed and size. "
@@ -169,12 +267,11 @@ class DetailsPanel(QFrame):
         form.setHorizontalSpacing(12)
         form.setVerticalSpacing(4)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
-        self.fields: dict[str, QLabel] = {}
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # narrow: the name above its value
+        self.fields: dict[str, QLabel | WrapAnywhere] = {}
         for key, label in FIELDS:
-            value = QLabel()
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value = field_value(key)
             value.setAccessibleName(label)
-            value.setWordWrap(key == "media")
             name = QLabel(label)
             name.setObjectName("fieldLabel")
             form.addRow(name, value)
@@ -190,6 +287,7 @@ class DetailsPanel(QFrame):
         ml.setContentsMargins(0, 0, 0, 0)
         self.many_label = QLabel()
         self.many_label.setObjectName("heading")
+        self.many_label.setWordWrap(True)
         ml.addWidget(self.many_label)
         hint = QLabel("Save, favourite or delete them together, or drag them to another app.")
         hint.setObjectName("subtle")
@@ -198,13 +296,15 @@ class DetailsPanel(QFrame):
         ml.addLayout(self._buttons(["favorite", "save", "delete"], text=True))
         ml.addStretch(1)
         self.stack.addWidget(many)
+        # As narrow as the content allows, and never narrower: the body scrolls only up and down.
+        extent = self.body_scroll.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(max(200, body.minimumSizeHint().width() + 28 + extent))
         self.show_records([])
 
-    def _buttons(self, names: list[str], *, text: bool = False) -> QGridLayout:
-        grid = QGridLayout()
-        grid.setSpacing(6)
-        cols = 2 if text else len(names)
-        for i, name in enumerate(names):
+    def _buttons(self, names: list[str], *, text: bool = False) -> FlowLayout:
+        """A row of the window's actions as buttons; it wraps in a narrow panel instead of clipping."""
+        flow = FlowLayout(spacing=6, centred=not text)
+        for name in names:
             action = self.actions_.get(name)
             if action is None:
                 continue
@@ -214,13 +314,11 @@ class DetailsPanel(QFrame):
             b.setAccessibleName(action.text().replace("&", "").rstrip("…"))
             if text:
                 b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
             else:
                 b.setIconSize(QSize(20, 20))
-                b.setMinimumSize(QSize(36, 34))
-                b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-            grid.addWidget(b, i // cols, i % cols)
-        return grid
+                b.setFixedSize(QSize(36, 34))
+            flow.addWidget(b)
+        return flow
 
     def show_records(self, records: list[ImageRecord], thumbnail: QPixmap | None = None) -> None:
         if not records:
@@ -244,7 +342,7 @@ class DetailsPanel(QFrame):
         self.prompt.setText(r.prompt)
         self.prompt.setToolTip(r.returned_prompt if r.returned_prompt and r.returned_prompt != r.prompt else "")
         for key, _label, value in facts(r):
-            self.fields[key].setText(value)
+            set_value(self.fields[key], value)
         self.stack.setCurrentIndex(1)
 
     def show_full(self, image_id: int, image: QImage) -> None:

@@ -20,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelection,
     QItemSelectionModel,
     QMimeData,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPoint,
     QSize,
@@ -51,7 +53,14 @@ from gui.widgets.gallery_delegate import GalleryDelegate
 from gui.widgets.trash_bar import TrashBar
 
 SEARCH_DELAY_MS = 250
+SEARCH_PLACEHOLDER, SEARCH_PLACEHOLDER_SHORT = "Search prompts  (Ctrl+F)", "Search"
+SEARCH_MIN_WIDTH = 180  # px the search box keeps before the filter buttons give up their names
 PENDING_FRAME_MS = 50  # the "Generating…" tiles' sweep
+
+
+def _text_width(b: QToolButton) -> int:
+    """A tool button's width with its name beside its icon (whatever it shows now)."""
+    return b.iconSize().width() + b.fontMetrics().horizontalAdvance(b.text().replace("&", "")) + 20
 
 
 class GalleryView(EmptyStateListView):
@@ -246,7 +255,8 @@ class GalleryPanel(QWidget):
         bar.setContentsMargins(12, 8, 12, 8)
         bar.setSpacing(8)
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search prompts  (Ctrl+F)")
+        self.search.setPlaceholderText(SEARCH_PLACEHOLDER)
+        self.search.installEventFilter(self)
         self.search.setAccessibleName("Search prompts")
         self.search.setClearButtonEnabled(True)
         self.search.setMaximumWidth(420)
@@ -279,6 +289,9 @@ class GalleryPanel(QWidget):
         layout.addLayout(bar)
         self.trash_bar = TrashBar()
         layout.addWidget(self.trash_bar)
+        self._bar = bar
+        for b in (self.favorites, self.trash):  # may shrink to their icon (resizeEvent) in a narrow window
+            b.setMinimumWidth(b.iconSize().width() + 14)
 
         self.view = GalleryView(model)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -314,6 +327,35 @@ class GalleryPanel(QWidget):
         self.setTabOrder(self.favorites, self.trash)
         self.setTabOrder(self.trash, self.view)
         self._update_empty()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """A narrow gallery (a small window, 2× scaling) shows its filter buttons as icons (their
+        tooltips say what they are) rather than clipping their names."""
+        super().resizeEvent(event)
+        buttons = (self.favorites, self.trash)
+        m = self._bar.contentsMargins()
+        spacing = self._bar.spacing() * 3
+        with_text = sum(_text_width(b) for b in buttons) + self.count_label.sizeHint().width()
+        style = Qt.ToolButtonStyle.ToolButtonIconOnly \
+            if self.width() < with_text + SEARCH_MIN_WIDTH + m.left() + m.right() + spacing \
+            else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+        for b in buttons:
+            if b.toolButtonStyle() != style:
+                b.setToolButtonStyle(style)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search and event.type() == QEvent.Type.Resize:
+            self._fit_placeholder()
+        return super().eventFilter(watched, event)
+
+    def _fit_placeholder(self) -> None:
+        """The search box's hint, shortened when the box is too narrow for all of it."""
+        fm = self.search.fontMetrics()
+        room = self.search.width() - 24 * len(self.search.actions()) - 30  # the search icon and the clear button
+        full = fm.horizontalAdvance(SEARCH_PLACEHOLDER) <= room
+        text = SEARCH_PLACEHOLDER if full else SEARCH_PLACEHOLDER_SHORT
+        if self.search.placeholderText() != text:
+            self.search.setPlaceholderText(text)
 
     # --- the selection, by id -------------------------------------------------------------------
 

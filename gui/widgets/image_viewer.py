@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from core.store import ImageRecord
 from gui import icons
 from gui.actions import key_sequences
-from gui.widgets.details_panel import FIELDS, facts
+from gui.widgets.details_panel import FIELDS, WrapAnywhere, facts, field_value, set_value
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 16.0
 DEFAULT_SIZE = QSize(1000, 760)
@@ -223,11 +223,9 @@ class ImageViewer(QWidget):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # label above value: nothing clipped
         form.setVerticalSpacing(2)
-        self.info_fields: dict[str, QLabel] = {}
+        self.info_fields: dict[str, QLabel | WrapAnywhere] = {}
         for key, label in FIELDS:
-            value = QLabel()
-            value.setWordWrap(True)
-            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value = field_value(key)
             value.setAccessibleName(label)
             name = QLabel(label)
             name.setObjectName("fieldLabel")
@@ -250,7 +248,7 @@ class ImageViewer(QWidget):
                 title = text[:60] + ("…" if len(text) > 60 else "")
             self.info_prompt.setText(record.prompt)
             for key, _label, value in facts(record):
-                self.info_fields[key].setText(value)
+                set_value(self.info_fields[key], value)
         self.setWindowTitle(f"{title} — ImageFX Studio")
         self.position_label.setText(position)
         self.view.set_pixmap(QPixmap.fromImage(image))

@@ -35,6 +35,7 @@ from gui import errors as gerrors
 from gui import icons, theme
 from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
 from gui.context import AppContext, ServiceFactory
+from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
 from gui.importing import GalleryDropImport
@@ -90,14 +91,16 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
 
         self.setWindowIcon(icons.app_icon())
         self.setAccessibleName(APP_TITLE)
-        self.resize(1380, 860)
-        self.setMinimumSize(QSize(760, 520))
+        # No fixed minimum size: the layouts' own (≤ 900×600, tests/gui/test_layout_xvfb.py) is what keeps
+        # every widget whole; a fixed one below it let Qt squeeze widgets on top of each other.
 
         self.actions_ = build_actions(self)
         self._make_widgets()
         self.theme_actions, self.switch_menu = build_menus(self)
         self._make_toolbar()
         self._make_status_bar()
+        # The usual size, shrunk to the screen it opens on (1380 px is wider than a 1280×1024 screen).
+        self.setGeometry(default_geometry(self.screen(), QSize(1380, 860), self.minimumSizeHint()))
         self._make_tab_order()
         self._connect()
         self._restore_state()
@@ -128,7 +131,8 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.gallery_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.gallery_splitter.addWidget(self.gallery)
         self.gallery_splitter.addWidget(self.details)
-        self.gallery_splitter.setStretchFactor(0, 1)
+        self.gallery_splitter.setStretchFactor(0, 3)  # a narrower window narrows the details too, less
+        self.gallery_splitter.setStretchFactor(1, 1)
         self.gallery_splitter.setCollapsible(0, False)
         self.gallery_splitter.setSizes([760, 330])
 
@@ -232,6 +236,9 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         geo = self.gui.get("window/geometry")
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             self.restoreGeometry(geo)
+            screen = self.screen()
+            if screen is not None:  # saved on a larger screen (or another one): back inside this one
+                self.setGeometry(fit_into(self.geometry(), screen.availableGeometry()))
         for key, splitter in (("window/main_splitter", self.main_splitter),
                               ("window/gallery_splitter", self.gallery_splitter),
                               ("window/caption_splitter", self.captions.splitter)):
@@ -417,9 +424,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
             self.sign_in_dialog.signed_in.connect(self._signed_in)
         else:
             self.sign_in_dialog.reset()
-        self.sign_in_dialog.show()
-        self.sign_in_dialog.raise_()
-        self.sign_in_dialog.activateWindow()
+        present(self.sign_in_dialog)  # whole, centred over the window, inside the screen
         self.sign_in_dialog.cookie.setFocus()
 
     def cookie_rejected(self) -> None:
@@ -464,9 +469,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
             self.settings_dialog.saved.connect(self._settings_saved)
         if page == "database":
             self.settings_dialog.tabs.setCurrentIndex(0)
-        self.settings_dialog.show()
-        self.settings_dialog.raise_()
-        self.settings_dialog.activateWindow()
+        present(self.settings_dialog)
 
     def _settings_saved(self, new: Settings, db_changed: bool) -> None:
         old = self.settings
@@ -535,8 +538,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
     def show_shortcuts(self) -> None:
         if self.shortcuts_window is None:
             self.shortcuts_window = shortcuts_dialog(self.menuBar(), self)
-        self.shortcuts_window.show()
-        self.shortcuts_window.raise_()
+        present(self.shortcuts_window)
 
     def show_about(self) -> None:
         from html import escape

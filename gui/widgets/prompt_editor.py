@@ -125,7 +125,7 @@ class PromptEditor(QFrame):
         self.prompt.setAccessibleName("Prompt")
         self.prompt.setAccessibleDescription("What to generate. Ctrl+Enter generates.")
         self.prompt.setTabChangesFocus(True)
-        self.prompt.setMinimumHeight(120)
+        self.prompt.setMinimumHeight(72)  # four lines: the window still fits a 540 px (2×) screen
         self.prompt.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         outer.addWidget(self.prompt, 1)
         self.counter = QLabel()
@@ -146,6 +146,9 @@ class PromptEditor(QFrame):
         self.aspect.setAccessibleName("Aspect ratio")
         for a in protocol.ASPECT_RATIOS:
             self.aspect.addItem(protocol.ASPECT_LABELS.get(a, a), a)
+        for combo in (self.model, self.aspect):  # as wide as the longest choice: never a clipped label
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            combo.setMinimumWidth(combo.sizeHint().width())
         self.count = QSpinBox()
         self.count.setRange(protocol.MIN_COUNT, protocol.MAX_COUNT)
         self.count.setAccessibleName("Number of images")

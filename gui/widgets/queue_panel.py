@@ -38,6 +38,7 @@ from gui.actions import add_actions
 from gui.models.queue_model import ItemRole, QueueModel
 from gui.queue_runner import PAUSED_BY_USER, RUNNING, STOPPING, QueueRunner
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
+from gui.widgets.flow_layout import FlowLayout
 from gui.widgets.queue_delegate import ROW_HEIGHT, QueueDelegate
 
 PROMPT_FILE_SUFFIXES = (".txt",)
@@ -186,15 +187,9 @@ class QueuePanel(QWidget):
         self.status.setAccessibleName("Queue status")
         self.status.hide()
         hl.addWidget(self.status)
-        bar = QHBoxLayout()
-        bar.setSpacing(4)
-        for key in ("queue_file", "queue_paste", None, "queue_cancel", "queue_retry", "queue_remove",
-                    "queue_clear"):
-            if key is None:
-                bar.addSpacing(12)
-                continue
+        bar = FlowLayout(spacing=4)  # wraps in a narrow window instead of clipping the buttons
+        for key in ("queue_file", "queue_paste", "queue_cancel", "queue_retry", "queue_remove", "queue_clear"):
             bar.addWidget(self._button(key))
-        bar.addStretch(1)
         hl.addLayout(bar)
         layout.addWidget(head)
 
