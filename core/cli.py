@@ -32,17 +32,20 @@ EXIT_INTERRUPTED = 130
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "success"),
     (EXIT_ERROR, "unexpected error (a bug: run again with -v and report what it prints)"),
-    (EXIT_USAGE, "usage: a bad option, value, file or account name"),
+    (EXIT_USAGE, "usage: a bad option, value, file or account name; a media id or model ImageFX does not have"),
     (EXIT_AUTH, "not signed in, cookie invalid or expired, or the stored cookie is damaged"),
     (EXIT_SAFETY, "refused by ImageFX's safety filter"),
     (EXIT_NETWORK, "network or ImageFX server failure"),
     (EXIT_DATABASE, "database failure"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, or the queue/import was stopped)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C, or the queue/import was stopped); 143 SIGTERM, 129 SIGHUP: 128 + the "
+                       "signal, after images that arrived are kept"),
 )
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("GOOGLE_COOKIE", "the labs.google cookie (instead of the keyring; safer than --cookie)"),
     ("IMAGEFX_DEMO", "true: the offline demo, as --demo"),
-    ("IMAGEFX_TIMEOUT", "seconds to wait for an ImageFX answer (default 120, 1 to 3600)"),
+    ("IMAGEFX_TIMEOUT", "seconds an ImageFX call may take, start to end (default 120, 1 to 3600)"),
+    ("IMAGEFX_STORE_TIMEOUT", "seconds a database statement of a store may take (default 30; a lock a third of "
+                              "that); the images wait in the spool meanwhile"),
     ("IMAGEFX_DB", "embedded or server: which database to use"),
     ("DATABASE_URL", "a PostgreSQL server (postgresql://user@host/db); or DB_HOST, DB_PORT, DB_NAME, "
                      "DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT"),
@@ -133,7 +136,8 @@ def _epilog() -> str:
     codes = "\n".join(f"  {code:<5}{what}" for code, what in EXIT_CODES)
     import textwrap
 
-    env = "\n".join(textwrap.fill(what, 96, initial_indent=f"  {name:<20}", subsequent_indent=" " * 22)
+    width = max(len(name) for name, _ in ENVIRONMENT) + 2
+    env = "\n".join(textwrap.fill(what, 96, initial_indent=f"  {name:<{width}}", subsequent_indent=" " * (width + 2))
                     for name, what in ENVIRONMENT)
     return (f"exit codes:\n{codes}\n\nenvironment:\n{env}\n\n"
             "The cookie comes from --cookie-file FILE, --cookie - (standard input), GOOGLE_COOKIE or the\n"
@@ -171,6 +175,16 @@ def _everywhere(p: argparse.ArgumentParser, *, top: bool = True) -> None:
                 _everywhere(child, top=False)
 
 
+class _Models:
+    """The models ImageFX accepts, in --help; read from the protocol only when help is printed
+    (importing it costs start-up time every command would pay)."""
+
+    def __str__(self) -> str:
+        from core.imagefx.protocol import models_text
+
+        return models_text()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog=command(), description="ImageFX Studio: generate, fetch, caption and browse your "
                 "ImageFX images. Without a command, the desktop app starts.", epilog=_epilog(),
@@ -181,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("generate", help="generate images from a prompt")
     g.add_argument("-p", "--prompt", required=True, help="what to draw")
     g.add_argument("-n", "--count", type=_count, default=None, help="number of images, 1-8 (default 4)")
-    g.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5; IMAGEN_4 is an alias)")
+    g.add_argument("-m", "--model", default=None, help="model: %(models)s").models = _Models()  # type: ignore[attr-defined]
     g.add_argument("--size", "--sz", type=_size, default=None,
                    help="SQUARE, PORTRAIT, LANDSCAPE, LANDSCAPE_FOUR_THREE (or MOBILE_LANDSCAPE), UNSPECIFIED")
     g.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
@@ -232,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="file to write (default imagefx-backup-YYYYMMDD-HHMMSS.sql.gz here)")
     rs = msub.add_parser("restore", help="load a backup into the configured database, which must be empty")
     rs.add_argument("file", help="a file written by 'maintenance backup'")
+    sp = msub.add_parser("spool", help="list generations kept in the spool: for this database, for another "
+                                       "one, or set aside")
+    sp.add_argument("--store-here", action="store_true",
+                    help="store the generations waiting for another database in this one instead")
     _add_issue7_parsers(sub)
     di = sub.add_parser("desktop-install", help="add the app to your desktop's applications menu (Linux)")
     di.add_argument("--uninstall", action="store_true", help="remove the menu entry and icon again")
@@ -252,15 +270,16 @@ def _err(message: str) -> None:
 
 def exit_code_for(exc: BaseException) -> int:
     from core.export import ExportError
-    from core.imagefx.errors import AuthError, ImageFXError, SafetyRefusal
+    from core.imagefx.errors import AuthError, ImageFXError, ModelRejected, NotFound, SafetyRefusal
     from core.images import ImageError
     from core.secrets import SecretError
     from core.service import StorageFailed, ValidationError
     from core.store import DatabaseError
     from core.userfiles import UserFileError
 
-    if isinstance(exc, (UsageError, ValidationError, ImageError, ExportError, UserFileError)):
-        return EXIT_USAGE
+    if isinstance(exc, (UsageError, ValidationError, ImageError, ExportError, UserFileError, NotFound,
+                        ModelRejected)):
+        return EXIT_USAGE  # includes what the user typed that does not exist: a media id, a model
     if isinstance(exc, AuthError):
         return EXIT_AUTH
     if isinstance(exc, SafetyRefusal):
@@ -501,6 +520,15 @@ def _service(args: argparse.Namespace, cookie: str | None = None):
     return Service(load_settings(**overrides), cookie=cookie)
 
 
+def _open(svc: object) -> None:
+    """Connect (storing what the spool kept for this database) and say, once, what was set aside."""
+    try:
+        svc.open()  # type: ignore[attr-defined]
+    finally:
+        for notice in svc.spool_notices():  # type: ignore[attr-defined]
+            _err(notice)
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from core.imagefx.types import GenerationRequest
 
@@ -509,11 +537,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         d = svc.settings.generation
         req = GenerationRequest(prompt=args.prompt, count=args.count or d.count, model=args.model or d.model,
                                 aspect_ratio=args.size or d.aspect_ratio, seed=args.seed)
-        from core.service import StorageFailed
+        from core import interrupts
+        from core.service import StorageFailed, UnstorableAnswer
         from core.store import DatabaseError
 
         try:
-            svc.open()
+            _open(svc)
         except DatabaseError:
             pass  # the database being down must not stop a generation: the spool keeps it
         try:
@@ -523,6 +552,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             _err(f"{exc.user_message} The images are saved in {directory} only; free disk space or fix the "
                  "database.")
             return EXIT_DATABASE
+        except UnstorableAnswer as exc:
+            _save_generation(directory, exc.generation)
+            _err(f"{exc.user_message} They are saved in {directory} too, but not in the library.")
+            return EXIT_NETWORK
         from core.export import ExportError
 
         try:
@@ -533,10 +566,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if result.spooled:
             _err(f"The database could not store the images ({result.storage_error}); they are saved in "
-                 f"{directory} and kept in the spool, to be stored when the database is back.")
+                 f"{directory} and kept in the spool, to be stored when {svc.db.where} is back "
+                 "('maintenance spool' lists what waits).")
             return EXIT_DATABASE
         if result.record.duplicates:
             log.info("%d image(s) were already stored", result.record.duplicates)
+        signum = interrupts.deferred()
+        if signum is not None:
+            _err(f"Interrupted ({interrupts.signal_name(signum)}) after the images arrived: they are stored in "
+                 f"the library and saved in {directory}.")
+            return 128 + signum
     return EXIT_OK
 
 
@@ -559,7 +598,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     directory = _prepare_dir(args.dir)
     with _service(args, _cookie(args)) as svc:
-        svc.open()
+        _open(svc)
         record, data = svc.fetch(args.media_id)
         facts = record if record is not None else ImageFacts(media_id=args.media_id.strip(), prompt="",
                                                              created_at=datetime.now(UTC))
@@ -569,7 +608,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 def cmd_caption(args: argparse.Namespace) -> int:
     with _service(args, _cookie(args)) as svc:
-        svc.open()
+        _open(svc)
         result = svc.caption_file(args.image, count=args.count, image_type=args.type)
         for text in result.captions:
             print(" ".join(text.split()))
@@ -626,7 +665,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         when = r.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
         aspect = (r.aspect_ratio or "").replace("IMAGE_ASPECT_RATIO_", "")
         prompt = " ".join(r.prompt.split())
-        print(f"{when}  {r.image_count} img  {r.model or '-'}  {aspect or '-'}  seed {r.seed or 0}  "
+        print(f"{when}  {r.image_count} img  {r.model or '-'}  {aspect or '-'}  {r.seeds_text()}  "
               f"{r.user_email}  {prompt}")
     return EXIT_OK
 
@@ -728,11 +767,49 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
             result = svc.backup(out)
             print(result.path)
             return EXIT_OK
-        svc.open()
+        if args.task == "spool":
+            return _spool_report(svc, store_here=args.store_here)
+        _open(svc)
         if args.task == "cleanup-sessions":
             print(f"Deleted {svc.delete_expired_sessions()} expired session(s).")
         elif args.task == "archive":
             print(f"Archived {svc.archive_older_than(args.days).count} image(s) older than {args.days} days.")
+    return EXIT_OK
+
+
+def _spool_report(svc: object, *, store_here: bool) -> int:
+    """``maintenance spool``: store what waits for this database, then list what is left."""
+    from core.store import DatabaseError
+
+    stored = 0
+    try:
+        _open(svc)
+        if store_here:
+            stored = svc.flush_spool(everything=True)  # type: ignore[attr-defined]
+            for notice in svc.spool_notices():  # type: ignore[attr-defined]
+                _err(notice)
+    except DatabaseError as exc:
+        _err(f"{exc.user_message} What waits for it stays in the spool.")
+    if stored:
+        print(f"Stored {stored} image(s) that waited for another database in {svc.db.where}.")  # type: ignore[attr-defined]
+    entries = svc.spool_entries()  # type: ignore[attr-defined]
+    if not entries:
+        print(f"The spool is empty ({svc.spool.directory}).")  # type: ignore[attr-defined]
+        return EXIT_OK
+    for e in entries:
+        when = e.created_at.astimezone().strftime("%Y-%m-%d %H:%M") if e.created_at else "-"
+        if e.problem:
+            state = f"set aside ({_one_line(e.problem, 80)})"
+        elif e.here:
+            state = f"waiting for this database ({svc.db.where})"  # type: ignore[attr-defined]
+        else:
+            state = f"waiting for another database: {e.target or 'unknown'}"
+        print(f"{when}  {e.images} img  {state}  {_one_line(e.prompt, 40)}  {e.path}")
+    here = sum(1 for e in entries if e.here and not e.problem)
+    elsewhere = sum(1 for e in entries if not e.here and not e.problem)
+    aside = sum(1 for e in entries if e.problem)
+    print(f"{len(entries)} spool entr{'y' if len(entries) == 1 else 'ies'}: {here} for this database, {elsewhere} "
+          f"waiting for another one{' (--store-here stores them here)' if elsewhere else ''}, {aside} set aside.")
     return EXIT_OK
 
 
@@ -754,7 +831,7 @@ def _add_issue7_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
     qa.add_argument("-p", "--prompt", action="append", default=[], help="a prompt (repeat for more)")
     qa.add_argument("-n", "--count", type=_count, default=None, help="images per prompt, 1-8 (default 4)")
     qa.add_argument("--size", "--sz", type=_size, default=None, help="aspect ratio (as for generate)")
-    qa.add_argument("-m", "--model", default=None, help="model (default IMAGEN_3_5)")
+    qa.add_argument("-m", "--model", default=None, help="model: %(models)s").models = _Models()  # type: ignore[attr-defined]
     qa.add_argument("-s", "--seed", type=_seed, default=None, help="seed, 0 = random (default)")
     qr = qsub.add_parser("run", help="run until nothing is pending (exit 3 if it pauses for sign-in)")
     qr.add_argument("--delay", type=_seconds, default=None, help="pause between items in seconds (default 2)")
@@ -859,14 +936,13 @@ def _queue_options(args: argparse.Namespace) -> object:
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    import signal
-
+    from core import interrupts
     from core.service.control import RunControl, RunOutcome
     from core.service.queue import QueueService
 
     action = args.queue_command
     with _service(args, _cookie(args)) as svc:
-        svc.open()
+        _open(svc)
         queue = QueueService(svc)
         if action == "add":
             if not args.file and not args.prompt:
@@ -907,21 +983,17 @@ def cmd_queue(args: argparse.Namespace) -> int:
         # run
         control = RunControl()
         display = _QueueDisplay()
-        interrupts = 0
 
-        def on_sigint(signum: int, frame: object) -> None:
-            nonlocal interrupts
-            interrupts += 1
-            if interrupts > 1:
-                raise KeyboardInterrupt
+        def stop(signum: int) -> None:
             control.stop()
-            _err("Stopping after the current request (Ctrl-C again to quit at once).")
+            interrupts._tell("Stopping after the current request; its images are kept (interrupt again to quit "
+                             "at once).")
 
-        previous = signal.signal(signal.SIGINT, on_sigint)
+        interrupts.install(on_first=stop)  # Ctrl-C, SIGTERM, SIGHUP alike
         try:
             summary = queue.run(delay=args.delay, on_event=display, control=control)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            interrupts.install()
             display.close()
         if summary.outcome is RunOutcome.SIGN_IN:
             _err(f"{summary.message} Then run '{command()} queue run' again; "
@@ -938,7 +1010,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     directory = _prepare_dir(args.dir)
     with _service(args) as svc, Progress("Exporting", unit="image") as bar:
-        svc.open()
+        _open(svc)
 
         def exported(p: object) -> None:
             bar.set_total(p.total)  # type: ignore[attr-defined]
@@ -956,9 +1028,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_web(args: argparse.Namespace) -> int:
+    from core import interrupts
     from core.progress import Progress
     from core.service import webimport as wi
-    from core.service.control import RunOutcome
+    from core.service.control import RunControl, RunOutcome
 
     K = wi.ImportEventKind
     with Progress("Importing", unit="image") as bar:
@@ -976,8 +1049,18 @@ def cmd_import_web(args: argparse.Namespace) -> int:
                 bar.line(f"page {p.pages}: {p.imported} new, {p.already} already, {p.pages} page(s)")
 
         with _service(args, _cookie(args)) as svc:
-            svc.open()
-            summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show)
+            _open(svc)
+            control = RunControl()
+
+            def stop(signum: int) -> None:
+                control.stop()
+                interrupts._tell("Stopping after the current image (interrupt again to quit at once).")
+
+            interrupts.install(on_first=stop)
+            try:
+                summary = wi.WebImporter(svc).run(limit=args.limit, full=args.full, on_event=show, control=control)
+            finally:
+                interrupts.install()
     if summary.outcome is RunOutcome.SIGN_IN:
         _err(f"{summary.message} Run '{command()} import-web' again afterwards; it goes on from here.")
         return EXIT_AUTH
@@ -1015,7 +1098,7 @@ def cmd_import_files(args: argparse.Namespace) -> int:
     from core.service.file_import import NO_ACCOUNT, FileImporter, Outcome
 
     with _service(args) as svc, Progress("Importing files", unit="file", milestones=True) as bar:
-        svc.open()
+        _open(svc)
         summary = FileImporter(svc).run(args.paths, user_email=args.user,
                                         on_progress=lambda p: bar.update(p.done, p.total))
     for r in summary.rejected:
@@ -1033,7 +1116,7 @@ def cmd_library(args: argparse.Namespace) -> int:
     from core.service import library_io
 
     with _service(args) as svc:
-        svc.open()
+        _open(svc)
         if args.library_command == "export":
             with Progress("Exporting rows", unit="row", milestones=True) as bar:
                 result = library_io.export_library(svc, args.file, on_progress=lambda p: bar.update(p.done, p.total))
@@ -1090,7 +1173,7 @@ def _resolve(svc: Any, refs: list[str]) -> list[int]:
 
 def cmd_trash(args: argparse.Namespace) -> int:
     with _service(args) as svc:
-        svc.open()
+        _open(svc)
         days = max(0, svc.settings.trash_days)
         action = args.trash_command
         if action == "list":
@@ -1185,6 +1268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gui.app import run
 
         return run(demo=args.demo)
+    from core import interrupts
     from core.config import load_settings
     from core.logs import setup_logging
 
@@ -1193,11 +1277,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"Warning: {notice}")
     setup_logging(verbose=args.verbose, log_dir=settings.log_dir if args.command != "history" else None,
                   log_queries=settings.log_queries)
+    interrupts.install()  # Ctrl-C, SIGTERM, SIGHUP: stop, but keep images that arrived (core/interrupts.py)
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        _err("Interrupted.")
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        kept = interrupts.waiting_in_spool()
+        where = (f" The {kept} image(s) that arrived are kept in the spool and stored at the next start."
+                 if kept else "")
+        _err(f"Interrupted.{where}")
+        return getattr(exc, "exit_code", EXIT_INTERRUPTED)
+    except OSError as exc:  # the terminal went away (SIGHUP) or the reader of a pipe did: nothing to tell
+        import errno
+
+        if exc.errno not in (errno.EIO, errno.EPIPE):
+            raise
+        signum = interrupts.deferred()
+        return 128 + signum if signum is not None else EXIT_ERROR
     except Exception as exc:
         from core.service import describe
 

@@ -13,7 +13,9 @@ from core.imagefx.errors import (
     Cancelled,
     CookieFormatError,
     ImageFXError,
+    ModelRejected,
     NetworkError,
+    NotFound,
     ProtocolChanged,
     RateLimited,
     RequestTimeout,
@@ -32,8 +34,9 @@ from core.imagefx.types import (
 
 __all__ = [
     "AuthError", "BadRequest", "Cancelled", "Caption", "CookieFormatError", "GeneratedImage", "Generation",
-    "GenerationRequest", "HistoryEntry", "HistoryPage", "ImageFXClient", "ImageFXError", "NetworkError",
-    "ProtocolChanged", "RateLimited", "RequestTimeout", "SafetyRefusal", "ServerError", "SessionInfo",
+    "GenerationRequest", "HistoryEntry", "HistoryPage", "ImageFXClient", "ImageFXError", "ModelRejected",
+    "NetworkError", "NotFound", "ProtocolChanged", "RateLimited", "RequestTimeout", "SafetyRefusal", "ServerError",
+    "SessionInfo",
     "parse_cookie",
 ]
 

@@ -1,19 +1,25 @@
 """HTTP client for ImageFX: four calls, a cached access token, and retries where they help.
 
 Wire details live in ``protocol.py``; this module moves bytes, times them out, retries
-429/5xx/connection failures with backoff, and turns ``requests`` exceptions into the
-error tree of ``errors.py``. The retry loop is hand-written rather than a urllib3
-``Retry`` adapter because a wait must be cancellable from the GUI and a long
-``Retry-After`` must be handed to the caller (the queue schedules it) instead of
-blocking a thread for minutes.
+429/5xx/connection failures (waits from the one policy of ``retry.py``), and turns ``requests``
+exceptions into the error tree of ``errors.py``. The retry loop is hand-written rather than a
+urllib3 ``Retry`` adapter because a wait must be cancellable from the GUI and a long
+``Retry-After`` must be handed to the caller (the queue schedules it) instead of blocking a
+thread for minutes.
+
+Every call has a wall-clock deadline (``deadline``, by default the timeout) besides requests'
+timeouts, which count per read: a server dripping a byte a second never trips those. The body
+is streamed with a size cap, and a watchdog shuts the call's socket when the deadline passes
+(:class:`_Deadline`), which ends even a read that waits for the status line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.cookiejar
 import json
 import logging
-import random
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -21,18 +27,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from core.cancel import CancelToken
 from core.imagefx import protocol
 from core.imagefx.cookies import merge_set_cookies, parse_cookie, set_cookie_updates
 from core.imagefx.errors import (
     AuthError,
+    BadRequest,
     ImageFXError,
     NetworkError,
+    NotFound,
     ProtocolChanged,
-    RateLimited,
     RequestTimeout,
 )
+from core.imagefx.retry import CLIENT_POLICY
 from core.imagefx.types import (
     Caption,
     GeneratedImage,
@@ -59,6 +70,104 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
+class _Deadline:
+    """One call's wall-clock limit: at ``at`` the watchdog shuts the call's socket, which ends the
+    read in progress (the call then raises RequestTimeout)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.expired = False
+        self.answering = False  # the status line and headers are in: the body is on its way
+        self.connection: HTTPConnection | None = None
+        self.socket: socket.socket | None = None  # kept: http.client drops conn.sock once a reply will close
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _calls.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _calls.deadline = None
+        with self._lock:
+            self.connection = None  # back in the pool: a late watchdog must not touch it
+            self.socket = None
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            conn, sock = self.connection, self.socket
+        if sock is None and conn is not None:
+            sock = getattr(conn, "sock", None)
+        if sock is not None:
+            try:  # the plain socket's shutdown, also under TLS: the SSL object stays intact
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def attach(self, conn: HTTPConnection, sock: socket.socket | None = None) -> None:
+        with self._lock:
+            self.connection = conn
+            if sock is not None:
+                self.socket = sock
+            expired = self.expired
+        if expired:
+            self._expire()
+
+    def check(self) -> None:
+        if self.expired or time.monotonic() >= self.at:
+            self.expired = True
+            raise _cut_off(self.seconds, self.answering)
+
+
+_calls = threading.local()  # the deadline of the call this thread is making
+
+
+def _cut_off(seconds: float, answering: bool) -> RequestTimeout:
+    if not answering:
+        return RequestTimeout(f"ImageFX did not answer in time (within {seconds:g} s).")
+    return RequestTimeout(f"ImageFX did not finish answering within {seconds:g} s; the call was cut off.",
+                          action="Try again; if it keeps happening, the connection or the service is very slow.")
+
+
+class _Watched:
+    """Tells the calling thread's deadline which connection carries its request (new or reused)."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_calls, "deadline", None)
+        if deadline is not None:
+            deadline.attach(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+        if deadline is not None:  # connected now (a new connection connects in request())
+            deadline.attach(self, getattr(self, "sock", None))  # type: ignore[arg-type]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _Adapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
 class ImageFXClient:
     """One signed-in user's connection to ImageFX. Thread-safe for concurrent calls."""
 
@@ -71,23 +180,29 @@ class ImageFXClient:
         timeout: float = 120.0,
         connect_timeout: float = 10.0,
         retries: int = 2,
-        backoff: float = 1.0,
-        max_retry_wait: float = 60.0,
+        backoff: float = CLIENT_POLICY.backoff,
+        max_retry_wait: float = CLIENT_POLICY.max_backoff,
         on_cookie_rotated: Callable[[str], None] | None = None,
+        deadline: float | None = None,
+        max_answer_bytes: int = protocol.MAX_ANSWER_BYTES,
     ) -> None:
+        """``timeout`` bounds each read, ``deadline`` (default: ``timeout``) a whole call, start to end."""
         self._cookie = parse_cookie(cookie)
         register_secret(self._cookie)
         self.labs_url = labs_url.rstrip("/")
         self.api_url = api_url.rstrip("/")
         self.timeout = (connect_timeout, timeout)
+        self.deadline = timeout if deadline is None else deadline
+        self.max_answer_bytes = max_answer_bytes
         self.retries = max(0, retries)
-        self.backoff = backoff
-        self.max_retry_wait = max_retry_wait
+        self.policy = dataclasses.replace(CLIENT_POLICY, backoff=backoff, max_backoff=max_retry_wait)
         self.on_cookie_rotated = on_cookie_rotated
         self._session_id = protocol.session_id(int(time.time() * 1000))
         self._http = requests.Session()
         self._http.cookies.set_policy(_NoCookies())
         self._http.trust_env = False  # no proxies from the environment for loopback tests
+        for prefix in ("http://", "https://"):
+            self._http.mount(prefix, _Adapter())
         self._token_lock = threading.Lock()
         self._session: SessionInfo | None = None
         self.session_fetches = 0  # how many times the session endpoint was called
@@ -97,6 +212,22 @@ class ImageFXClient:
     @property
     def cookie(self) -> str:
         return self._cookie
+
+    @property
+    def backoff(self) -> float:
+        return self.policy.backoff
+
+    @backoff.setter
+    def backoff(self, seconds: float) -> None:
+        self.policy = dataclasses.replace(self.policy, backoff=seconds)
+
+    @property
+    def max_retry_wait(self) -> float:
+        return self.policy.max_backoff
+
+    @max_retry_wait.setter
+    def max_retry_wait(self, seconds: float) -> None:
+        self.policy = dataclasses.replace(self.policy, max_backoff=seconds)
 
     def close(self) -> None:
         self._http.close()
@@ -124,7 +255,12 @@ class ImageFXClient:
                  retries: int | None = None) -> Generation:
         """``retries`` overrides the client's retry count for this call (the CLI's ``--retry``)."""
         body = protocol.generate_body(req, self._session_id)
-        data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries)
+        try:
+            data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries)
+        except BadRequest as err:
+            if type(err) is BadRequest and protocol.rejects_model(err.detail or ""):
+                raise protocol.model_rejected(protocol.normalize_model(req.model), err) from None
+            raise
         gen = protocol.parse_generate(data, req)
         for img in gen.images:
             _check_decodes(img)
@@ -133,7 +269,12 @@ class ImageFXClient:
     def fetch_media(self, media_id: str, cancel: CancelToken | None = None, *,
                     retries: int | None = None) -> GeneratedImage:
         """``retries`` overrides the retry count (the web import does its own waiting: 0)."""
-        data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel, retries)
+        try:
+            data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel, retries)
+        except NotFound as err:
+            shown = media_id if len(media_id) <= 24 else media_id[:20] + "…"
+            raise NotFound(f"ImageFX has no image with the media id {shown} (deleted, mistyped, or another "
+                           "account's).", status=err.status, detail=err.detail) from None
         return _check_decodes(protocol.parse_fetch_media(data))
 
     def user_history(self, cursor: str | None = None, limit: int = 12,
@@ -189,9 +330,9 @@ class ImageFXClient:
             try:
                 return self._send_once(method, url, body, token=token, on_session=on_session)
             except ImageFXError as err:
-                if not err.retryable or attempt >= max_retries:
+                if attempt >= max_retries:
                     raise
-                wait = self._wait_for(err, attempt)
+                wait = self.policy.quick_retry_wait(err, attempt)
                 if wait is None:
                     raise
                 log.info("ImageFX %s %s failed (%s); retry %d of %d in %.1fs", method, _path(url),
@@ -200,38 +341,39 @@ class ImageFXClient:
                     cancel.raise_if_cancelled()
                 attempt += 1
 
-    def _wait_for(self, err: ImageFXError, attempt: int) -> float | None:
-        if isinstance(err, RateLimited) and err.retry_after is not None:
-            # A long Retry-After is the caller's to schedule, not ours to sleep through.
-            return err.retry_after if err.retry_after <= self.max_retry_wait else None
-        wait = self.backoff * (2 ** attempt)
-        return min(wait, self.max_retry_wait) * (0.8 + 0.4 * random.random())
-
     def _send_once(self, method: str, url: str, body: dict[str, Any] | None, *, token: str | None,
                    on_session: bool) -> Any:
         started = time.perf_counter()
-        try:
-            resp = self._http.request(
-                method, url,
-                data=json.dumps(body).encode("utf-8") if body is not None else None,
-                headers=protocol.headers(self._cookie, token),
-                timeout=self.timeout,
-                allow_redirects=False,
-            )
-            content = resp.content  # read the whole body here, so a cut-off shows as a network error
-        except requests.exceptions.ReadTimeout:
-            raise RequestTimeout() from None
-        except requests.exceptions.ConnectTimeout:
-            raise NetworkError("Could not connect to ImageFX (the connection timed out).") from None
-        except requests.exceptions.ConnectionError as exc:
-            # A read timeout while the body streams in arrives as a ConnectionError.
-            if "ReadTimeoutError" in repr(exc.args) or "Read timed out" in str(exc):
-                raise RequestTimeout() from None
-            raise _connection_error(exc) from None
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
-            raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
-        except requests.exceptions.RequestException as exc:
-            raise NetworkError(detail=type(exc).__name__) from None
+        with _Deadline(self.deadline) as deadline:
+            try:
+                resp = self._http.request(
+                    method, url,
+                    data=json.dumps(body).encode("utf-8") if body is not None else None,
+                    headers=protocol.headers(self._cookie, token),
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+                if deadline.expired:  # cut off in the headers: http.client takes EOF there for their end
+                    resp.close()
+                    raise _cut_off(deadline.seconds, False)
+                deadline.answering = True
+                try:
+                    content = self._read_body(resp, deadline)
+                finally:
+                    resp.close()
+                if deadline.expired:  # cut off in a body without a length: EOF looks like its end
+                    raise _cut_off(deadline.seconds, True)
+            except ImageFXError:
+                raise
+            except requests.exceptions.RequestException as exc:
+                if deadline.expired:
+                    raise _cut_off(deadline.seconds, deadline.answering) from None
+                raise _request_error(exc) from None
+            except OSError:  # the watchdog shut the socket under a read
+                if deadline.expired:
+                    raise _cut_off(deadline.seconds, deadline.answering) from None
+                raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("ImageFX %s %s -> %d in %.0f ms (%d bytes)", method, _path(url), resp.status_code,
                   elapsed, len(content))
@@ -241,11 +383,26 @@ class ImageFXClient:
         if resp.status_code >= 300:
             raise protocol.error_for(resp.status_code, text, resp.headers.get("Retry-After"),
                                      on_session=on_session)
-        try:
-            return json.loads(text)
-        except ValueError:
-            kind = "a web page" if text.lstrip().startswith("<") else "incomplete or invalid JSON"
-            raise ProtocolChanged(detail=f"answer was {kind}") from None
+        return protocol.loads(text)
+
+    def _read_body(self, resp: requests.Response, deadline: _Deadline) -> bytes:
+        """The whole body, or ProtocolChanged beyond ``max_answer_bytes`` (checked against
+        Content-Length first); the deadline ends a body that never finishes."""
+        cap = self.max_answer_bytes
+        declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise ProtocolChanged(f"ImageFX sent an answer of {int(declared) // (1024 * 1024)} MB, more than the "
+                                  f"{cap // (1024 * 1024)} MB an answer can be.", detail="answer too large")
+        chunks = []
+        size = 0
+        for chunk in resp.iter_content(256 * 1024):
+            size += len(chunk)
+            if size > cap:
+                raise ProtocolChanged(f"ImageFX sent more than the {cap // (1024 * 1024)} MB an answer can be.",
+                                      detail="answer too large")
+            chunks.append(chunk)
+            deadline.check()
+        return b"".join(chunks)
 
     def _absorb_cookies(self, resp: requests.Response, *, notify: bool = True) -> None:
         """Keep a session cookie the server rotated with ``Set-Cookie``.
@@ -286,6 +443,21 @@ def _check_decodes(img: GeneratedImage) -> GeneratedImage:
 def _path(url: str) -> str:
     """The URL's path only: query strings can hold media ids, never worth logging in full."""
     return url.split("?", 1)[0].split("//", 1)[-1].split("/", 1)[-1][:80]
+
+
+def _request_error(exc: requests.exceptions.RequestException) -> NetworkError:
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return RequestTimeout()
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return NetworkError("Could not connect to ImageFX (the connection timed out).")
+    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+        return NetworkError("The connection to ImageFX broke off in the middle of the answer.")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        # A read timeout while the body streams in arrives as a ConnectionError.
+        if "ReadTimeoutError" in repr(exc.args) or "Read timed out" in str(exc):
+            return RequestTimeout()
+        return _connection_error(exc)
+    return NetworkError(detail=type(exc).__name__)
 
 
 def _connection_error(exc: requests.exceptions.ConnectionError) -> NetworkError:

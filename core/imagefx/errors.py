@@ -72,6 +72,19 @@ class BadRequest(ImageFXError):
     default_action = "Check the options (model, aspect ratio, number of images) and try again."
 
 
+class NotFound(BadRequest):
+    """ImageFX has nothing under that name (a media id that was deleted, mistyped or is not yours)."""
+
+    default_message = "ImageFX has no such image."
+    default_action = "Check the media id (history --json lists the ids of your images)."
+
+
+class ModelRejected(BadRequest):
+    """The service does not offer the model asked for; the message names the ones it does."""
+
+    default_message = "ImageFX does not offer that model."
+
+
 class RateLimited(ImageFXError):
     """Quota or rate limit reached. ``retry_after`` is seconds, when the server said."""
 

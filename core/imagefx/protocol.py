@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -20,6 +21,8 @@ from core.imagefx.errors import (
     AuthError,
     BadRequest,
     ImageFXError,
+    ModelRejected,
+    NotFound,
     ProtocolChanged,
     RateLimited,
     SafetyRefusal,
@@ -82,6 +85,14 @@ MODEL_LABELS: dict[str, str] = {"IMAGEN_3_5": "Imagen 4 (IMAGEN_3_5)", "IMAGEN_3
                                 "IMAGEN_3_1": "Imagen 3.1"}
 MIN_COUNT, MAX_COUNT = 1, 8
 MAX_SEED = 2**31 - 1  # prompts.seed is INTEGER
+
+# The shape of an answer's values, as the library keeps them (schema.sql: ids VARCHAR(255), model
+# and aspect-ratio names VARCHAR(50), seeds INTEGER). An answer beyond these has changed shape.
+MAX_ID_CHARS = 255
+MAX_NAME_CHARS = 50
+SEED_RANGE = (-(2**31), 2**31 - 1)
+# The largest answer read (8 images of 1-2 MB of base64 each, with room): a bigger one is cut off.
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
 CAPTION_IMAGE_TYPES: tuple[str, ...] = ("jpeg", "jpg", "jpe", "png", "gif", "webp", "svg", "bmp",
                                         "tiff", "apng", "avif")
 
@@ -105,6 +116,17 @@ def normalize_aspect_ratio(value: str) -> str:
 def normalize_model(value: str) -> str:
     key = value.strip().upper()
     return MODEL_ALIASES.get(key, key)
+
+
+def models_text() -> str:
+    """The models the service accepts, for messages and --help: ``IMAGEN_3_5 (Imagen 4; alias IMAGEN_4)``."""
+    parts = []
+    for m in MODELS:
+        aliases = [a for a, target in MODEL_ALIASES.items() if target == m]
+        label = MODEL_LABELS.get(m, m).split(" (")[0]
+        extra = f"; alias {', '.join(aliases)}" if aliases else ""
+        parts.append(f"{m} ({label}{extra})")
+    return ", ".join(parts)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -182,6 +204,19 @@ def _parse_time(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def loads(text: str | bytes) -> Any:
+    """JSON of an answer; ProtocolChanged for what is not (including JSON nested so deep that
+    parsing it would exhaust the stack: a RecursionError is not a crash to let through)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ProtocolChanged(detail="answer nested too deeply") from None
+    except ValueError:
+        head = text.lstrip()[:1] if isinstance(text, str) else text.lstrip()[:1].decode("latin-1")
+        kind = "a web page" if head == "<" else "incomplete or invalid JSON"
+        raise ProtocolChanged(detail=f"answer was {kind}") from None
+
+
 def parse_session(data: Any) -> SessionInfo:
     """The session answer, or the AuthError that each known failure form means."""
     if not isinstance(data, dict):
@@ -250,6 +285,40 @@ def parse_generate(data: Any, req: GenerationRequest) -> Generation:
         raise ProtocolChanged("ImageFX returned no images for this prompt.", detail="empty generatedImages")
     return Generation(prompt=req.prompt, images=tuple(images), workflow_id=data.get("workflowId"),
                       model=normalize_model(req.model), aspect_ratio=req.aspect_ratio)
+
+
+def answer_problems(images: Iterable[GeneratedImage], workflow_id: object = None) -> list[str]:
+    """What in an answer's images cannot be what ImageFX sends (or what the library can keep): a
+    10,000-character media id, a NUL, a seed beyond 32 bits, a 300-character model name, text that
+    is not Unicode. Empty when the answer has the expected shape."""
+    problems: list[str] = []
+
+    def text(what: str, value: object, limit: int | None) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str):
+            problems.append(f"{what} is not text")
+            return
+        if limit is not None and len(value) > limit:
+            problems.append(f"{what} is {len(value):,} characters long (at most {limit} expected)")
+        if "\x00" in value:
+            problems.append(f"{what} contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(f"{what} is not valid Unicode text")
+
+    for img in images:
+        text("the media id", img.media_id, MAX_ID_CHARS)
+        text("the model name", img.model, MAX_NAME_CHARS)
+        text("the aspect ratio", img.aspect_ratio, MAX_NAME_CHARS)
+        text("the workflow id", img.workflow_id, MAX_ID_CHARS)
+        text("the fingerprint id", img.fingerprint_log_record_id, MAX_ID_CHARS)
+        text("the prompt", img.prompt, None)
+        if img.seed is not None and not SEED_RANGE[0] <= img.seed <= SEED_RANGE[1]:
+            problems.append(f"the seed {img.seed} is beyond 32 bits")
+    text("the workflow id", workflow_id, MAX_ID_CHARS)
+    return list(dict.fromkeys(problems))
 
 
 def parse_fetch_media(data: Any) -> GeneratedImage:
@@ -333,11 +402,22 @@ def is_safety_message(message: str) -> bool:
     return any(marker in low for marker in SAFETY_MARKERS)
 
 
+def rejects_model(message: str) -> bool:
+    """A bad request whose message is about the model (Google names the field ``model_input.model_name_type``)."""
+    low = message.lower().replace(" ", "")
+    return "model_name_type" in low or "modelnametype" in low
+
+
+def model_rejected(model: str, err: BadRequest) -> ModelRejected:
+    return ModelRejected(f"ImageFX does not offer the model {model}.",
+                         action=f"Use one of: {models_text()}.", status=err.status, detail=err.detail)
+
+
 def error_for(status: int, body: str, retry_after: str | None, *, on_session: bool = False) -> ImageFXError:
     """Map a failed HTTP answer to the error the user can act on."""
     try:
         data = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     message = _error_message(data)
     gstatus = _error_status(data)
@@ -347,6 +427,8 @@ def error_for(status: int, body: str, retry_after: str | None, *, on_session: bo
                              kind=AuthError.REJECTED, status=status, detail=message)
         return AuthError("ImageFX no longer accepts your sign-in (the cookie or token has expired).",
                          kind=AuthError.REJECTED, status=status, detail=message)
+    if status == 404 or gstatus == "NOT_FOUND":
+        return NotFound(status=status, detail=message)
     if status == 429 or gstatus == "RESOURCE_EXHAUSTED":
         return RateLimited(retry_after=retry_after_seconds(retry_after), status=status, detail=message)
     if status == 400 or gstatus in ("INVALID_ARGUMENT", "BAD_REQUEST", "FAILED_PRECONDITION"):

@@ -15,12 +15,14 @@ from core.service.service import (
     GenerationResult,
     Service,
     StorageFailed,
+    UnstorableAnswer,
     ValidationError,
     describe,
     validate_request,
 )
 
 __all__ = ["Account", "CaptionResult", "FilterInvalid", "GenerationResult", "Service", "StorageFailed",
+           "UnstorableAnswer",
            "ValidationError", "describe", "validate_request"]
 
 # --- issue 7: queue, web import, export (lazy) -----------------------------------------------

@@ -1,12 +1,17 @@
 """Turn what ImageFX returned into rows ready to store: decoded, typed, thumbnailed.
 
-This CPU work (base64 decode, PNG decode, thumbnail encode) runs before the database
-transaction opens, on a small thread pool (Pillow releases the GIL while it decodes),
-so the transaction itself only writes.
+Two steps, so nothing slow stands between an answer and the spool: :func:`raw_generation`
+only copies what came (the spool keeps that first), :func:`complete` does the CPU work (base64
+decode, image decode, thumbnail encode) before the database transaction opens, on a small
+thread pool (Pillow releases the GIL while it decodes), so the transaction itself only writes.
+A spool entry written raw is completed when it is drained.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -18,10 +23,25 @@ from core.store.records import NewGeneration, NewImage
 _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="thumbs")
 
 
-def new_image(img: GeneratedImage, fallback_aspect: str | None, fallback_model: str | None) -> NewImage:
+def _raw_image(img: GeneratedImage, fallback_aspect: str | None, fallback_model: str | None) -> NewImage:
+    """The image as it came, nothing decoded: what the spool keeps first (``Service.deliver``)."""
+    return NewImage(
+        media_id=img.media_id, encoded_image=img.encoded_image, seed=img.seed, returned_prompt=img.prompt,
+        model=img.model or fallback_model, aspect_ratio=img.aspect_ratio or fallback_aspect,
+        workflow_id=img.workflow_id, fingerprint_log_record_id=img.fingerprint_log_record_id,
+        mime_type=None, width=None, height=None, byte_size=0, thumbnail=None, thumb_width=None, thumb_height=None)
+
+
+def complete_image(img: NewImage) -> NewImage:
+    """Decoded facts and the thumbnail of a raw image (CPU only, before the transaction opens).
+
+    ProtocolChanged if the bytes are not a usable image. An image that has them already is
+    returned as it is."""
+    if img.thumbnail is not None and img.mime_type:
+        return img
     try:
-        data = img.image_bytes()
-    except ValueError:
+        data = base64.b64decode(img.encoded_image, validate=True)
+    except (binascii.Error, ValueError):
         raise ProtocolChanged("ImageFX sent an image that cannot be decoded.", detail="invalid base64") from None
     info = images.sniff(data)
     if info is None:
@@ -31,28 +51,27 @@ def new_image(img: GeneratedImage, fallback_aspect: str | None, fallback_model: 
     except images.ImageError:
         raise ProtocolChanged("ImageFX sent an image that cannot be opened.", detail="undecodable") from None
     size = images.dimensions(data)
-    return NewImage(
-        media_id=img.media_id,
-        encoded_image=img.encoded_image,
-        seed=img.seed,
-        returned_prompt=img.prompt,
-        model=img.model or fallback_model,
-        aspect_ratio=img.aspect_ratio or fallback_aspect,
-        workflow_id=img.workflow_id,
-        fingerprint_log_record_id=img.fingerprint_log_record_id,
-        mime_type=info.mime,
-        width=size[0] if size else None,
-        height=size[1] if size else None,
-        byte_size=len(data),
-        thumbnail=thumb,
-        thumb_width=tw,
-        thumb_height=th,
-    )
+    return dataclasses.replace(img, mime_type=info.mime, width=size[0] if size else None,
+                               height=size[1] if size else None, byte_size=len(data), thumbnail=thumb,
+                               thumb_width=tw, thumb_height=th)
 
 
-def new_generation(gen: Generation, *, user_email: str, user_name: str, user_image_url: str | None,
-                   requested_seed: int | None, source: str = "generate") -> NewGeneration:
-    prepared = list(_pool.map(lambda i: new_image(i, gen.aspect_ratio, gen.model), gen.images))
+def complete(gen: NewGeneration) -> NewGeneration:
+    """``gen`` with every image's facts and thumbnail (on the small pool: Pillow releases the GIL)."""
+    if all(i.thumbnail is not None and i.mime_type for i in gen.images):
+        return gen
+    return dataclasses.replace(gen, images=list(_pool.map(complete_image, gen.images)))
+
+
+def new_image(img: GeneratedImage, fallback_aspect: str | None, fallback_model: str | None) -> NewImage:
+    return complete_image(_raw_image(img, fallback_aspect, fallback_model))
+
+
+def raw_generation(gen: Generation, *, user_email: str, user_name: str, user_image_url: str | None,
+                   requested_seed: int | None, source: str = "generate",
+                   queue_item_id: int | None = None) -> NewGeneration:
+    """What ImageFX delivered, ready for the spool at once: no image decoded yet (:func:`complete`)."""
+    raw = [_raw_image(i, gen.aspect_ratio, gen.model) for i in gen.images]
     reported_model = next((i.model for i in gen.images if i.model), None) or gen.model
     return NewGeneration(
         user_email=user_email,
@@ -60,24 +79,37 @@ def new_generation(gen: Generation, *, user_email: str, user_name: str, user_ima
         user_image_url=user_image_url,
         prompt=gen.prompt,
         seed=requested_seed or 0,
-        count=len(prepared),
-        aspect_ratio=gen.aspect_ratio or prepared[0].aspect_ratio,
+        count=len(raw),
+        aspect_ratio=gen.aspect_ratio or raw[0].aspect_ratio,
         model=reported_model,
         workflow_id=gen.workflow_id,
-        images=prepared,
+        images=raw,
         source=source,
         created_at=datetime.now(UTC),
+        queue_item_id=queue_item_id,
+    )
+
+
+def new_generation(gen: Generation, *, user_email: str, user_name: str, user_image_url: str | None,
+                   requested_seed: int | None, source: str = "generate") -> NewGeneration:
+    return complete(raw_generation(gen, user_email=user_email, user_name=user_name, user_image_url=user_image_url,
+                                   requested_seed=requested_seed, source=source))
+
+
+def raw_fetched(img: GeneratedImage, *, user_email: str, user_name: str, user_image_url: str | None,
+                source: str = "fetch", created_at: datetime | None = None) -> NewGeneration:
+    """A single fetched image, with a prompt row of its own so search finds it (not decoded yet)."""
+    raw = _raw_image(img, None, None)
+    return NewGeneration(
+        user_email=user_email, user_name=user_name, user_image_url=user_image_url,
+        prompt=img.prompt or "", seed=img.seed or 0, count=1, aspect_ratio=raw.aspect_ratio,
+        model=raw.model, workflow_id=img.workflow_id, images=[raw], source=source,
+        created_at=created_at or datetime.now(UTC),
     )
 
 
 def fetched_generation(img: GeneratedImage, *, user_email: str, user_name: str,
                        user_image_url: str | None, source: str = "fetch",
                        created_at: datetime | None = None) -> NewGeneration:
-    """A single fetched image, with a prompt row of its own so search finds it."""
-    prepared = new_image(img, None, None)
-    return NewGeneration(
-        user_email=user_email, user_name=user_name, user_image_url=user_image_url,
-        prompt=img.prompt or "", seed=img.seed or 0, count=1, aspect_ratio=prepared.aspect_ratio,
-        model=prepared.model, workflow_id=img.workflow_id, images=[prepared], source=source,
-        created_at=created_at or datetime.now(UTC),
-    )
+    return complete(raw_fetched(img, user_email=user_email, user_name=user_name, user_image_url=user_image_url,
+                                source=source, created_at=created_at))

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from core import interrupts
 from core.cancel import CancelToken
 from core.imagefx.errors import ImageFXError
 from core.imagefx.retry import RUN_POLICY, Failure, classify
@@ -52,9 +53,10 @@ from core.service.control import (
     probe_imagefx,
     retry_while_down,
 )
-from core.service.service import Service, StorageFailed, ValidationError, validate_request
+from core.service.service import Service, StorageFailed, UnstorableAnswer, ValidationError, validate_request
 from core.store import (
     DatabaseError,
+    DatabaseRejected,
     DatabaseUnavailable,
     GenerationRecord,
     ImageRecord,
@@ -63,6 +65,7 @@ from core.store import (
     QueueCounts,
     QueueItem,
     SpoolError,
+    deadline,
     queue_repo,
     repo,
 )
@@ -598,7 +601,8 @@ class _Run:
             new = self._generate(item, req, token)
             if new is None:
                 return
-            if self.control.cancel_requested:
+            if self.control.cancel_requested:  # the user gave up on this item: its images go too
+                self.svc._unspool(new)
                 self._finish(item, queue_repo.mark_cancelled, ITEM_CANCELLED, "Cancelled.")
                 return
             record = self._store(item, new)
@@ -648,10 +652,16 @@ class _Run:
             client = self.svc.client()
             info = client.session(token)
             self.svc._record_session(info)
-            gen = client.generate(req, token, retries=0)  # every wait is ours: cancellable, reported
-            return prepare.new_generation(gen, user_email=info.email, user_name=info.name,
-                                          user_image_url=info.image_url, requested_seed=req.seed,
-                                          source="queue")
+            with interrupts.guard("") as guard:
+                guard.hold("Finishing the current item: its images are kept before the queue stops.")
+                gen = client.generate(req, token, retries=0)  # every wait is ours: cancellable, reported
+                raw = prepare.raw_generation(gen, user_email=info.email, user_name=info.name,
+                                             user_image_url=info.image_url, requested_seed=req.seed,
+                                             source="queue", queue_item_id=item.id)
+                try:  # kept in the spool first, with this item's id: a drain finishes the item
+                    return self.svc.deliver(raw, gen.images, gen.workflow_id, guard)
+                except UnstorableAnswer as exc:
+                    raise _Unstorable(exc) from None  # not for retrying: the images were made and kept
 
         try:
             return call_imagefx(attempt, policy=self.q.policy, control=self.control, probe=self._probe,
@@ -662,6 +672,8 @@ class _Run:
         except SignInNeeded:
             self._db(lambda s: queue_repo.release(s, item.id, f"{SIGN_IN_MESSAGE}."))
             raise
+        except _Unstorable as exc:
+            self._fail(item, str(exc.error))
         except ImageFXError as exc:
             if classify(exc) not in (Failure.REFUSED, Failure.TRANSIENT):
                 raise
@@ -669,12 +681,14 @@ class _Run:
         return None
 
     def _store(self, item: QueueItem, new: NewGeneration) -> GenerationRecord | None:
-        """Images and ``done`` in one transaction. If the database is down, the images go to
-        the spool first (never lost) and the transaction is retried when it is back."""
+        """Images and ``done`` in one transaction (within the store's deadline). The images are in
+        the spool already (``Service.deliver``); while the database is down the transaction is
+        retried when it is back, and the entry goes once it has committed."""
         new.queue_item_id = item.id  # a spool entry finishes this item when it is drained
 
-        def transaction() -> GenerationRecord:
+        def once() -> GenerationRecord:
             with self.svc.db.session() as s:
+                deadline.limit_statements(s)
                 record = repo.store_generation(s, new)
                 prompt_id = record.prompt_id
                 if prompt_id is None and new.images:  # stored meanwhile from the spool
@@ -683,24 +697,43 @@ class _Run:
                 queue_repo.mark_done(s, item.id, prompt_id, len(new.images))
             return record
 
-        def spool(exc: DatabaseError) -> None:
+        def transaction() -> GenerationRecord:
             try:
-                self.svc.spool.put(new)
-            except SpoolError as spool_exc:
-                raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
-                                    f"folder failed too ({spool_exc.strerror}).", new) from None
+                return self.svc._bounded(once)
+            except DatabaseRejected as exc:
+                raise _Unstorable(self.svc._unstorable(new, f"The database refused these images: "
+                                                            f"{exc.user_message}")) from None
+
+        def spool(exc: DatabaseError) -> None:
+            if new.spooled_at is None:  # the spool could not be written when they arrived
+                try:
+                    new.spooled_at = self.svc.spool.put(new)
+                except SpoolError as spool_exc:
+                    raise StorageFailed(f"The images could not be stored: {exc.user_message} The spool "
+                                        f"folder failed too ({spool_exc.strerror}).", new) from None
             self.emit(PAUSED, item, reason=WaitReason.DATABASE, refresh=False,
                       message=f"{exc} The images are kept in the spool meanwhile.")
 
-        def stored() -> None:
-            self.svc.spool.discard(new.spool_id)
-            self.emit(RESUMED, item)
-
         try:
-            return retry_while_down(transaction, DatabaseError, sleep=self._sleep, interval=self._probe_interval(),
-                                    on_down=spool, on_up=stored)
+            record = retry_while_down(transaction, DatabaseError, sleep=self._sleep,
+                                      interval=self._probe_interval(), on_down=spool,
+                                      on_up=lambda: self.emit(RESUMED, item))
+        except _Unstorable as exc:
+            self._fail(item, str(exc.error))
+            return None
         except DatabaseError:
             # Stopped while the database was away. The spool keeps the images, with this item's id:
             # the next drain (at the next start, or the next run) stores them and marks the item done.
+            if new.spooled_at is not None:
+                self.svc.spool.release(new.spooled_at)
             return None
+        self.svc._unspool(new)
+        return record
 
+
+class _Unstorable(Exception):
+    """Images that were made and kept aside (UnstorableAnswer): the item fails, it is not retried."""
+
+    def __init__(self, error: UnstorableAnswer) -> None:
+        super().__init__(str(error))
+        self.error = error

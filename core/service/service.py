@@ -14,14 +14,15 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from core import images
+from core import images, interrupts
 from core.appinfo import command
 from core.cancel import CancelToken
 from core.changes import ChangeKind, Changes
@@ -30,8 +31,8 @@ from core.filters import FilterError, Node
 from core.filters import parse as parse_filter
 from core.imagefx import AuthError, protocol
 from core.imagefx.cookies import parse_cookie
-from core.imagefx.errors import ImageFXError
-from core.imagefx.types import GenerationRequest, SessionInfo
+from core.imagefx.errors import ImageFXError, ProtocolChanged
+from core.imagefx.types import GeneratedImage, GenerationRequest, SessionInfo
 from core.redact import register_secret
 from core.secrets import SecretError, SecretStore, hash_token
 from core.service import prepare
@@ -39,6 +40,7 @@ from core.store import (
     CaptionRecord,
     Database,
     DatabaseError,
+    DatabaseRejected,
     DatabaseUnavailable,
     GenerationRecord,
     HistoryRow,
@@ -48,11 +50,13 @@ from core.store import (
     SpoolError,
     UserRecord,
     backup,
+    deadline,
     queue_repo,
     repo,
 )
 from core.store.backup import BackupResult
 from core.store.filtering import SORTS
+from core.store.spool import DrainResult, SpoolEntry, database_target
 from core.userfiles import read_bytes
 
 if TYPE_CHECKING:
@@ -65,6 +69,10 @@ log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 20_000
 _MODEL_RE = re.compile(r"^[A-Z0-9_]{1,50}$")
+T = TypeVar("T")
+# After the database failed, calls that only record something (the session row) skip it for this
+# long, so a server that hangs costs one connect timeout per generation, not three.
+_DOWN_GRACE = 30.0
 
 
 class ValidationError(ValueError):
@@ -88,6 +96,19 @@ class StorageFailed(Exception):
         self.user_message = message
         self.action = "Free disk space or fix the database; the images are still in this window."
         self.generation = generation
+
+
+class UnstorableAnswer(ProtocolChanged):
+    """ImageFX delivered images whose values the library cannot hold (the answer changed shape), or
+    that the database refused. They are kept: ``generation`` holds them, ``kept_at`` is the spool
+    file they were set aside in (None if the disk refused that too)."""
+
+    def __init__(self, message: str, generation: NewGeneration, kept_at: Path | None) -> None:
+        where = f" The images are kept in {kept_at}." if kept_at else ""
+        super().__init__(message + where, action="Save them from there; if it keeps happening, update ImageFX "
+                                                 "Studio.")
+        self.generation = generation
+        self.kept_at = kept_at
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,7 @@ def validate_request(req: GenerationRequest) -> GenerationRequest:
         raise ValidationError("The prompt is empty; write what you want to see.")
     if "\x00" in req.prompt:
         raise ValidationError("The prompt contains a NUL character, which cannot be sent or stored.")
+    check_text(req.prompt, "The prompt")
     if len(req.prompt) > MAX_PROMPT_CHARS:
         raise ValidationError(f"The prompt is {len(req.prompt):,} characters long; the limit is "
                               f"{MAX_PROMPT_CHARS:,}.")
@@ -153,6 +175,18 @@ def _added(record: GenerationRecord) -> Changes:
     return Changes.of(ChangeKind.IMAGES_ADDED, [i.id for i in record.images])
 
 
+def check_text(text: str, what: str) -> None:
+    """ValidationError if ``text`` is not valid Unicode: bytes that are not UTF-8 (a terminal in
+    Latin-1, ``$'caf\\xe9'``) reach Python as lone surrogates, which can be neither sent nor stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start]
+        byte = f" (byte 0x{ord(bad) - 0xDC00:02X})" if 0xDC80 <= ord(bad) <= 0xDCFF else ""
+        raise ValidationError(f"{what} is not valid UTF-8 text{byte} at character {exc.start + 1}; nothing was "
+                              "sent. Set the terminal to UTF-8, or retype the text.") from None
+
+
 class Service:
     """Everything a user can do. Thread-safe: each call opens its own database session."""
 
@@ -164,7 +198,8 @@ class Service:
             self._start_demo()
         self._secrets = secrets
         self.db = database or Database(self.settings)
-        self.spool = Spool(self.settings.spool_dir)
+        self.spool = Spool(self.settings.spool_dir, target=database_target(self.db))
+        self._db_failed_at = 0.0
         explicit = cookie if cookie is not None else os.environ.get("GOOGLE_COOKIE") or None
         if self._standin is not None and explicit is None:
             from core.standin import DEMO_COOKIE
@@ -211,8 +246,12 @@ class Service:
         log.info("offline demo mode: ImageFX calls go to the local stand-in server")
 
     def open(self) -> Service:
-        """Connect to the database (starting the embedded one) and store anything spooled."""
-        self.db.connect()
+        """Connect to the database (starting the embedded one) and store anything spooled for it."""
+        try:
+            self.db.connect()
+        except DatabaseUnavailable:
+            self._db_failed_at = time.monotonic()
+            raise
         self.flush_spool()
         return self
 
@@ -409,77 +448,189 @@ class Service:
         return self.client().session()
 
     def _record_session(self, info: SessionInfo) -> None:
-        """The user row and a session row (hashed token) for the account behind a call."""
+        """The user row and a session row (hashed token) for the account behind a call; skipped
+        while the database was just found down (the generation must not wait on it twice)."""
         token_hash = hash_token(info.access_token)
-        if token_hash in self._recorded_tokens:
+        if token_hash in self._recorded_tokens or time.monotonic() - self._db_failed_at < _DOWN_GRACE:
             return
         try:
-            with self.db.session() as s:
-                user_id = repo.ensure_user(s, info.email, info.name, info.image_url)
-                repo.store_session(s, user_id, token_hash, info.expires)
+            self._bounded(lambda: self._record_session_once(info, token_hash))
             self._recorded_tokens.add(token_hash)
         except DatabaseError:
             log.info("could not record the session; it will be recorded later")
+
+    def _record_session_once(self, info: SessionInfo, token_hash: str) -> None:
+        with self.db.session() as s:
+            deadline.limit_statements(s)
+            user_id = repo.ensure_user(s, info.email, info.name, info.image_url)
+            repo.store_session(s, user_id, token_hash, info.expires)
+
+    def _bounded(self, fn: Callable[[], T]) -> T:
+        """A database call that ends within the store's deadline (core/store/deadline.py); a
+        failure that means the database is away is remembered for :data:`_DOWN_GRACE`."""
+        try:
+            return deadline.within(fn, self.db.where)
+        except DatabaseUnavailable:
+            self._db_failed_at = time.monotonic()
+            raise
 
     # --- generate and fetch ----------------------------------------------------------------
 
     def generate(self, req: GenerationRequest, *, cancel: CancelToken | None = None,
                  retries: int | None = None) -> GenerationResult:
-        """Generate and store one generation. The images are kept even if the database is down."""
+        """Generate and store one generation. The images are kept even if the database is down,
+        and from the moment they are on their way a signal is held until they are (core/interrupts.py)."""
         req = validate_request(req)
         client = self.client()
         info = client.session(cancel)
         self._record_session(info)
-        gen = client.generate(req, cancel, retries=retries)
-        if cancel is not None:
-            cancel.raise_if_cancelled()
-        new = prepare.new_generation(gen, user_email=info.email, user_name=info.name,
-                                     user_image_url=info.image_url, requested_seed=req.seed)
-        return self._store(new)
+        with interrupts.guard("") as guard:
+            guard.hold("Waiting for the images ImageFX is making; the command stops once they are kept "
+                       "(interrupt again to give up on them).")
+            gen = client.generate(req, cancel, retries=retries)
+            if cancel is not None:
+                cancel.raise_if_cancelled()  # the GUI's Cancel: the user does not want them
+            guard.say("Keeping the images that arrived; the command stops once they are stored "
+                      "(interrupt again to stop now: they stay in the spool).")
+            raw = prepare.raw_generation(gen, user_email=info.email, user_name=info.name,
+                                         user_image_url=info.image_url, requested_seed=req.seed)
+            return self._store(self.deliver(raw, gen.images, gen.workflow_id, guard))
+
+    def deliver(self, raw: NewGeneration, answer: tuple[GeneratedImage, ...] | list[GeneratedImage],
+                workflow_id: object = None, guard: interrupts.Guard | None = None) -> NewGeneration:
+        """What ImageFX delivered, kept first: written to the spool (fsync'd, atomic) before
+        anything that can block or fail, then checked and prepared for storing. The caller stores
+        it (:meth:`_store`), which removes the spool entry once the database has it.
+
+        UnstorableAnswer when the answer's values cannot be kept by the library (it changed shape);
+        the images are set aside in the spool's ``rejected/`` then, never retried on every start."""
+        g = guard or interrupts.Guard("")
+        with g.firm():
+            try:
+                raw.spooled_at = self.spool.put(raw, hold=True)  # locked: this process stores it next
+                interrupts.kept(len(raw.images))
+            except SpoolError as exc:  # the database may still take it; if not, StorageFailed says so
+                log.info("the spool cannot be written (%s); storing without it", exc.strerror)
+                raw.spooled_at = None
+        problems = protocol.answer_problems(answer, workflow_id)
+        if problems:
+            raise self._unstorable(raw, f"ImageFX changed its response: {problems[0]}.")
+        try:
+            return prepare.complete(raw)
+        except ProtocolChanged:
+            self._unspool(raw)  # not an image at all: nothing worth keeping was delivered
+            raise
+
+    def _unstorable(self, gen: NewGeneration, why: str) -> UnstorableAnswer:
+        """Set a generation that can never be stored aside (rejected/), with ``why``."""
+        kept = None
+        if gen.spooled_at is not None:
+            interrupts.kept(-len(gen.images))
+            kept = self.spool.set_aside(gen.spooled_at, why, notify=False)
+        else:
+            try:
+                kept = self.spool.set_aside(self.spool.put(gen), why, notify=False)
+            except SpoolError:
+                kept = None
+        gen.spooled_at = None
+        log.info("%s", why)
+        return UnstorableAnswer(why, gen, kept)
 
     def _store(self, new: NewGeneration) -> GenerationResult:
+        """Store a delivered generation within the store's deadline; its spool entry goes once it
+        is stored. Database down or too slow: the entry stays (written now if it is not yet)."""
         try:
-            with self.db.session() as s:
-                record = repo.store_generation(s, new)
-                self._announce(s, _added(record))
-            return GenerationResult(record=record, generation=new, origin=self.origin)
+            record = self._bounded(lambda: self._store_once(new))
+        except DatabaseRejected as exc:
+            raise self._unstorable(new, f"The database refused these images: {exc.user_message}") from None
         except DatabaseError as exc:
             error = exc
-        try:
-            self.spool.put(new)
-        except SpoolError as exc:
-            raise StorageFailed(f"The images could not be stored: {error.user_message} The spool folder "
-                                f"failed too ({exc.strerror}).", new) from None
+        else:
+            self._unspool(new)
+            return GenerationResult(record=record, generation=new, origin=self.origin)
+        if new.spooled_at is None:
+            try:
+                new.spooled_at = self.spool.put(new)
+            except SpoolError as exc:
+                raise StorageFailed(f"The images could not be stored: {error.user_message} The spool folder "
+                                    f"failed too ({exc.strerror}).", new) from None
+        else:
+            self.spool.release(new.spooled_at)  # not stored now: whoever drains next may store it
         log.info("database unavailable; generation kept in the spool (%s)", error.user_message)
         record = GenerationRecord(prompt_id=None, prompt=new.prompt,
                                   created_at=new.created_at or datetime.now(UTC), images=(), spooled=True)
         return GenerationResult(record=record, generation=new, spooled=True,
                                 storage_error=error.user_message)
 
+    def _store_once(self, new: NewGeneration) -> GenerationRecord:
+        try:
+            with self.db.session() as s:
+                deadline.limit_statements(s)
+                record = repo.store_generation(s, new)
+                self._announce(s, _added(record))
+                return record
+        except ValueError as exc:  # the driver refused a value (a NUL, a lone surrogate) before sending
+            raise DatabaseRejected(f"a value cannot be stored ({type(exc).__name__})") from None
+
+    def _unspool(self, new: NewGeneration) -> None:
+        if new.spooled_at is None:
+            return
+        interrupts.kept(-len(new.images))
+        try:
+            self.spool.remove(new.spooled_at)
+        except OSError as exc:  # stored; the entry is drained harmlessly later (media ids are unique)
+            log.warning("stored, but the spool entry stays (%s)", exc.strerror)
+        new.spooled_at = None
+
     def store_spooled(self, gen: NewGeneration) -> GenerationRecord:
         """One spool entry: the generation and, for a queue item's, the item's move to ``done``
         in the same transaction, so a drained item never runs again (tests/core/test_queue.py)."""
-        with self.db.session() as s:
-            record = repo.store_generation(s, gen)
-            self._announce(s, _added(record))
-            if gen.queue_item_id is not None:
-                queue_repo.mark_spooled_done(s, gen.queue_item_id, record.prompt_id,
-                                             [i.media_id for i in gen.images])
-        return record
-
-    def flush_spool(self) -> int:
-        """Store generations kept while the database was down; returns how many images were stored."""
-        if not self.spool.pending():
-            return 0
-        stored = 0
         try:
-            for record in self.spool.drain(self.store_spooled):
-                stored += len(record.images)
+            gen = prepare.complete(gen)  # an entry written the moment it arrived has no thumbnails yet
+        except ProtocolChanged as exc:
+            raise DatabaseRejected(exc.user_message) from None
+
+        def once() -> GenerationRecord:
+            try:
+                with self.db.session() as s:
+                    deadline.limit_statements(s)
+                    record = repo.store_generation(s, gen)
+                    self._announce(s, _added(record))
+                    if gen.queue_item_id is not None:
+                        queue_repo.mark_spooled_done(s, gen.queue_item_id, record.prompt_id,
+                                                     [i.media_id for i in gen.images])
+                return record
+            except ValueError as exc:
+                raise DatabaseRejected(f"a value cannot be stored ({type(exc).__name__})") from None
+
+        return self._bounded(once)
+
+    def flush_spool(self, *, everything: bool = False) -> int:
+        """Store generations kept while the database was down; returns how many images were stored.
+
+        Only entries of this database (``everything``: also those waiting for another one, which
+        the user chose to store here). Entries that can never be stored are set aside with a
+        notice (:meth:`spool_notices`)."""
+        entries = self.spool.pending() + (self.spool.waiting_elsewhere() if everything else [])
+        if not entries:
+            return 0
+        result = DrainResult()
+        try:
+            result = self.spool.drain(self.store_spooled, entries=entries)
         except DatabaseUnavailable:
             pass
+        stored = sum(len(r.images) for r in result.stored)
         if stored:
             log.info("stored %d spooled image(s)", stored)
         return stored
+
+    def spool_notices(self) -> list[str]:
+        """Spool entries set aside since the last call (each said once)."""
+        notices, self.spool.notices = self.spool.notices, []
+        return notices
+
+    def spool_entries(self) -> list[SpoolEntry]:
+        return self.spool.entries()
 
     def fetch(self, media_id: str, *, cancel: CancelToken | None = None) -> tuple[ImageRecord | None, bytes]:
         """An image by media id: from the database if stored, else from ImageFX (then stored)."""
@@ -497,10 +648,11 @@ class Service:
         client = self.client()
         info = client.session(cancel)
         self._record_session(info)
-        img = client.fetch_media(media_id, cancel)
-        new = prepare.fetched_generation(img, user_email=info.email, user_name=info.name,
-                                         user_image_url=info.image_url)
-        result = self._store(new)
+        with interrupts.guard("") as guard:
+            guard.hold("Waiting for the image; the command stops once it is kept (interrupt again to give up).")
+            img = client.fetch_media(media_id, cancel)
+            raw = prepare.raw_fetched(img, user_email=info.email, user_name=info.name, user_image_url=info.image_url)
+            result = self._store(self.deliver(raw, [img], None, guard))
         stored = result.record.images[0] if result.record.images else None
         if stored is None and not result.spooled:
             with self.db.session() as s:

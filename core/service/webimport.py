@@ -128,7 +128,8 @@ class _Listing:
     """Guards the paging: a real library ends. Stops (:class:`_Stalled`) on a page token seen
     before in this run (the listing loops), on :data:`MAX_FRUITLESS_PAGES` pages in a row that
     bring nothing this run has not seen (empty pages with ever-new tokens, the same entries
-    again), and after :data:`MAX_PAGES` pages."""
+    again), before anything of such a page is stored; and after :data:`MAX_PAGES` pages
+    (:meth:`at_cap`, once the last one is stored)."""
 
     def __init__(self, max_pages: int = MAX_PAGES, max_fruitless: int = MAX_FRUITLESS_PAGES) -> None:
         self.max_pages = max_pages
@@ -153,6 +154,9 @@ class _Listing:
         if self.fruitless >= self.max_fruitless:
             raise _Stalled(f"The ImageFX library listing did not end: {self.fruitless} pages in a row brought "
                            "nothing new, each with a new page token.")
+
+    def at_cap(self) -> None:
+        """After a page is imported: the page cap ends the run there (its images are kept)."""
         if self.pages >= self.max_pages:
             raise _Stalled(f"The ImageFX library listing did not end after {self.pages:,} pages.")
 
@@ -352,6 +356,7 @@ class _Import:
                 return FINISHED
             if self.limit is not None and self.imported >= self.limit:
                 return LIMIT
+            listing.at_cap()
             cursor = page.next_cursor
 
     def _partial(self, email: str, imported_here: int) -> None:
@@ -362,17 +367,18 @@ class _Import:
     def _import_one(self, info: SessionInfo, entry: HistoryEntry) -> bool:
         try:
             img = self.call(lambda t: self.svc.client().fetch_media(entry.media_id, t, retries=0))
-            new = prepare.fetched_generation(img, user_email=info.email, user_name=info.name,
-                                             user_image_url=info.image_url, source="import",
-                                             created_at=_created_at(entry))
-        except ImageFXError as exc:
+            raw = prepare.raw_fetched(img, user_email=info.email, user_name=info.name,
+                                      user_image_url=info.image_url, source="import",
+                                      created_at=_created_at(entry))
+            new = self.svc.deliver(raw, [img])  # kept in the spool first, like every delivered image
+            result = self.svc._store(new)  # the spool keeps it if the database is down
+        except ImageFXError as exc:  # refused, failing, or kept aside as unstorable (UnstorableAnswer)
             if classify(exc) not in (Failure.REFUSED, Failure.TRANSIENT):
                 raise
             self.skipped += 1
             log.warning("web import: media %s skipped: %s", entry.media_id[:12], exc)
             self.emit(IMAGE_SKIPPED, message=str(exc))
             return False
-        result = self.svc._store(new)  # the spool keeps it if the database is down
         if result.record.images or result.spooled:
             self.imported += 1
             self.emit(IMAGE_IMPORTED, image=result.record.images[0] if result.record.images else None)

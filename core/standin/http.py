@@ -33,6 +33,7 @@ CUT = "cut"  # promise the whole body, send half, hang up
 RESET = "reset"  # hang up without a byte of answer
 HANG = "hang"  # keep the request open until the client gives up
 DROP = "drop"  # close without answering (the server is stopping)
+DRIP = "drip"  # send the answer a byte at a time (``Exchange.drip``: seconds per byte, which part)
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Exchange:
     ending: str = ""
     hang_seconds: float = 0.0
     on_sent: Callable[[], None] | None = None
+    drip: tuple[float, str] = (0.0, "")  # DRIP: (seconds per byte, "all" or "body")
 
 
 class HTTPServer(ThreadingHTTPServer):
@@ -188,6 +190,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif ex.ending == DROP or ex.reply is None:
             self.close_connection = True
+        elif ex.ending == DRIP:
+            if self._drip(ex.reply, *ex.drip) and ex.on_sent is not None:
+                ex.on_sent()
         else:
             self._send(ex.reply, cut=ex.ending == CUT)
             if ex.ending != CUT and ex.on_sent is not None:
@@ -212,6 +217,30 @@ class Handler(BaseHTTPRequestHandler):
                 pass
             return
         self.wfile.write(reply.body)
+
+    def _drip(self, reply: Reply, interval: float, part: str) -> bool:
+        """The answer a byte at a time, ``interval`` seconds apart (the status line and headers too,
+        unless ``part`` is "body"); True if it all went out. Ends when the client goes away or the
+        server stops."""
+        self.close_connection = True
+        head = (f"HTTP/1.1 {reply.status} {self.responses.get(reply.status, ('',))[0]}\r\n"
+                f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
+                + "".join(f"{k}: {v}\r\n" for k, v in reply.headers) + "Connection: close\r\n\r\n").encode("latin-1")
+        stopping = self.standin._stopping
+        data = head + reply.body
+        if part == "body":
+            self.wfile.write(head)
+            self.wfile.flush()
+            data = reply.body
+        for i in range(len(data)):
+            if stopping.wait(interval):
+                return False
+            try:
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+            except OSError:
+                return False  # the client gave up
+        return True
 
     def _reset(self) -> None:
         """Hang up without a byte of answer (an RST where the platform allows it)."""

@@ -55,7 +55,7 @@ from core.imagefx.protocol import (
     USER_HISTORY_PATH,
 )
 from core.standin import images
-from core.standin.http import CUT, DROP, HANG, RESET, Exchange, HTTPServer, Reply, json_reply
+from core.standin.http import CUT, DRIP, DROP, HANG, RESET, Exchange, HTTPServer, Reply, json_reply
 
 # --- the demo account -------------------------------------------------------------------
 
@@ -83,11 +83,21 @@ FAULTS: frozenset[str] = frozenset({
     "empty_session", "refresh_needed", "unauthorized", "forbidden", "safety", "bad_request",
     "rate_limit", "server_error", "html", "truncated_json", "no_panels", "bad_base64", "not_image",
     "hang", "close_mid_body", "reset",
+    # hostile answers (issue 12): JSON nested deeper than any parser's stack, an answer dripped a
+    # byte at a time, image values beyond what an answer can hold, a library listing without end
+    "deep_json", "drip", "odd_value", "endless_listing", "repeat_token",
 })
-# Faults that replace an image's bytes only make sense where an image is answered.
-_IMAGE_FAULTS = frozenset({"bad_base64", "not_image"})
+# Faults that replace an image's bytes (or values) only make sense where an image is answered.
+_IMAGE_FAULTS = frozenset({"bad_base64", "not_image", "odd_value"})
 _IMAGE_ENDPOINTS = frozenset({"generate", "fetch_media"})
+_LISTING_FAULTS = frozenset({"endless_listing", "repeat_token"})
+# The values an odd_value fault may replace, as the answer names them.
+ODD_FIELDS = frozenset({"mediaGenerationId", "seed", "modelNameType", "prompt", "aspectRatio", "workflowId",
+                        "fingerprintLogRecordId"})
 _FAULT_PARAMS: dict[str, frozenset[str]] = {
+    "drip": frozenset({"interval", "part"}),
+    "deep_json": frozenset({"depth"}),
+    "odd_value": frozenset({"field", "value"}),
     "rate_limit": frozenset({"retry_after", "message"}),
     "server_error": frozenset({"status", "message"}),
     "hang": frozenset({"seconds"}),
@@ -265,6 +275,7 @@ class StandInServer:
         self._seq = 0
         self._connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
+        self._tl = threading.local()  # per request: the odd_value fault being answered
 
         self._httpd = HTTPServer((host, port), self)
         self.host = host
@@ -398,6 +409,8 @@ class StandInServer:
             raise ValueError(f"unknown fault {fault!r}; use one of {', '.join(sorted(FAULTS))}")
         if fault in _IMAGE_FAULTS and endpoint not in _IMAGE_ENDPOINTS | {"*"}:
             raise ValueError(f"fault {fault!r} applies only to generate and fetch_media")
+        if fault in _LISTING_FAULTS and endpoint != "user_history":
+            raise ValueError(f"fault {fault!r} applies only to user_history")
         if isinstance(times, bool) or not isinstance(times, int) or times < 1:
             raise ValueError("times must be a positive integer")
         unknown = set(params) - _FAULT_PARAMS.get(fault, frozenset())
@@ -411,6 +424,17 @@ class StandInServer:
             params["retry_after"] = float(params["retry_after"])
         if fault == "hang":
             params["seconds"] = float(params.get("seconds", _DEFAULT_HANG))
+        if fault == "drip":
+            params["interval"] = float(params.get("interval", 1.0))
+            if params.setdefault("part", "all") not in ("all", "body"):
+                raise ValueError("drip part must be 'all' (status line and headers too) or 'body'")
+        if fault == "deep_json":
+            params["depth"] = int(params.get("depth", 200_000))
+        if fault == "odd_value":
+            if params.get("field") not in ODD_FIELDS:
+                raise ValueError(f"odd_value field must be one of {', '.join(sorted(ODD_FIELDS))}")
+            if "value" not in params:
+                raise ValueError("odd_value needs a value")
         with self._lock:
             self._faults.append(_Queued(endpoint, times, fault=fault, params=params))
 
@@ -480,6 +504,9 @@ class StandInServer:
             return json_reply(status, google_error(status, gstatus, p.get("message") or message))
         if fault == "html":
             return Reply(200, _HTML_PAGE, content_type="text/html; charset=utf-8")
+        if fault == "deep_json":
+            depth = p["depth"]
+            return Reply(200, b"[" * depth + b"]" * depth)
         if fault == "no_panels":
             return json_reply(200, {"workflowId": "x"} if name == "generate" else {"result": {}})
         return None
@@ -540,6 +567,8 @@ class StandInServer:
             return Exchange(ending=RESET)
         if fault == "hang":
             return Exchange(ending=HANG, hang_seconds=queued.params["seconds"] if queued else _DEFAULT_HANG)
+        if fault in _LISTING_FAULTS:
+            return Exchange(self._endless_page(req, fault))
 
         if method != expected_method:
             if name in _TRPC_ENDPOINTS:
@@ -548,15 +577,31 @@ class StandInServer:
             else:
                 reply = self.error_reply(405, "INVALID_ARGUMENT", f"Use {expected_method}.")
         else:
+            self._tl.odd = queued.params if queued is not None and fault == "odd_value" else None
             reply = (self._fault_reply(name, queued) if queued else None) or self._answer(req, fault)
 
         if fault == "truncated_json":
             reply.body = reply.body[: len(reply.body) // 2]
         if fault == "close_mid_body":
             return Exchange(reply, ending=CUT)
-        if reply.media_ids and reply.status == 200 and fault not in _IMAGE_FAULTS | {"truncated_json"}:
-            return Exchange(reply, on_sent=lambda: self._delivered(reply.media_ids))
-        return Exchange(reply)
+        ending, drip = "", (0.0, "")
+        if fault == "drip" and queued is not None:
+            ending, drip = DRIP, (queued.params["interval"], queued.params["part"])
+        delivers = fault not in {"bad_base64", "not_image", "truncated_json"}
+        if reply.media_ids and reply.status == 200 and delivers:
+            return Exchange(reply, ending=ending, drip=drip, on_sent=lambda: self._delivered(reply.media_ids))
+        return Exchange(reply, ending=ending, drip=drip)
+
+    def _endless_page(self, req: _Request, fault: str) -> Reply:
+        """A listing page that leads nowhere: empty with a brand-new token (``endless_listing``), or
+        this page again under the token just sent (``repeat_token``)."""
+        args = req.trpc_input.get("json") if isinstance(req.trpc_input, dict) else None
+        cursor = args.get("cursor") if isinstance(args, dict) else None
+        if fault == "endless_listing":
+            result: dict[str, Any] = {"userWorkflows": [], "nextPageToken": "endless-" + secrets.token_urlsafe(12)}
+        else:
+            result = {"userWorkflows": [], "nextPageToken": cursor or "the-same-token"}
+        return json_reply(200, {"result": {"data": {"json": {"result": result}}}})
 
     def _delivered(self, media_ids: tuple[str, ...]) -> None:
         with self._lock:
@@ -667,10 +712,11 @@ class StandInServer:
             for i in range(count):
                 img_seed = secrets.randbelow(MAX_SEED) + 1 if seed is None else (seed - 1 + i) % MAX_SEED + 1
                 media = self._remember(owner, prompt, img_seed, aspect, model, i, now, workflow_id)
-                generated.append(self._image_json(media, fault))
+                generated.append(self._image_json(media, fault, self._queued_odd))
             panels.append({"prompt": prompt, "generatedImages": generated})
         reply = json_reply(200, {"imagePanels": panels, "workflowId": workflow_id})
-        reply.media_ids = tuple(g["mediaGenerationId"] for p in panels for g in p["generatedImages"])
+        reply.media_ids = tuple(g["mediaGenerationId"] for p in panels for g in p["generatedImages"]
+                                if isinstance(g["mediaGenerationId"], str))
         return reply
 
     def _remember(self, owner: str, prompt: str, seed: int, aspect: str, model: str, index: int,
@@ -685,13 +731,28 @@ class StandInServer:
             self._library.setdefault(owner, []).append(media.media_id)
         return media
 
+    @property
+    def _queued_odd(self) -> dict[str, Any] | None:
+        return getattr(self._tl, "odd", None)
+
     def render(self, media_id: str) -> bytes:
         """The bytes of a remembered image (the same as when it was generated)."""
         with self._lock:
             m = self._media[media_id]
         return images.render_image(m.prompt, m.seed, m.index, m.aspect_ratio, scale=m.scale, fmt=m.fmt)
 
-    def _image_json(self, m: _Media, fault: str | None) -> dict[str, Any]:
+    def _image_json(self, m: _Media, fault: str | None, odd: dict[str, Any] | None = None) -> dict[str, Any]:
+        image = self._plain_image_json(m, fault)
+        if fault == "odd_value" and odd:
+            key, value = odd["field"], odd["value"]
+            if key == "mediaGenerationId":  # distinct per image; remembered, so the image can be re-rendered
+                value = f"{value}{m.index}"
+                with self._lock:
+                    self._media[value] = m
+            image[key] = value
+        return image
+
+    def _plain_image_json(self, m: _Media, fault: str | None) -> dict[str, Any]:
         if fault == "bad_base64":
             encoded = "!!!not base64!!!"
         elif fault == "not_image":
@@ -720,10 +781,10 @@ class StandInServer:
         if media is None or media.owner != owner:  # someone else's private image is "not found" too
             status, body = trpc_error("NOT_FOUND", "Media not found")
             return json_reply(status, body)
-        image = self._image_json(media, fault)
+        image = self._image_json(media, fault, self._queued_odd)
         image.update({"mediaVisibility": "PRIVATE", "previousMediaGenerationId": ""})
         reply = json_reply(200, {"result": {"data": {"json": {"result": {"image": image}}}}})
-        reply.media_ids = (media.media_id,)
+        reply.media_ids = (image["mediaGenerationId"],) if isinstance(image["mediaGenerationId"], str) else ()
         return reply
 
     @staticmethod

@@ -14,8 +14,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.store import filtering, library, queue_repo, repo
-    from core.store.database import Database, DatabaseError, DatabaseUnavailable, EmbeddedRestarting
+    from core.store import deadline, filtering, library, queue_repo, repo
+    from core.store.database import (
+        Database,
+        DatabaseError,
+        DatabaseRejected,
+        DatabaseTimeout,
+        DatabaseUnavailable,
+        EmbeddedRestarting,
+    )
     from core.store.records import (
         BoardRecord,
         CaptionRecord,
@@ -36,24 +43,24 @@ if TYPE_CHECKING:
     from core.store.spool import Spool, SpoolError
 
 __all__ = [
-    "CaptionRecord", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedRestarting", "GenerationRecord",
-    "HistoryRow",
+    "CaptionRecord", "Database", "DatabaseError", "DatabaseRejected", "DatabaseTimeout", "DatabaseUnavailable",
+    "EmbeddedRestarting", "GenerationRecord", "HistoryRow",
     "ImageRecord", "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem", "Spool", "SpoolError",
-    "UserRecord", "WebImportRecord", "queue_repo", "repo",
+    "UserRecord", "WebImportRecord", "deadline", "queue_repo", "repo",
     "BoardRecord", "ImageLabels", "SavedSearchRecord", "TagCount", "library", "filtering",
 ]
 
 _HOME = {
     "Database": "database", "DatabaseError": "database", "DatabaseUnavailable": "database",
-    "EmbeddedRestarting": "database",
+    "EmbeddedRestarting": "database", "DatabaseRejected": "database", "DatabaseTimeout": "database",
     "Spool": "spool", "SpoolError": "spool",
     **{name: "records" for name in ("CaptionRecord", "GenerationRecord", "HistoryRow", "ImageRecord",
                                     "NewGeneration", "NewImage", "NewQueueItem", "QueueCounts", "QueueItem",
                                     "UserRecord", "WebImportRecord", "BoardRecord", "ImageLabels",
                                     "SavedSearchRecord", "TagCount")},
 }
-_SUBMODULES = ("backup", "database", "embedded", "filtering", "library", "models", "notify", "queue_repo", "records",
-               "repo", "spool")
+_SUBMODULES = ("backup", "database", "deadline", "embedded", "filtering", "library", "models", "notify",
+               "queue_repo", "records", "repo", "spool")
 
 
 def __getattr__(name: str) -> Any:

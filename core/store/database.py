@@ -56,6 +56,22 @@ class EmbeddedRestarting(DatabaseUnavailable):
                          "Nothing to do: the app reconnects by itself in a moment.")
 
 
+class DatabaseTimeout(DatabaseUnavailable):
+    """The server did not answer in time: a lock held by someone else, or a server gone silent
+    (statement/lock timeouts, the client's deadline of a store). Passing, like being down."""
+
+
+class DatabaseRejected(DatabaseError):
+    """The database refused the data itself (a constraint, a value too long, a byte it cannot hold):
+    trying the same data again will not help. Never "cannot be reached"."""
+
+
+# TCP keepalives: a server machine that vanishes (no RST, no FIN) is noticed in ~30 s instead of the
+# OS's two hours; tcp_user_timeout does the same for data sent and never acknowledged (Linux).
+KEEPALIVE_ARGS = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                  "tcp_user_timeout": 30_000}
+
+
 def schema_sql() -> str:
     return SCHEMA_FILE.read_text(encoding="utf-8")
 
@@ -91,6 +107,13 @@ def describe_error(exc: BaseException, where: str, *, embedded: bool = False) ->
     orig = getattr(exc, "orig", exc)
     text = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     low = text.lower()
+    sqlstate = str(getattr(orig, "sqlstate", None) or "")
+    if sqlstate in ("55P03", "57014"):  # lock_not_available, query_canceled (lock/statement timeout)
+        return DatabaseTimeout(f"The database at {where} did not answer in time ({text[:120]}).",
+                               "Another program may be holding a lock; try again in a moment.")
+    if sqlstate[:2] in ("22", "23"):  # data exception, integrity constraint violation
+        return DatabaseRejected(f"The database at {where} refused the data: {text[:200]}",
+                                "This data cannot be stored as it is.")
     if "password authentication failed" in low or "authentication failed" in low:
         return DatabaseError(f"The database at {where} rejected the user name or password.",
                              "Check the user and password in Settings → Database.")
@@ -194,7 +217,7 @@ class Database:
                 pool_pre_ping=True,
                 pool_recycle=1800,
                 connect_args={"connect_timeout": self.settings.database.connect_timeout,
-                              "application_name": "ImageFX Studio"},
+                              "application_name": "ImageFX Studio", **KEEPALIVE_ARGS},
             )
             if self._embedded is not None:
                 _follow_embedded_server(engine, self._embedded)

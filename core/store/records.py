@@ -7,6 +7,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -79,11 +80,29 @@ class HistoryRow:
     requested: int | None
     image_count: int
     media_ids: tuple[str, ...]
+    seeds: tuple[int | None, ...] = ()  # the seed each image was made with, in media_ids' order
+
+    def used_seeds(self) -> list[int]:
+        """The seeds the images were made with, each once, in order (the asked-for one when the
+        images carry none: a library made by another tool)."""
+        used = list(dict.fromkeys(s for s in self.seeds if s is not None))
+        return used or ([self.seed] if self.seed else [])
+
+    def seeds_text(self) -> str:
+        """``seed 42``, ``seeds 17, 99`` or ``seed random`` (nothing known: asked for none, none reported)."""
+        used = self.used_seeds()
+        if not used:
+            return "seed random"
+        return f"seed {used[0]}" if len(used) == 1 else "seeds " + ", ".join(map(str, used))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["created_at"] = self.created_at.isoformat()
         d["media_ids"] = list(self.media_ids)
+        # "seed": what was asked for (null: random, the server chose); "seeds": what each image used.
+        d["seed"] = self.seed or None
+        d["seeds"] = list(self.seeds) if self.seeds else [None] * len(self.media_ids)
+        d["images"] = [{"media_id": m, "seed": s} for m, s in zip(d["media_ids"], d["seeds"], strict=False)]
         return d
 
 
@@ -139,9 +158,12 @@ class NewGeneration:
     # The queue item this generation finishes. It travels with a spool entry, so the entry's
     # drain marks the item done in its own transaction and the prompt never runs twice.
     queue_item_id: int | None = None
+    # The spool file that keeps it until it is stored (Service.deliver); not part of the entry.
+    spooled_at: Path | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("spooled_at", None)
         d["created_at"] = self.created_at.isoformat() if self.created_at else None
         for img in d["images"]:
             thumb = img.get("thumbnail")

@@ -539,13 +539,16 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
                        sa.func.coalesce(sa.func.array_agg(aggregate_order_by(
                            GeneratedImage.media_generation_id, GeneratedImage.id)).filter(
                            GeneratedImage.id.is_not(None)), sa.literal([], sa.ARRAY(sa.String)))
-                       .label("ids"))
+                       .label("ids"),
+                       # the seed each image was made with, in the same order (history shows what was used)
+                       sa.func.array_agg(aggregate_order_by(GeneratedImage.seed, GeneratedImage.id)).label("seeds"))
              .where(GeneratedImage.prompt_id == Prompt.id, GeneratedImage.trashed_at.is_(None))
              .correlate(Prompt).lateral("m"))
     # A generation whose images are all in the Trash is not shown (one with no images at all is).
     any_image = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
     q = (sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
-                   Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images, media.c.n, media.c.ids)
+                   Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images, media.c.n, media.c.ids,
+                   media.c.seeds)
          .join(User, User.id == Prompt.user_id)
          .join(media, sa.true())
          .where(sa.or_(media.c.n > 0, ~any_image)))
@@ -558,7 +561,8 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
     q = q.order_by(Prompt.created_at.desc(), Prompt.id.desc()).limit(limit)
     return [HistoryRow(prompt_id=r[0], prompt=r[1], created_at=r[2], user_email=r[3], model=r[4],
                        aspect_ratio=r[5], seed=r[6], requested=r[7], image_count=int(r[8] or 0),
-                       media_ids=tuple(r[9] or ())) for r in s.execute(q)]
+                       media_ids=tuple(r[9] or ()), seeds=tuple(r[10] or ()) if r[9] else ())
+            for r in s.execute(q)]
 
 
 def recent_prompts(s: Session, limit: int = 20, user_id: int | None = None) -> list[str]:

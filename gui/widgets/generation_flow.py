@@ -26,7 +26,7 @@ from PySide6.QtCore import QTimer
 from core.cancel import CancelToken
 from core.imagefx.errors import ImageFXError, RateLimited
 from core.imagefx.types import GenerationRequest
-from core.service import GenerationResult, StorageFailed
+from core.service import GenerationResult, StorageFailed, UnstorableAnswer
 from core.store import DatabaseUnavailable
 from gui import rescue
 from gui.widgets.countdown import Countdown
@@ -190,6 +190,10 @@ class GenerationFlow:
         if isinstance(exc, StorageFailed):  # generated, but neither the database nor the spool took it
             self.editor.set_busy(False, "Generated, not stored — see the message above.")
             rescue.offer_to_save(self, exc)
+            return
+        if isinstance(exc, UnstorableAnswer):  # generated and kept on disk, but not for the library
+            self.editor.set_busy(False, "Generated, not stored — see the message above.")
+            self.show_error(exc)
             return
         self.editor.set_busy(False, "Not generated — see the message above.")
         self.show_error(exc, retry=lambda: self.generate(req))

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +23,8 @@ from core.service import Service
 from core.standin import DEMO_COOKIE, DEMO_EMAIL, DEMO_SESSION_TOKEN
 from core.store import Database, DatabaseError, NewGeneration, NewImage, repo
 from tests.support.dbcheck import counts, execute, scalar
-from tests.support.net import closed_port
+from tests.support.net import TcpProxy, closed_port
+from tests.support.pg import create_database, drop_database
 
 pytestmark = pytest.mark.parametrize("admin_url", ["own", "env"], indirect=True)
 
@@ -128,8 +130,12 @@ def test_a_spooled_generation_the_database_refuses_does_not_keep_the_app_from_op
 @pytest.mark.fault_case("database: unreachable at start, spooled, stored once back (service)")
 def test_a_generation_made_while_the_database_is_down_is_stored_once_it_is_back(
         settings: Settings, make_service: Callable[..., Service], db_url: str) -> None:
-    down = Service(settings, cookie=DEMO_COOKIE,
-                   database=Database(settings, url=f"postgresql://postgres@127.0.0.1:{closed_port()}/x"))
+    """The entry remembers its database (issue 13): another database that opens meanwhile leaves
+    it alone; the same database, back, stores it."""
+    real = urlsplit(db_url)
+    port = closed_port()
+    down_url = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{port}"))
+    down = Service(settings, cookie=DEMO_COOKIE, database=Database(settings, url=down_url))
     try:
         result = down.generate(GenerationRequest("a kite over the sea", count=2))
     finally:
@@ -137,15 +143,31 @@ def test_a_generation_made_while_the_database_is_down_is_stored_once_it_is_back(
     assert result.spooled and "cannot be reached" in (result.storage_error or "")
     assert len(down.spool) == 1
 
-    up = make_service()  # same data folder, so the same spool: opening stores it
-    assert len(up.spool) == 0
-    [row] = up.history()
-    assert (row.prompt, row.image_count, row.user_email) == ("a kite over the sea", 2, DEMO_EMAIL)
+    other_name, other_url = create_database(admin_url_of(db_url))
+    try:
+        other = make_service(url=other_url)  # another database: not its
+        assert len(other.spool) == 0 and len(other.spool.waiting_elsewhere()) == 1
+        assert other.history() == []
+        other.close()
+    finally:
+        drop_database(admin_url_of(db_url), other_name)
 
-    # An entry that did reach the database before a crash is not stored twice.
-    up.spool.put(result.generation)
-    assert up.flush_spool() == 0 and len(up.spool) == 0
-    assert counts(db_url)["generated_images"] == 2
+    with TcpProxy((real.hostname or "127.0.0.1", real.port or 5432), port=port):  # the server is back
+        up = make_service(url=down_url)  # same data folder, so the same spool: opening stores it
+        assert len(up.spool) == 0 and up.spool.waiting_elsewhere() == []
+        [row] = up.history()
+        assert (row.prompt, row.image_count, row.user_email) == ("a kite over the sea", 2, DEMO_EMAIL)
+
+        # An entry that did reach the database before a crash is not stored twice.
+        up.spool.put(result.generation)
+        assert up.flush_spool() == 0 and len(up.spool) == 0
+        assert counts(db_url)["generated_images"] == 2
+        up.close()
+
+
+def admin_url_of(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/postgres"))
 
 
 # --- pool ------------------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def test_database_down_for_history(cli: Run) -> None:
     assert "db-secret-pw-99" not in line
 
 
-@pytest.mark.fault_case("database: unreachable at start, spooled, recovers (CLI)")
+@pytest.mark.fault_case("database: unreachable at start, spooled for its own database (CLI)")
 def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Path) -> None:
     done = generate(cli, tmp_path, env=_dead_database())
     assert done.returncode == 6, done.stderr
@@ -145,12 +145,22 @@ def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Pat
     assert len(saved) == 2 and all(p.is_file() and p.parent == tmp_path / "out" for p in saved)
     assert len(list((tmp_path / "cli-data" / "spool").glob("*.json"))) == 1
 
-    # Once the database is back, the next command stores what was spooled.
+    # The entry waits for its own database: another one that works does not get it (issue 13)...
     back = cli("generate", "-p", "the lake again", "-n", "1", "-d", str(tmp_path / "out"), "-c", DEMO_COOKIE)
     assert back.returncode == 0, back.stderr
-    assert list((tmp_path / "cli-data" / "spool").glob("*.json")) == []
+    assert len(list((tmp_path / "cli-data" / "spool").glob("*.json"))) == 1
     history = cli("history").stdout
-    assert "a quiet lake" in history and "the lake again" in history
+    assert "a quiet lake" not in history and "the lake again" in history
+    listed = cli("maintenance", "spool")
+    assert listed.returncode == 0, listed.stderr
+    assert "waiting for another database: postgresql://imagefx@127.0.0.1:" in listed.stdout
+    assert "db-secret-pw-99" not in listed.stdout + listed.stderr
+    assert "1 waiting for another one" in listed.stdout
+    # ...unless the user says to store it here.
+    moved = cli("maintenance", "spool", "--store-here")
+    assert moved.returncode == 0 and "Stored 2 image(s)" in moved.stdout, moved
+    assert list((tmp_path / "cli-data" / "spool").glob("*.json")) == []
+    assert "a quiet lake" in cli("history").stdout
 
 
 @pytest.mark.fault_case("database: embedded server cannot start (CLI)")

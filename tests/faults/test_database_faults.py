@@ -173,11 +173,18 @@ FLUSHER = textwrap.dedent("""
 def test_two_processes_storing_the_same_spool_at_once_store_each_image_once(
         make_service: Callable[..., Service], settings: object, cli_env: dict[str, str], db_url: str,
         tmp_path: Path, data_dir: Path, demo_cookie: str, data_loss: DataLoss) -> None:
-    from core.store import Database
-    from tests.support.net import closed_port
+    from urllib.parse import urlsplit, urlunsplit
 
+    from core.store import Database
+    from tests.support.net import TcpProxy, closed_port
+
+    # The spool keeps entries for the database that was down (issue 13): the flushers open that
+    # same database once it is back (its port now forwards to the real server).
+    real = urlsplit(db_url)
+    port = closed_port()
+    same = urlunsplit(real._replace(netloc=f"{real.username}@127.0.0.1:{port}"))
     down = Service(settings, cookie=demo_cookie,  # type: ignore[arg-type]
-                   database=Database(settings, url=f"postgresql://postgres@127.0.0.1:{closed_port()}/x"))  # type: ignore[arg-type]
+                   database=Database(settings, url=same))  # type: ignore[arg-type]
     try:
         for i in range(5):
             assert down.generate(GenerationRequest(f"spooled while down {i}", count=2)).spooled
@@ -186,13 +193,14 @@ def test_two_processes_storing_the_same_spool_at_once_store_each_image_once(
     assert len(down.spool) == 5
     script = tmp_path / "flusher.py"
     script.write_text(FLUSHER)
-    env = {**cli_env, "IMAGEFX_DATA_DIR": str(data_dir)}  # the same data folder, so the same spool
+    env = {**cli_env, "IMAGEFX_DATA_DIR": str(data_dir), "DATABASE_URL": same}  # the same spool and database
     start_at = f"{time.time() + 1.0:.3f}"
-    procs = [subprocess.Popen([sys.executable, str(script), start_at], env=env, cwd=str(ROOT),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    for p in procs:
-        out, err = p.communicate(timeout=60)
-        assert p.returncode == 0 and "done" in out, err[-2000:]
+    with TcpProxy((real.hostname or "127.0.0.1", real.port or 5432), port=port):
+        procs = [subprocess.Popen([sys.executable, str(script), start_at], env=env, cwd=str(ROOT),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0 and "done" in out, err[-2000:]
     assert len(down.spool) == 0
     assert rows(db_url, "SELECT count(*), count(DISTINCT prompt_text) FROM prompts") == [(5, 5)]
     assert rows(db_url, "SELECT count(*), count(DISTINCT media_generation_id) FROM generated_images") == [(10, 10)]

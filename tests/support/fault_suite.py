@@ -245,12 +245,26 @@ def stored_media_ids(url: str) -> set[str]:
 
 
 def spooled_media_ids(spool: Path) -> set[str]:
+    """Media ids kept in a spool folder: entries waiting (for any database) and entries set aside in
+    ``rejected/`` (on disk, with the reason beside them). Read like the app reads them: regular files
+    only (a FIFO planted by a test must not hang the count), anything unreadable skipped."""
+    import stat
+
     out: set[str] = set()
-    if not spool.is_dir():
-        return out
-    for path in spool.glob("*.json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        out |= {img["media_id"] for img in data.get("images", [])}
+    for folder in (spool, spool / "rejected"):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob("*.json"):
+            try:
+                if not stat.S_ISREG(path.lstat().st_mode):
+                    continue
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError, RecursionError):
+                continue
+            images = data.get("images") if isinstance(data, dict) else None
+            for img in images if isinstance(images, list) else []:
+                if isinstance(img, dict) and isinstance(img.get("media_id"), str):
+                    out.add(img["media_id"])
     return out
 
 
