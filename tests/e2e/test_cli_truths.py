@@ -14,9 +14,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from core.standin import StandInServer
+from core.standin import DEMO_COOKIE, StandInServer
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNED_IN = {"GOOGLE_COOKIE": DEMO_COOKIE}  # not --cookie: that one warns about other users
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -28,23 +29,22 @@ def one_line(done: subprocess.CompletedProcess[str], code: int) -> str:
 
 
 def test_fetch_of_an_unknown_media_id_says_it_was_not_found(cli: Run, demo_cookie: str, tmp_path: Path) -> None:
-    line = one_line(cli("fetch", "CAMaNoSuchImage123", "-d", str(tmp_path), "-c", demo_cookie), 2)
+    line = one_line(cli("fetch", "CAMaNoSuchImage123", "-d", str(tmp_path), env=SIGNED_IN), 2)
     assert "no image with the media id CAMaNoSuchImage123" in line
     assert "Check the options" not in line and "model" not in line
 
 
 def test_a_model_the_service_rejects_names_the_models_there_are(cli: Run, demo_cookie: str, tmp_path: Path) -> None:
-    line = one_line(cli("generate", "-p", "a fox", "-m", "IMAGEN_3", "-d", str(tmp_path), "-c", demo_cookie), 2)
+    line = one_line(cli("generate", "-p", "a fox", "-m", "IMAGEN_3", "-d", str(tmp_path), env=SIGNED_IN), 2)
     assert "does not offer the model IMAGEN_3" in line and "IMAGEN_3_5" in line and "IMAGEN_4" in line
     helped = cli("generate", "--help")
     assert "IMAGEN_3_5 (Imagen 4; alias IMAGEN_4)" in " ".join(helped.stdout.split())
 
 
 def test_history_shows_the_seeds_actually_used(cli: Run, demo_cookie: str, tmp_path: Path) -> None:
-    made = cli("generate", "-p", "random seeds", "-n", "2", "-d", str(tmp_path / "a"), "-c", demo_cookie)
+    made = cli("generate", "-p", "random seeds", "-n", "2", "-d", str(tmp_path / "a"), env=SIGNED_IN)
     assert made.returncode == 0, made.stderr
-    chosen = cli("generate", "-p", "a chosen seed", "-n", "1", "-s", "4242", "-d", str(tmp_path / "b"),
-                 "-c", demo_cookie)
+    chosen = cli("generate", "-p", "a chosen seed", "-n", "1", "-s", "4242", "-d", str(tmp_path / "b"), env=SIGNED_IN)
     assert chosen.returncode == 0, chosen.stderr
     rows = {r["prompt"]: r for r in json.loads(cli("history", "--json").stdout)}
     random_row, chosen_row = rows["random seeds"], rows["a chosen seed"]
@@ -62,9 +62,9 @@ def test_history_shows_the_seeds_actually_used(cli: Run, demo_cookie: str, tmp_p
 
 def test_queue_run_counts_this_runs_items(cli: Run, demo_cookie: str) -> None:
     assert cli("queue", "add", "-p", "earlier one", "-p", "earlier two", "-n", "1").returncode == 0
-    assert cli("queue", "run", "--delay", "0", "-c", demo_cookie).returncode == 0
+    assert cli("queue", "run", "--delay", "0", env=SIGNED_IN).returncode == 0
     assert cli("queue", "add", "-p", "now one", "-p", "now two", "-p", "now three", "-n", "1").returncode == 0
-    run = cli("queue", "run", "--delay", "0", "-c", demo_cookie)
+    run = cli("queue", "run", "--delay", "0", env=SIGNED_IN)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0] == "queue: 3 pending"
@@ -99,7 +99,7 @@ def _run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str, 
 
 def test_export_shows_a_bar_on_a_terminal_and_plain_lines_when_piped(
         cli: Run, cli_env: dict[str, str], demo_cookie: str, standin: StandInServer, tmp_path: Path) -> None:
-    assert cli("generate", "-p", "for the bar", "-n", "3", "-d", str(tmp_path / "g"), "-c", demo_cookie).returncode == 0
+    assert cli("generate", "-p", "for the bar", "-n", "3", "-d", str(tmp_path / "g"), env=SIGNED_IN).returncode == 0
     code, out, terminal = _run_on_a_terminal([sys.executable, str(ROOT / "main.py"), "export", "--dir",
                                               str(tmp_path / "tty")], cli_env)
     assert code == 0, terminal

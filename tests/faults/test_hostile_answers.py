@@ -13,11 +13,12 @@ from core.imagefx import GenerationRequest, ProtocolChanged, RequestTimeout
 from core.service import Service
 from core.service.control import RunOutcome
 from core.service.webimport import MAX_FRUITLESS_PAGES, WebImporter
-from core.standin import StandInServer
+from core.standin import DEMO_COOKIE, StandInServer
 from tests.faults.conftest import Account
 from tests.support.fault_suite import DataLoss
 
 ROOT = Path(__file__).resolve().parents[2]
+SIGNED_IN = {"GOOGLE_COOKIE": DEMO_COOKIE}  # not --cookie: that one warns about other users
 
 
 @pytest.mark.fault_case("hostile answer: JSON nested 200,000 deep")
@@ -35,7 +36,7 @@ def test_json_nested_too_deep_is_a_changed_answer_not_a_crash(
 def test_the_cli_reports_a_deep_answer_in_one_line(cli, standin: StandInServer, demo_cookie: str,
                                                    tmp_path: Path) -> None:
     standin.fail("generate", "deep_json", times=5)
-    done = cli("generate", "-p", "deep", "-n", "1", "-r", "0", "-d", str(tmp_path / "out"), "-c", demo_cookie)
+    done = cli("generate", "-p", "deep", "-n", "1", "-r", "0", "-d", str(tmp_path / "out"), env=SIGNED_IN)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 5 and len(lines) == 1 and "unexpected format" in lines[0], done.stderr
     assert "Recursion" not in done.stderr and "Traceback" not in done.stderr
@@ -96,6 +97,6 @@ def test_the_import_stops_at_the_page_cap(signed_in: Service, standin: StandInSe
 @pytest.mark.fault_case("hostile answer: an endless import listing (CLI: exit 5, one sentence)")
 def test_the_cli_stops_an_endless_listing(cli, standin: StandInServer, demo_cookie: str) -> None:
     standin.fail("user_history", "endless_listing", times=10_000)
-    done = cli("import-web", "-c", demo_cookie)
+    done = cli("import-web", env=SIGNED_IN)
     assert done.returncode == 5, done.stderr
     assert "did not end" in done.stderr and "Traceback" not in done.stderr
