@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, QRect, QSize, QTimer
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QScreen
 from PySide6.QtWidgets import QWidget
 
@@ -98,7 +98,9 @@ def present(dlg: QWidget) -> None:
     keep_fitted(dlg)
     if not dlg.property("imagefx_placed"):
         dlg.setProperty("imagefx_placed", True)
-        dlg.adjustSize()
+        # the size it was given (if it was), or what its content needs
+        asked = dlg.size() if dlg.testAttribute(Qt.WidgetAttribute.WA_Resized) else QSize(0, 0)
+        dlg.resize(asked.expandedTo(dlg.sizeHint()))
         fit_height(dlg)
         screen = _screen_of(dlg)
         if screen is not None:

@@ -29,6 +29,7 @@ def main(args: dict) -> int:
     from gui.app import create_application
     from gui.widgets.main_window import MainWindow
     from tests.support.layout_check import centred_on, fits_screen, problems
+    from tests.support.shortcut_check import shared_keys
 
     settings = load_settings().with_overrides(labs_url=args["standin"], api_url=args["standin"],
                                               request_timeout=10.0)
@@ -73,6 +74,7 @@ def main(args: dict) -> int:
         found.append(f"default window on {screen.width()}x{screen.height()}: {problem}")
     look(w, f"default {w.width()}x{w.height()}", f"{tag}-default")
     w.gallery.select_ids([w.model.id_at(0)])
+    found.extend(f"two commands on {k}: {v}" for k, v in shared_keys(w).items())  # X11's key bindings
     for text in args["sizes"]:
         width, height = (int(x) for x in text.split("x"))
         size = QSize(min(width, screen.width()), min(height, screen.height()))
@@ -132,6 +134,7 @@ def main(args: dict) -> int:
     w.open_viewer()
     wait(lambda: w.viewer is not None and w.viewer.isVisible(), 10)
     w.viewer.show_info(True)
+    found.extend(f"viewer: two commands on {k}: {v}" for k, v in shared_keys(w.viewer).items())
     dialog(w.viewer, "viewer")
     w.viewer.close()
     w.close()

@@ -7,17 +7,17 @@ warning; another walks every QAction/QShortcut for two commands on one key in on
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import Qt, QtMsgType, qInstallMessageHandler
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
 from tests.gui.helpers import generate, settle
 from tests.gui.test_selection import click_row
+from tests.support.shortcut_check import commands, shared_keys
 
 
 @pytest.fixture
@@ -30,19 +30,6 @@ def qt_messages() -> Iterator[list[str]]:
     previous = qInstallMessageHandler(handler)
     yield seen
     qInstallMessageHandler(previous)
-
-
-def commands(window: QWidget) -> list[tuple[str, QKeySequence, object]]:
-    """(name, key, owner) of every shortcut that acts in ``window``."""
-    out = []
-    for a in window.findChildren(QAction):
-        if a.parent() is not None and isinstance(a.parent(), QWidget) and a.parent().window() is not window:
-            continue
-        for seq in a.shortcuts():
-            out.append((a.text().replace("&", ""), seq, a))
-    for s in window.findChildren(QShortcut):
-        out.append((s.objectName() or "shortcut", s.key(), s))
-    return out
 
 
 def press_every_key(qtbot, window: QWidget) -> list[str]:
@@ -94,19 +81,11 @@ def test_no_key_is_ambiguous_and_f1_f5_work(qtbot, window, qt_messages):
 
 
 def test_no_two_commands_share_a_key_in_one_window(qtbot, window):
-    w = window
-    w.open_viewer()  # nothing selected: no viewer; build it to walk it too
     from gui.widgets.image_viewer import ImageViewer
 
-    viewer = ImageViewer(w)
-    for top in (w, viewer):
-        owners: dict[str, set[int]] = defaultdict(set)
-        names: dict[str, list[str]] = defaultdict(list)
-        for name, seq, owner in commands(top):
-            owners[seq.toString()].add(id(owner))
-            names[seq.toString()].append(name)
-        shared = {k: names[k] for k, o in owners.items() if len(names[k]) > 1}
-        assert shared == {}, f"{type(top).__name__}: {shared}"
+    viewer = ImageViewer(window)
+    for top in (window, viewer):
+        assert shared_keys(top) == {}, type(top).__name__
     viewer.deleteLater()
 
 
