@@ -618,9 +618,9 @@ def cmd_caption(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from core.config import load_settings
 
-    settings = load_settings()
+    settings = load_settings(**({"demo": True} if args.demo else {}))  # --demo: the demo's own library
     server = None
-    if settings.database.mode == "embedded":  # pg_ctl's wait overlaps the imports below
+    if settings.database.mode == "embedded" or settings.demo:  # pg_ctl's wait overlaps the imports below
         from core.store.embedded import start_early
 
         server = start_early(settings.embedded_db_dir)

@@ -89,8 +89,8 @@ class Progress:
         console = Console(file=self.bar_stream, highlight=False)
         self._progress = rp.Progress(
             rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
-            rp.TextColumn("{task.fields[unit]}s"), rp.TimeElapsedColumn(), rp.TextColumn("left"),
-            rp.TimeRemainingColumn(), rp.TextColumn("{task.fields[status]}"),
+            rp.TextColumn("{task.fields[unit]}s ·"), rp.TimeElapsedColumn(), rp.TextColumn("elapsed ·"),
+            rp.TimeRemainingColumn(), rp.TextColumn("left  {task.fields[status]}"),
             console=console,
             # print() to stdout lands above the bar only when stdout is that same terminal;
             # a piped stdout stays a clean stream of data.
