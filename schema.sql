@@ -516,12 +516,24 @@ BEGIN
 END;
 $$;
 
+-- Who made an image, as the gallery and the history show it (ImageRecord.user_email): each account's
+-- name and e-mail. A view, so that a team database (issue 15, core/store/team.sql) can put its own in
+-- its place: there a member reads the team's names and e-mails, not the rows (cookies) of other
+-- members. Made only when missing, so running this file never undoes the team's.
+DO $$
+BEGIN
+    IF to_regclass('public.imagefx_user_directory') IS NULL THEN
+        CREATE VIEW imagefx_user_directory AS SELECT id, email, name, image_url FROM users;
+    END IF;
+END;
+$$;
+
 -- Which schema additions this database has seen; the app checks it on connect.
 CREATE TABLE IF NOT EXISTS imagefx_schema_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     version INTEGER NOT NULL,
     applied_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP
 );
-INSERT INTO imagefx_schema_version (id, version) VALUES (1, 7)
+INSERT INTO imagefx_schema_version (id, version) VALUES (1, 8)
     ON CONFLICT (id) DO UPDATE SET version = GREATEST(imagefx_schema_version.version, EXCLUDED.version),
                                    applied_at = CURRENT_TIMESTAMP;

@@ -20,7 +20,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from core import library_cli  # the library's commands (issue 14); light: argparse and json only
+from core import (
+    library_cli,  # the library's commands (issue 14); light: argparse and json only
+    team_cli,  # team mode's commands (issue 15); as light
+)
 from core.appinfo import command
 
 if TYPE_CHECKING:
@@ -256,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_files_parsers(sub)
     _add_trash_parsers(sub)
     library_cli.add_parsers(sub, _Parser, _positive)
+    team_cli.add_parsers(sub, _Parser)
+    team_cli.add_board_parsers(sub, _Parser)
     _everywhere(p)
     return p
 
@@ -1137,6 +1142,7 @@ def cmd_library(args: argparse.Namespace) -> int:
 
 COMMANDS.update({"import-files": cmd_import_files, "library": cmd_library})
 COMMANDS.update(library_cli.COMMANDS)
+COMMANDS.update(team_cli.COMMANDS)  # after the library's: board share|unshare|shares join its board
 
 # === end of the files block =====================================================================
 

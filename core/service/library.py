@@ -183,6 +183,19 @@ class Library:
             raise _validation_error(f"There is no board called {board!r}.")
         return board_id, board
 
+    def _may_change(self, s: Session, board_id: int, board: str, *, contents: bool) -> None:
+        """On a team server a board shared with you stays its owner's: only they rename or delete it, and
+        its images change only on a read-write share (issue 15; the database refuses the rest anyway)."""
+        from core.store import team
+
+        access = team.board_access(s, board_id)
+        if access == "own" or (contents and access == "write"):
+            return
+        if contents:
+            raise _validation_error(f"The board {board!r} is shared with you read-only; ask its owner to share "
+                                    "it read-write to add or remove images.")
+        raise _validation_error(f"The board {board!r} is shared with you; only its owner can rename or delete it.")
+
     def create_board(self, name: str) -> Changes:
         board = _clean_name(name, "board", MAX_NAME, commas=True)
         with self.svc.db.session() as s:
@@ -193,7 +206,8 @@ class Library:
     def rename_board(self, old: str, new: str) -> Changes:
         new_name = _clean_name(new, "board", MAX_NAME, commas=True)
         with self.svc.db.session() as s:
-            board_id, _ = self._board(s, old)
+            board_id, board = self._board(s, old)
+            self._may_change(s, board_id, board, contents=False)
             if not lib.rename_board(s, board_id, new_name):
                 raise _validation_error(f"A board called {new_name!r} exists already.")
             return self._announce(s, ChangeKind.BOARDS, None, count=1)
@@ -201,7 +215,8 @@ class Library:
     def delete_board(self, name: str) -> Changes:
         """Delete a board; its images stay in the library (and on their other boards)."""
         with self.svc.db.session() as s:
-            board_id, _ = self._board(s, name)
+            board_id, board = self._board(s, name)
+            self._may_change(s, board_id, board, contents=False)
             images = lib.delete_board(s, board_id)
             return self.svc._announce(s, Changes.of(ChangeKind.BOARDS, None, count=len(images)))
 
@@ -219,6 +234,7 @@ class Library:
                 board_id = lib.create_board(s, board, acting) or lib.find_board(s, board, acting)
                 created = True
             assert board_id is not None
+            self._may_change(s, board_id, board, contents=True)
             changes = Changes.of(ChangeKind.BOARDS, lib.add_to_board(s, board_id, ids))
             if created:
                 changes = Changes.of(ChangeKind.BOARDS, None, count=changes.count)
@@ -227,7 +243,8 @@ class Library:
     def remove_from_board(self, name: str, image_ids: Iterable[int]) -> Changes:
         ids = self._ids(image_ids)
         with self.svc.db.session() as s:
-            board_id, _ = self._board(s, name)
+            board_id, board = self._board(s, name)
+            self._may_change(s, board_id, board, contents=True)
             return self._announce(s, ChangeKind.BOARDS, lib.remove_from_board(s, board_id, ids))
 
     # --- ratings and notes ---------------------------------------------------------------------

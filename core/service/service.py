@@ -62,6 +62,7 @@ from core.userfiles import read_bytes
 if TYPE_CHECKING:
     from core.imagefx.client import ImageFXClient
     from core.service.library import Library
+    from core.service.team import Team
     from core.standin import StandInServer
     from core.store.notify import ChangeListener
 
@@ -221,6 +222,7 @@ class Service:
         self.repair_notice: str | None = None  # what the last sign_in replaced (damaged secrets), if anything
         self.db.origin = self.origin  # the database's NOTIFY triggers carry it (core/store/notify.py)
         self._library: Library | None = None
+        self._team: Team | None = None
         self._listeners: list[ChangeListener] = []
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -782,6 +784,15 @@ class Service:
                                         trash=trash, node=compiled)
 
     # --- the library: tags, boards, ratings, notes, saved searches (issue 14) ------------------
+
+    @property
+    def team(self) -> Team:
+        """The team on a shared server (core/service/team.py): members, shared boards (issue 15)."""
+        if self._team is None:
+            from core.service.team import Team
+
+            self._team = Team(self)
+        return self._team
 
     @property
     def library(self) -> Library:

@@ -28,7 +28,8 @@ SCHEMA_FILE = shipped("schema.sql")  # package data in a wheel, the checkout's t
 # 5: the Trash, generated_images.trashed_at and the gallery's partial indexes (issue 11)
 # 6: ratings, tags, boards, notes, saved searches, the word-suffix index, NOTIFY triggers (issue 14);
 # 7: indexes for the counts of words, models and aspect ratios (issue 14)
-SCHEMA_VERSION = 7
+# 8: imagefx_user_directory, the view of who made an image (issue 15: team databases have their own)
+SCHEMA_VERSION = 8
 POOL_SIZE = 5
 MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
 _BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap
@@ -114,6 +115,9 @@ def describe_error(exc: BaseException, where: str, *, embedded: bool = False) ->
     if sqlstate[:2] in ("22", "23"):  # data exception, integrity constraint violation
         return DatabaseRejected(f"The database at {where} refused the data: {text[:200]}",
                                 "This data cannot be stored as it is.")
+    if "row-level security" in low:  # a team database (issue 15) refused a row that is someone else's
+        return DatabaseError(f"That is another team member's on {where}, and not shared with you to change.",
+                             "Ask its owner to share the board with you read-write (imagefx board share).")
     if "password authentication failed" in low or "authentication failed" in low:
         return DatabaseError(f"The database at {where} rejected the user name or password.",
                              "Check the user and password in Settings → Database.")
@@ -226,6 +230,9 @@ class Database:
             event.listen(engine, "connect", self._on_connect)
             try:
                 self._bootstrap(engine)
+            except DatabaseError:  # a sentence already (a team member's database needs an upgrade)
+                engine.dispose()
+                raise
             except DBAPIError as exc:
                 engine.dispose()
                 if _again and self._revive(exc):
@@ -401,12 +408,15 @@ class Database:
             dbapi.commit()
             try:
                 with dbapi.transaction():
-                    if _schema_version(dbapi.execute) >= SCHEMA_VERSION:
+                    have = _schema_version(dbapi.execute)
+                    if have >= SCHEMA_VERSION:
                         ran = False
                         self.has_trigram = bool(dbapi.execute(_TRIGRAM_INDEX_SQL).fetchone()[0])  # type: ignore[index]
                     else:
                         ran = True
-                        dbapi.execute(schema_sql())  # type: ignore[arg-type]
+                        from core.store import team  # a team database runs it as its owner (issue 15)
+
+                        team.apply_schema(dbapi, schema_sql(), SCHEMA_VERSION, have)
                         self.has_trigram = _try_trigram(dbapi)
             finally:
                 dbapi.execute("SELECT pg_advisory_unlock(%s)", (_BOOTSTRAP_LOCK_KEY,))

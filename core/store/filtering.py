@@ -43,7 +43,7 @@ from core.store.models import (
     ImageTag,
     Prompt,
     Tag,
-    User,
+    UserDirectory,
 )
 
 SORTS = ("newest", "oldest", "rating")
@@ -319,7 +319,9 @@ def _term(t: Term, r: _Resolver) -> sa.ColumnElement[bool]:
     if f == "media":
         return gi.media_generation_id == _text(str(v))
     if f == "account":
-        return _any(gi.user_id, r.ids(sa.select(User.id).where(_contains(sa.func.lower(User.email), str(v)))))
+        # The directory: a team member's account: filter names other members too (issue 15).
+        directory = UserDirectory.c
+        return _any(gi.user_id, r.ids(sa.select(directory.id).where(_contains(sa.func.lower(directory.email), str(v)))))
     if f == "before":
         return gi.created_at < sa.bindparam(None, v, type_=sa.DateTime(timezone=True))
     if f == "after":

@@ -32,7 +32,7 @@ from core.store.models import (
     Prompt,
     SavedSearch,
     Tag,
-    User,
+    UserDirectory,
 )
 from core.store.records import BoardRecord, HistoryRow, ImageLabels, SavedSearchRecord, TagCount
 
@@ -387,9 +387,9 @@ def history_filtered(s: Session, *, limit: int, compiled: Compiled, sort: str,
     for prompt_id, media in s.execute(q.order_by(GeneratedImage.id)):
         images[int(prompt_id)].append(media)
     prompts = {int(row[0]): row for row in s.execute(
-        sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
+        sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, UserDirectory.c.email, Prompt.generation_model,
                   Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images)
-        .join(User, User.id == Prompt.user_id).where(Prompt.id.in_(order)))}
+        .outerjoin(UserDirectory, UserDirectory.c.id == Prompt.user_id).where(Prompt.id.in_(order)))}
     out = []
     for p in order:
         found = prompts.get(p)

@@ -11,14 +11,17 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Column,
     Computed,
     DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -362,3 +365,16 @@ class SavedSearch(Base):
         CheckConstraint("sort IN ('newest', 'oldest', 'rating')", name="saved_searches_sort_check"),
         _owner_name_index("saved_searches"),
     )
+
+
+# Views of schema.sql, in a MetaData of their own (no table to create, nothing for the schema check).
+VIEWS = MetaData()
+# Who made an image: every account on a single-user database, the team's members in a team database
+# (core/store/team.sql), where a member cannot read other members' users rows.
+UserDirectory = Table(
+    "imagefx_user_directory", VIEWS,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(255)),
+    Column("name", String(255)),
+    Column("image_url", Text),
+)

@@ -48,6 +48,12 @@ class ImageRecord:
     rating: int = 0  # stars, 0-5 (0: none)
 
     @property
+    def owner_email(self) -> str | None:
+        """Who made the image (its account's e-mail): on a team server, another member for an image on
+        a board shared with you (issue 15)."""
+        return self.user_email
+
+    @property
     def cursor(self) -> tuple[datetime, int]:
         return (self.created_at, self.id)
 

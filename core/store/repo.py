@@ -29,6 +29,7 @@ from core.store.models import (
     Prompt,
     SessionRow,
     User,
+    UserDirectory,
 )
 from core.store.records import (
     CaptionRecord,
@@ -201,7 +202,7 @@ def images_from(compiled: Compiled) -> Any:
 
 
 _IMAGE_COLUMNS = (
-    GeneratedImage.id, GeneratedImage.media_generation_id, GeneratedImage.user_id, User.email,
+    GeneratedImage.id, GeneratedImage.media_generation_id, GeneratedImage.user_id, UserDirectory.c.email,
     GeneratedImage.prompt_id, Prompt.prompt_text, GeneratedImage.returned_prompt, GeneratedImage.seed,
     GeneratedImage.model_name_type, GeneratedImage.aspect_ratio, GeneratedImage.width,
     GeneratedImage.height, GeneratedImage.mime_type, GeneratedImage.created_at,
@@ -229,10 +230,11 @@ def _image_from_row(row: Sequence[Any], thumbnail: bytes | None = None,
 
 
 def _images_query(*cols: Any) -> sa.Select[Any]:
-    """Image rows with their user and prompt (the gallery's columns)."""
+    """Image rows with who made them and their prompt (the gallery's columns). Who: the directory
+    view, which a team member reads for images shared with them (their owner's users row is not theirs)."""
     return (sa.select(*cols)
             .select_from(GeneratedImage)
-            .join(User, User.id == GeneratedImage.user_id)
+            .outerjoin(UserDirectory, UserDirectory.c.id == GeneratedImage.user_id)
             .outerjoin(Prompt, Prompt.id == GeneratedImage.prompt_id)
             .outerjoin(ImageRating, ImageRating.image_id == GeneratedImage.id))
 
@@ -546,14 +548,14 @@ def history(s: Session, *, limit: int = 20, search: str = "", user_email: str | 
              .correlate(Prompt).lateral("m"))
     # A generation whose images are all in the Trash is not shown (one with no images at all is).
     any_image = sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == Prompt.id).exists()
-    q = (sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, User.email, Prompt.generation_model,
+    q = (sa.select(Prompt.id, Prompt.prompt_text, Prompt.created_at, UserDirectory.c.email, Prompt.generation_model,
                    Prompt.aspect_ratio, Prompt.seed, Prompt.number_of_images, media.c.n, media.c.ids,
                    media.c.seeds)
-         .join(User, User.id == Prompt.user_id)
+         .outerjoin(UserDirectory, UserDirectory.c.id == Prompt.user_id)
          .join(media, sa.true())
          .where(sa.or_(media.c.n > 0, ~any_image)))
     if user_email:
-        q = q.where(User.email == user_email.lower())
+        q = q.where(UserDirectory.c.email == user_email.lower())
     if search.strip():
         q = q.where(prompt_matches(s, search.strip()))
     if before is not None:

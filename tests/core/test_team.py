@@ -1,0 +1,229 @@
+"""Team mode on a real server (issue 15): an existing single-user database becomes a team database
+without losing a row, and then each member, logged in as themselves with psql or the app, reads and
+writes only their own rows and what is shared with them. The catalog is walked, so a table that a
+later schema adds without a policy fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from core.config import load_settings
+from core.service import Service, ValidationError
+from core.store import Database, DatabaseError
+from core.store.database import SCHEMA_VERSION
+from tests.support.teamdb import TeamDb, make_team, server_url
+
+# Tables without user data (no row-level security), and tables members cannot touch at all.
+BOOKKEEPING = {"imagefx_schema_version", "imagefx_team"}
+CLOSED = {"imagefx_share_access", "imagefx_board_guests"}
+KEYS = ["ada", "bob", "cy"]
+
+
+@pytest.fixture(scope="module")
+def team() -> Iterator[TeamDb]:
+    admin, server = server_url()
+    made = make_team(admin, KEYS)
+    # shares of their own, with cy, that the other does not see (of empty boards)
+    for key in ("ada", "bob"):
+        with _service(made, key) as svc:
+            svc.library.create_board(f"{key}'s board for Cy")
+            svc.team.share_board(f"{key}'s board for Cy", made.people["cy"].email, read_only=True)
+    yield made
+    made.close()
+    if server is not None:
+        server.stop()  # type: ignore[attr-defined]
+
+
+def _tables(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1")]
+
+
+def _service(team: TeamDb, key: str) -> Service:
+    settings = load_settings()
+    return Service(settings, database=Database(settings, url=team.url_as(key))).open()
+
+
+def test_every_table_has_row_level_security_and_a_policy_for_every_command(team: TeamDb) -> None:
+    with psycopg.connect(team.url) as conn:
+        owner, member = conn.execute("SELECT owner_role, member_role FROM imagefx_team").fetchone()  # type: ignore[misc]
+        missing = []
+        for table in _tables(conn):
+            rls, table_owner = conn.execute(
+                "SELECT relrowsecurity, pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
+                (table,)).fetchone()  # type: ignore[misc]
+            assert table_owner == owner, f"{table} belongs to {table_owner}, not the team's owner role"
+            if table in BOOKKEEPING:
+                assert not conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT, UPDATE, DELETE')",
+                                        (member, table)).fetchone()[0]  # type: ignore[index]
+                continue
+            assert rls, f"{table} has no row-level security"
+            if table in CLOSED:
+                assert not conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT, INSERT, UPDATE, DELETE')",
+                                        (member, table)).fetchone()[0]  # type: ignore[index]
+                continue
+            commands = {r[0] for r in conn.execute("SELECT cmd FROM pg_policies WHERE tablename = %s", (table,))}
+            if not ({"SELECT", "INSERT", "UPDATE", "DELETE"} <= commands or "ALL" in commands):
+                missing.append(f"{table} ({sorted(commands)})")
+        assert not missing, f"tables without a policy for every command: {missing}"
+
+
+def _rows_seen(team: TeamDb, key: str, table: str) -> set[str]:
+    with team.connect_as(key) as conn:
+        return {r[0] for r in conn.execute(f'SELECT ctid::text FROM "{table}"')}
+
+
+def test_a_member_cannot_read_change_or_delete_another_members_rows_with_psql(team: TeamDb) -> None:
+    with psycopg.connect(team.url) as conn:
+        tables = [t for t in _tables(conn) if t not in BOOKKEEPING | CLOSED]
+        first_column = {t: conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                                        "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum LIMIT 1",
+                                        (t,)).fetchone()[0] for t in tables}  # type: ignore[index]
+        before = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # type: ignore[index]
+    script, expected = [], []
+    for table in tables:
+        ada, bob = _rows_seen(team, "ada", table), _rows_seen(team, "bob", table)
+        assert ada, f"ada sees none of her own rows in {table}"
+        bobs = sorted(bob - ada)
+        assert bobs, f"the test has no row of bob's alone in {table}: seed one (tests/support/teamdb.py)"
+        ctids = "'{" + ",".join(f'"{c}"' for c in bobs) + "}'::tid[]"
+        col = first_column[table]
+        script += [f'SELECT count(*) FROM "{table}" WHERE ctid = ANY ({ctids});',
+                   f'WITH x AS (UPDATE "{table}" SET "{col}" = "{col}" WHERE ctid = ANY ({ctids}) RETURNING 1) '
+                   "SELECT count(*) FROM x;",
+                   f'WITH x AS (DELETE FROM "{table}" WHERE ctid = ANY ({ctids}) RETURNING 1) SELECT count(*) FROM x;']
+        expected += [f"{table} select 0", f"{table} update 0", f"{table} delete 0"]
+    done = team.psql("ada", "\n".join(script))
+    assert done.returncode == 0, done.stderr
+    got = [f"{e.rsplit(' ', 1)[0]} {n}" for e, n in zip(expected, done.stdout.split(), strict=True)]
+    assert got == expected
+    with psycopg.connect(team.url) as conn:  # nothing of bob's (or anyone's) went
+        after = {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # type: ignore[index]
+    assert after == before
+
+
+def test_another_members_cookie_and_session_hashes_are_unreadable(team: TeamDb) -> None:
+    done = team.psql("ada", "SELECT * FROM users; SELECT * FROM sessions; SELECT * FROM imagefx_user_directory;")
+    assert done.returncode == 0, done.stderr
+    assert "gAAAAA-cookie-of-ada" in done.stdout and "session-hash-of-ada" in done.stdout
+    for other in ("bob", "cy"):
+        assert f"cookie-of-{other}" not in done.stdout and f"session-hash-of-{other}" not in done.stdout
+        assert team.people[other].email in done.stdout  # the directory: who is in the team
+    # the helpers answer for the login asking only; the share index is closed
+    done = team.psql("ada", f"SELECT imagefx_member_uids('{team.people['bob'].login}');")
+    assert done.stdout.strip() == "{}"
+    assert team.psql("ada", "SELECT count(*) FROM imagefx_share_access;").returncode != 0
+
+
+def test_a_member_cannot_give_rows_away_or_take_them(team: TeamDb) -> None:
+    bob_uid = team.people["bob"].uid
+    with psycopg.connect(team.url) as conn:
+        with_user = [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attname = 'user_id' "
+            "ORDER BY 1")]
+    assert {"generated_images", "prompts", "tags", "boards", "sessions"} <= set(with_user)
+    # the user_id of stars and notes says who set them; whose they are is their image's
+    for table in set(with_user) - {"image_ratings", "image_notes"}:
+        with team.connect_as("ada") as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+                conn.execute(f'UPDATE "{table}" SET user_id = %s', (bob_uid,))
+    with team.connect_as("ada") as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute("UPDATE users SET db_role = %s", (team.people["bob"].login,))
+    with team.connect_as("ada") as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            conn.execute("INSERT INTO users (email, name, db_role) VALUES ('x@team.test', 'x', %s)",
+                         (team.people["bob"].login,))
+    with team.connect_as("ada") as conn:
+        row = conn.execute("SELECT rolsuper, rolbypassrls, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+                           ).fetchone()
+        assert row == (False, False, False)
+        assert not conn.execute("SELECT count(*) FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles "
+                                "WHERE rolname = current_user)").fetchone()[0]  # type: ignore[index]
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE mine (x int)")
+
+
+def test_the_upgrade_kept_every_row_and_gave_owners(team: TeamDb) -> None:
+    """make_team seeded a single-user database and ran team init on it: every row is still there,
+    each account is its member's, and what named no account now has one."""
+    with psycopg.connect(team.url) as conn:
+        counts = dict(conn.execute(
+            "SELECT 'images', count(*) FROM generated_images UNION ALL SELECT 'archive', count(*) FROM "
+            "generated_images_archive UNION ALL SELECT 'queue', count(*) FROM generation_queue UNION ALL "
+            "SELECT 'unowned', (SELECT count(*) FROM tags WHERE user_id IS NULL) + (SELECT count(*) FROM "
+            "generation_queue WHERE user_id IS NULL)").fetchall())
+        mapped = dict(conn.execute("SELECT email, db_role FROM users").fetchall())
+    assert counts == {"images": 9, "archive": 3, "queue": 4, "unowned": 0}
+    assert mapped == {p.email: p.login for p in team.people.values()}
+    for key in KEYS:
+        with _service(team, key) as svc:
+            assert svc.count_images() == 3
+            assert {r.id for r in svc.gallery_page(limit=50)} == set(team.people[key].images)
+            assert [u.email for u in svc.users()] == [team.people[key].email]
+
+
+def test_sharing_a_board_shows_it_and_its_images_and_unsharing_hides_them(team: TeamDb) -> None:
+    ada, bob = team.people["ada"], team.people["bob"]
+    with _service(team, "bob") as bob_svc, _service(team, "ada") as ada_svc:
+        board = "Bob's board"
+        bob_svc.team.share_board(board, ada.email, read_only=True)
+        shared = set(bob.images[:2])
+        assert {r.id for r in ada_svc.gallery_page(limit=50)} == set(ada.images) | shared
+        seen = {r.id: r for r in ada_svc.gallery_page(filter=f'board:"{board}"')}
+        assert set(seen) == shared and {r.owner_email for r in seen.values()} == {bob.email}
+        assert all(r.prompt.startswith("bob's lighthouse") for r in seen.values())
+        assert board in [b.name for b in ada_svc.library.boards()]
+        assert ada_svc.thumbnails(sorted(shared)).keys() == shared
+        # read-only: no stars, no images added, no rename; the rows stay as they were
+        with pytest.raises(DatabaseError):
+            ada_svc.library.set_rating(sorted(shared), 1)
+        with pytest.raises(ValidationError, match="read-only"):
+            ada_svc.library.add_to_board(board, ada.images[:1])
+        with pytest.raises(ValidationError, match="only its owner"):
+            ada_svc.library.rename_board(board, "Mine now")
+        with pytest.raises(Exception, match="only its owner"):
+            ada_svc.team.share_board(board, None)
+        # read-write: ada may rate bob's image on it and add her own
+        bob_svc.team.share_board(board, ada.email, read_only=False)
+        assert ada_svc.library.set_rating(sorted(shared), 2).count == 2
+        ada_svc.library.add_to_board(board, ada.images[:1])
+        assert ada.images[0] in {r.id for r in bob_svc.gallery_page(filter=f'board:"{board}"')}
+        # cy, not shared with, sees none of it; the whole team, then, does
+        with _service(team, "cy") as cy_svc:
+            assert not shared & {r.id for r in cy_svc.gallery_page(limit=50)}
+            bob_svc.team.share_board(board, None, read_only=True)
+            assert shared <= {r.id for r in cy_svc.gallery_page(limit=50)}
+            bob_svc.team.unshare_board(board, None)
+            assert not shared & {r.id for r in cy_svc.gallery_page(limit=50)}
+        # trashed by its owner, a shared image is his alone
+        bob_svc.trash_images([bob.images[0]])
+        assert bob.images[0] not in {r.id for r in ada_svc.gallery_page(limit=50)}
+        assert bob.images[0] not in {r.id for r in ada_svc.trash()}
+        bob_svc.restore_images([bob.images[0]])
+        bob_svc.team.unshare_board(board, ada.email)
+        assert {r.id for r in ada_svc.gallery_page(limit=50)} == set(ada.images)
+        assert board not in [b.name for b in ada_svc.library.boards()]
+
+
+def test_a_member_whose_database_is_behind_is_told_to_ask_the_admin(team: TeamDb) -> None:
+    with psycopg.connect(team.url, autocommit=True) as conn:
+        conn.execute("UPDATE imagefx_schema_version SET version = version - 1")
+    try:
+        settings = load_settings()
+        with pytest.raises(DatabaseError, match="team upgrade") as caught:
+            Database(settings, url=team.url_as("ada")).connect()
+        assert "admin" in caught.value.action
+        with Service(settings, database=Database(settings, url=team.url)) as admin:
+            before, after = admin.team.upgrade()
+        assert after == before + 1
+        Database(settings, url=team.url_as("ada")).connect().close()
+    finally:
+        with psycopg.connect(team.url, autocommit=True) as conn:
+            conn.execute("UPDATE imagefx_schema_version SET version = %s", (SCHEMA_VERSION,))
