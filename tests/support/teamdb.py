@@ -72,12 +72,20 @@ class TeamDb:
 
     def close(self) -> None:
         drop_database(self.admin_url, self.name)
+        roles = [p.login for p in reversed(self.people.values()) if p.login]
+        roles += [f"{self.name}_{suffix}" for suffix in ("admin", "member", "owner")]
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            for p in self.people.values():
-                if p.login:
-                    conn.execute(f'DROP ROLE IF EXISTS "{p.login}"')
-            for suffix in ("owner", "member", "admin"):
-                conn.execute(f'DROP ROLE IF EXISTS "{self.name}_{suffix}"')
+            for _ in range(len(roles)):  # a role that granted memberships goes after those it granted
+                left = []
+                for role in roles:
+                    try:
+                        conn.execute(f'DROP ROLE IF EXISTS "{role}"')
+                    except psycopg.errors.DependentObjectsStillExist:
+                        left.append(role)
+                if not left:
+                    return
+                roles = left
+            raise AssertionError(f"roles left behind: {roles}")
 
 
 def seed_single_user(url: str, people: list[Person]) -> None:
