@@ -246,7 +246,7 @@ class _Resolver:
 
 # --- terms ----------------------------------------------------------------------------------------
 
-_MARKS = {"tag": ImageTag, "board": BoardImage, "note": ImageNote, "rating": ImageRating}
+_MARKS: dict[str, Any] = {"tag": ImageTag, "board": BoardImage, "note": ImageNote, "rating": ImageRating}
 # Terms that are never NULL (EXISTS, NOT NULL columns): NOT needs no coalesce() around them, and
 # NOT EXISTS stays an anti-join the planner can run either way round.
 _NEVER_NULL = frozenset({"tag", "board", "stars", "fav", "id", "media", "account", "note", "has", "is", "in"})
@@ -337,6 +337,26 @@ def _term(t: Term, r: _Resolver) -> sa.ColumnElement[bool]:
     if f == "in":  # a scope, not a condition (see compile_filter)
         return sa.true()
     raise AssertionError(f"unknown filter field {f!r}")  # the parser makes only the fields above
+
+
+def _mark_rows(node: Node, r: _Resolver) -> sa.Select[Any] | None:
+    """``SELECT image_id FROM <marks> WHERE …`` for a term that is a mark of the image (a tag, a
+    board, has:…), None for any other node."""
+    if not isinstance(node, Term):
+        return None
+    if node.field in ("tag", "board"):
+        model, marks, column = ((Tag, ImageTag, ImageTag.tag_id) if node.field == "tag"
+                                else (Board, BoardImage, BoardImage.board_id))
+        ids = r.ids(sa.select(model.id).where(_name_is(model.name_folded, str(node.value), node.prefix)))
+        return sa.select(marks.image_id).where(_any(column, ids))
+    if node.field == "has":
+        return sa.select(_MARKS[str(node.value)].image_id)
+    return None
+
+
+def mark_rows(s: Session, node: Node | None) -> sa.Select[Any] | None:
+    """For counting: the mark rows of a filter that is one mark term (``tag:x``, ``has:board``…)."""
+    return None if node is None else _mark_rows(node, _Resolver(s))
 
 
 def _node(node: Node, r: _Resolver) -> sa.ColumnElement[bool]:

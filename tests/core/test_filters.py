@@ -135,7 +135,8 @@ def _vocabulary(svc: Service) -> set[str]:
               "seed:<3", "id:1", "media:x", "account:example", "before:2026", "after:7d", "note:note", "has:tag",
               "has:board", "has:note", "has:rating", "is:rated", "is:unrated", "in:trash", "in:any"]
     corpus = single + ["-" + t for t in single] + [
-        'a "b c" -d (e OR f)', "-golden (golden OR light) tag:cat", "lighthouse OR tag:cat", "-(lighthouse fav)"]
+        'a "b c" -d (e OR f)', "-golden (golden OR light) tag:cat", "lighthouse OR tag:cat", "-(lighthouse fav)",
+        "tag:cat OR board:best", "-(tag:cat OR has:board) fav", "-has:tag", "-board:best"]
     words: set[str] = set()
     with _Statements(svc.db.engine) as seen:
         for text in corpus:

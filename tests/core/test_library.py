@@ -118,6 +118,16 @@ def test_each_filter_finds_what_it_says_in_pages_and_counts(library: tuple[Servi
         assert [(c, i) for _p, c, i in svc.gallery_anchors(1, filter=text)] == [r.cursor for r in page], text
         assert {name[r.id] for r in svc.images_matching(list(ids.values()), filter=text)} == found[text]
     assert found == FILTERS
+    # What is in the Trash is left out of pages and counts, unless the filter asks for it.
+    svc.trash_images([ids["a1"]])
+    for text, expected in (("tag:cat", {"b1"}), ("-tag:cat", {"a2", "c1", "d1"}),
+                           ("tag:cat OR board:best", {"a2", "b1"}), ("has:tag", {"b1"}), ("in:trash", {"a1"}),
+                           ("tag:cat in:any", {"a1", "b1"})):
+        assert {name[r.id] for r in svc.gallery_page(filter=text)} == expected, text
+        assert svc.count_images(filter=text) == len(expected), text
+    assert svc.count_images(filter="tag:cat", trash=True) == 1
+    assert [(b.name, b.count) for b in svc.library.boards()] == [("Best", 2)]
+    svc.restore_images([ids["a1"]])
     # Today's arguments keep working, alone and with a filter.
     assert {name[r.id] for r in svc.gallery_page(search="golden hour", with_thumbnails=False)} == FILTERS["golden hour"]
     assert svc.count_images(favorites_only=True, filter="golden") == 1
