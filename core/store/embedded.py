@@ -419,7 +419,7 @@ class _Cluster:
     def _clear_stale(self, info: PidFile) -> None:
         """A ``postmaster.pid`` left by a server that is gone (SIGKILL, power loss): its pid may
         belong to another process by now, which would make PostgreSQL refuse to start for good."""
-        log.warning("removing a stale postmaster.pid (pid %d is not this database's server)", info.pid)
+        log.warning("removing a stale postmaster.pid (pid %d is gone, or is not this database's server)", info.pid)
         sock_dir = Path(info.socket_dir) if info.socket_dir and not info.socket_dir.startswith("/proc/") \
             else self.pgdata
         for path in (self.pgdata / "postmaster.pid", sock_dir / f".s.PGSQL.{PORT}.lock",
