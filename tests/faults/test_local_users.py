@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -49,6 +50,21 @@ def as_user(user: str, *cmd: str, timeout: float = 20, env: dict[str, str] | Non
             ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([RUNUSER, "-u", user, "--", *cmd], capture_output=True, text=True, timeout=timeout,
                           env=env or {"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "3"}, cwd="/")
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """Stop a process we started and what it started (runuser forks its command), by pid."""
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        children = []
+    for child in children:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.kill()
+    proc.wait()
 
 
 def psql_as(user: str, host: str) -> subprocess.CompletedProcess[str]:
@@ -103,8 +119,9 @@ def private_base() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="imagefx-home-"))
     yield base
     for pgdata in base.rglob("pgdata"):
-        if postmasters(pgdata):
-            subprocess.run(["pkill", "-INT", "-f", f"^{bin_dir()}/postgres"], capture_output=True)
+        for pid in postmasters(pgdata):  # a test that failed half-way: stop what it left, by pid
+            os.kill(pid, signal.SIGINT)
+        wait_until_gone(pgdata, 30)
     shutil.rmtree(base, ignore_errors=True)
 
 
@@ -292,8 +309,7 @@ def test_another_user_holding_the_old_shared_lock_blocks_nothing(cli, tmp_path: 
         assert taken.returncode != 0
         assert wait_until_gone(data / "pgdata") == []
     finally:
-        holder.kill()
-        holder.wait()
+        kill_tree(holder)
         shutil.rmtree(data.parent, ignore_errors=True)
         shutil.rmtree(shared_tmp, ignore_errors=True)
 
@@ -446,9 +462,9 @@ def test_core_dumps_are_off_for_a_running_cli_and_its_server(cli_env: dict[str, 
     private_base.chmod(0o711)
     login = subprocess.Popen([RUNUSER, "-u", ATTACKER, "--", sys.executable, str(ROOT / "main.py"), "login"],
                              env=env, cwd="/", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli_pid = None
     try:
         deadline = time.monotonic() + 20
-        cli_pid = None
         while time.monotonic() < deadline and cli_pid is None:
             kids = [c for c in psutil.Process(login.pid).children(recursive=True) if "main.py" in " ".join(c.cmdline())]
             cli_pid = kids[0].pid if kids else None
@@ -461,8 +477,7 @@ def test_core_dumps_are_off_for_a_running_cli_and_its_server(cli_env: dict[str, 
         uid = psutil.Process(cli_pid).uids().real
         assert uid != 0 and os.stat(f"/proc/{cli_pid}/environ").st_uid == 0  # not dumpable
     finally:
-        login.kill()
-        login.wait()
+        kill_tree(login)
     # The embedded server started by a CLI inherits the limit.
     with subprocess.Popen([sys.executable, "-c", "from core.hardening import no_core_dumps; no_core_dumps()\n" + HOLD],
                           env={**os.environ, "IMAGEFX_DATA_DIR": str(private_base / "srv"), "PYTHONPATH": str(ROOT)},
