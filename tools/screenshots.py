@@ -169,6 +169,25 @@ def _shoot(out: Path, data: Path) -> int:
 
     _trash_view(w, pump, out)
 
+    # The viewer: full size, the image's parameters beside it (I), ←/→ to its neighbours.
+    w.gallery.select_ids([w.model.id_at(1)])
+    w.open_viewer()
+    pump(lambda: w.viewer is not None and w.viewer.isVisible() and w.viewer.record is not None)
+    viewer = w.viewer
+    assert viewer is not None
+    viewer.resize(1200, 720)
+    viewer.show_info(True)
+    pump(lambda: True)
+    viewer.grab().save(str(out / "viewer.png"))
+    viewer.close()
+
+    # A small window (900×600): rows wrap, the details scroll, nothing is cut off.
+    w.resize(900, 600)
+    pump(lambda: True)
+    w.grab().save(str(out / "small-window.png"))
+    w.resize(1440, 900)
+    pump(lambda: True)
+
     # The sign-in dialog after verifying: who is signed in, and no cookie on screen.
     w.open_sign_in()
     dlg = w.sign_in_dialog
@@ -183,7 +202,7 @@ def _shoot(out: Path, data: Path) -> int:
 
     w.close()
     for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png",
-                 "queue-panel.png", "trash.png"):
+                 "queue-panel.png", "trash.png", "viewer.png", "small-window.png"):
         print(out / name)
     return 0
 

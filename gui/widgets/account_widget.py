@@ -75,7 +75,7 @@ class AccountWidget(QToolButton):
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setIconSize(QSize(28, 28))
         self.setAccessibleName("Account")
-        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+        self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Fixed)  # its name is never cut
         self.menu_ = QMenu(self)
         self.setMenu(self.menu_)
         self.accounts: list[Account] = []
@@ -108,6 +108,7 @@ class AccountWidget(QToolButton):
         bad = cur is not None and self.rejected == cur.email
         self.setAccessibleDescription("ImageFX refused this account's cookie: sign in again" if bad else "")
         self.setStyleSheet(f"QToolButton {{ color: {theme.colors().error_fg}; }}" if bad else "")
+        self.updateGeometry()  # the toolbar makes room for a longer name
         self._build_menu()
 
     def set_rejected(self, email: str | None) -> None:

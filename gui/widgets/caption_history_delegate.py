@@ -18,7 +18,14 @@ _Index = QModelIndex | QPersistentModelIndex
 class CaptionHistoryDelegate(QStyledItemDelegate):
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         fm = QFontMetrics(option.font)  # type: ignore[attr-defined]
-        width = max(120, option.rect.width() if option.rect.width() > 0 else 320)  # type: ignore[attr-defined]
+        # The width the row is painted at: the list's (a list view asks for sizes with an empty rect).
+        view = option.widget  # type: ignore[attr-defined]
+        viewport = 0
+        if view is not None and hasattr(view, "viewport"):
+            # less the scrollbar, which may only appear once the rows are laid out
+            viewport = view.viewport().width() - (0 if view.verticalScrollBar().isVisible()
+                                                   else view.verticalScrollBar().sizeHint().width())
+        width = max(120, option.rect.width() or viewport or 320)  # type: ignore[attr-defined]
         rec = index.data(CaptionRole)
         text = rec.caption if rec is not None else ""
         bound = fm.boundingRect(QRect(0, 0, width - 2 * PAD, 10_000), Qt.TextFlag.TextWordWrap, text)
@@ -43,8 +50,8 @@ class CaptionHistoryDelegate(QStyledItemDelegate):
         painter.setFont(option.font)  # type: ignore[attr-defined]
         lines = max(1, text_h // fm.lineSpacing())
         elided = _elide_lines(fm, text, inner.width(), lines)
-        painter.drawText(QRect(inner.left(), inner.top(), inner.width(), text_h),
-                         Qt.TextFlag.TextWordWrap | Qt.AlignmentFlag.AlignTop, elided)
+        # already broken into lines that fit: wrapping again could add one over the file and date
+        painter.drawText(QRect(inner.left(), inner.top(), inner.width(), text_h), Qt.AlignmentFlag.AlignTop, elided)
         painter.setPen(QColor(c.muted))
         painter.drawText(QRect(inner.left(), inner.bottom() - fm.lineSpacing(), inner.width(), fm.lineSpacing()),
                          Qt.AlignmentFlag.AlignLeft, fm.elidedText(index.data(MetaRole) or "",

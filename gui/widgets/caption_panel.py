@@ -112,10 +112,12 @@ class CaptionCard(QFrame):
         self.body.setSpacing(6)
         self.title = QLabel(Path(name).name if "/" in name or "\\" in name else name)
         self.title.setObjectName("heading")
+        self.title.setWordWrap(True)  # a long file name wraps instead of widening the panel
         self.title.setToolTip(name)
         self.body.addWidget(self.title)
         self.status = QLabel("Waiting…")
         self.status.setObjectName("subtle")
+        self.status.setWordWrap(True)
         self.status.setAccessibleName(f"Status of {self.title.text()}")
         self.body.addWidget(self.status)
         self.body.addStretch(1)
@@ -136,14 +138,15 @@ class CaptionCard(QFrame):
         self.status.setText(f"{n} caption{'s' if n != 1 else ''} · {res.result.image_type.upper()}{note}")
         self.body.takeAt(self.body.count() - 1)  # the stretch
         for i, text in enumerate(self.captions, 1):
-            row = QHBoxLayout()
-            row.setSpacing(6)
+            # the caption, then its buttons under it on the right: narrow enough for a 900 px window
+            row = QVBoxLayout()
+            row.setSpacing(2)
             label = QLabel(text)
             label.setObjectName("captionText")
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             label.setAccessibleName(f"Caption {i}")
-            row.addWidget(label, 1)
+            row.addWidget(label)
             copy = QToolButton()
             copy.setToolTip("Copy this caption")
             copy.setAccessibleName(f"Copy caption {i}")
@@ -156,8 +159,12 @@ class CaptionCard(QFrame):
             use.setAccessibleName(f"Use caption {i} as prompt")
             icons.bind(use, "remix")
             use.clicked.connect(lambda _=False, t=text: self.use_as_prompt.emit(t))
-            row.addWidget(copy, 0, Qt.AlignmentFlag.AlignVCenter)
-            row.addWidget(use, 0, Qt.AlignmentFlag.AlignVCenter)
+            buttons = QHBoxLayout()
+            buttons.setSpacing(6)
+            buttons.addStretch(1)
+            buttons.addWidget(copy)
+            buttons.addWidget(use)
+            row.addLayout(buttons)
             self.body.addLayout(row)
         self.body.addStretch(1)
 
@@ -307,6 +314,7 @@ class CaptionPanel(QWidget):
         self.results_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # cards fit the width
         scroll.setWidget(self.results)
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.scroll = scroll
@@ -323,7 +331,7 @@ class CaptionPanel(QWidget):
         t.setObjectName("heading")
         rl.addWidget(t)
         self.history_search = QLineEdit()
-        self.history_search.setPlaceholderText("Search past captions")
+        self.history_search.setPlaceholderText("Search captions")
         self.history_search.setAccessibleName("Search past captions")
         self.history_search.setClearButtonEnabled(True)
         rl.addWidget(self.history_search)
@@ -335,8 +343,9 @@ class CaptionPanel(QWidget):
         self.history_view.setResizeMode(QListView.ResizeMode.Adjust)
         self.history_view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.history_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.history_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # rows wrap, elide
         rl.addWidget(self.history_view, 1)
-        hb = QHBoxLayout()
+        hb = FlowLayout(spacing=6)  # wraps in a narrow window instead of widening it
         self.history_copy = QPushButton("Copy")
         self.history_copy.setAccessibleName("Copy selected past caption")
         icons.bind(self.history_copy, "copy")

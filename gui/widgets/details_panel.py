@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QObject, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -297,9 +297,22 @@ class DetailsPanel(QFrame):
         ml.addStretch(1)
         self.stack.addWidget(many)
         # As narrow as the content allows, and never narrower: the body scrolls only up and down.
-        extent = self.body_scroll.verticalScrollBar().sizeHint().width()
-        self.setMinimumWidth(max(200, body.minimumSizeHint().width() + 28 + extent))
+        self._body = body
+        body.installEventFilter(self)
+        self._fit_width()
         self.show_records([])
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._body and event.type() == QEvent.Type.LayoutRequest:
+            self._fit_width()
+        return super().eventFilter(watched, event)
+
+    def _fit_width(self) -> None:
+        """The panel's minimum follows its content's (a long word, a wide value), plus the scrollbar."""
+        extent = self.body_scroll.verticalScrollBar().sizeHint().width()
+        need = max(200, self._body.minimumSizeHint().width() + 28 + extent)
+        if need != self.minimumWidth():
+            self.setMinimumWidth(need)
 
     def _buttons(self, names: list[str], *, text: bool = False) -> FlowLayout:
         """A row of the window's actions as buttons; it wraps in a narrow panel instead of clipping."""

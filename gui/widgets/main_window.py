@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -61,6 +61,8 @@ log = logging.getLogger(__name__)
 
 APP_TITLE = "ImageFX Studio"
 DEMO_LABEL = "OFFLINE DEMO — images are generated locally, not by Google"
+DEMO_SHORT = "OFFLINE DEMO"  # the badges in a narrow window (their tooltip says the rest)
+WIDE = 1200  # px from which the badges have room for the whole sentence
 
 
 class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
@@ -187,6 +189,10 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         sb = self.statusBar()
         self.demo_label = QLabel(DEMO_LABEL)
         self.demo_label.setObjectName("demoBadge")
+        for badge in (self.demo_label, self.toolbar_demo):
+            badge.setToolTip(DEMO_LABEL)
+            # the short text's width is enough: resizeEvent swaps the text before anything is cut
+            badge.setMinimumWidth(badge.fontMetrics().horizontalAdvance(DEMO_SHORT) + 32)
         self.demo_label.setAccessibleName("Offline demo mode")
         self.busy_bar = QProgressBar()
         self.busy_bar.setRange(0, 0)
@@ -261,6 +267,15 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.gui.set("gallery/favorites_only", self.model.favorites_only)
         self.gui.set("editor/prompt", self.editor.text())
         self.gui.sync()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """The demo badges say it all in a wide window, "OFFLINE DEMO" in a narrow one, so they never
+        push the account button off the toolbar nor widen the status bar beyond the window."""
+        super().resizeEvent(event)
+        text = DEMO_LABEL if self.width() >= WIDE else DEMO_SHORT
+        for badge in (self.demo_label, self.toolbar_demo):
+            if badge.text() != text:
+                badge.setText(text)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self._closing:

@@ -58,6 +58,7 @@ def main(args: dict) -> int:
             time.sleep(0.01)
 
     def look(widget: object, where: str, shot: str) -> None:
+        settle(150)  # layouts asked for (a name that changed, a row that loaded) are done
         found.extend(f"{where}: {p}" for p in problems(widget))  # type: ignore[arg-type]
         path = shots / f"{shot}.png"
         widget.grab().save(str(path))  # type: ignore[attr-defined]
@@ -73,6 +74,9 @@ def main(args: dict) -> int:
     if problem:
         found.append(f"default window on {screen.width()}x{screen.height()}: {problem}")
     look(w, f"default {w.width()}x{w.height()}", f"{tag}-default")
+    # the Captions tab with results: a picture with a long file name, and a file it refuses
+    w.captions.add_paths([Path(p) for p in args["caption_files"]])
+    wait(lambda: not w.captions.busy and w.worker.active == 0, 30)
     w.gallery.select_ids([w.model.id_at(0)])
     found.extend(f"two commands on {k}: {v}" for k, v in shared_keys(w).items())  # X11's key bindings
     for text in args["sizes"]:
@@ -85,8 +89,20 @@ def main(args: dict) -> int:
         for tab, name in ((0, "gallery"), (1, "captions"), (2, "queue")):
             w.tabs.setCurrentIndex(tab)
             settle(250)
+            if w.frameGeometry().width() > size.width() + 2 or w.frameGeometry().height() > size.height() + 2:
+                found.append(f"{text} {name}: the window cannot be that small, its layouts need "
+                             f"{w.frameGeometry().width()}x{w.frameGeometry().height()}")
             look(w, f"{text} {name}", f"{tag}-{text}-{name}")
         w.tabs.setCurrentIndex(0)
+    # the offline demo's look: its badges in the toolbar and the status bar, at the smallest size
+    w.is_demo = True
+    w._update_title()
+    width, height = (int(x) for x in args["sizes"][0].split("x"))
+    w.resize(min(width, screen.width()), min(height, screen.height()))
+    settle(400)
+    look(w, f"{args['sizes'][0]} demo", f"{tag}-{args['sizes'][0]}-demo")
+    w.is_demo = False
+    w._update_title()
     smallest = args["sizes"][0]
     width, height = (int(x) for x in smallest.split("x"))
     w.resize(min(width, screen.width()), min(height, screen.height()))

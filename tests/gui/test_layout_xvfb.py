@@ -75,7 +75,13 @@ def _run(display: str, db_url: str, standin_url: str, tmp_path: Path, tag: str, 
                HOME=str(tmp_path / "home"), PYTHON_KEYRING_BACKEND="keyrings.alt.file.PlaintextKeyring")
     if scale:
         env["QT_SCALE_FACTOR"] = scale
-    args = {"db": db_url, "standin": standin_url, "sizes": sizes, "shots": str(tmp_path / "shots"), "tag": tag}
+    pics = tmp_path / "to caption"
+    pics.mkdir(exist_ok=True)
+    long_name = write_png(pics / "a holiday photo of the harbour at dusk with the boats coming in, from the hill.png")
+    refused = pics / "shopping list.txt"
+    refused.write_text("eggs, flour, milk")
+    args = {"db": db_url, "standin": standin_url, "sizes": sizes, "shots": str(tmp_path / "shots"), "tag": tag,
+            "caption_files": [str(long_name), str(refused)]}
     proc = subprocess.run([sys.executable, "-m", "tests.gui.layout_child", json.dumps(args)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=240)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
