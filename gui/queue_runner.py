@@ -11,9 +11,10 @@ so two drags in a row reach the database in the order they were made; each is fo
 a reload of the list.
 
 Changes made elsewhere (``queue add`` or ``queue run`` in a terminal, another window) show up
-by themselves: while this window runs nothing and edits nothing, it asks every few seconds for
-the queue's version (:meth:`QueueService.version`, one small query) and reads the queue again
-when it differs from the version of the list on screen.
+by themselves: the database announces them (``ChangeKind.QUEUE``, heard through
+:mod:`gui.change_bridge`) and the list is read again. Only where no change listener runs does
+the runner, while it runs nothing and edits nothing, ask every few seconds for the queue's
+version (:meth:`QueueService.version`, one small query) instead (:meth:`set_polling`).
 
 States: ``idle``; ``running``; ``paused`` (by the user; the item in flight still finishes);
 ``stopping`` (window closing, service restarting); ``signin`` (the run ended because
@@ -30,6 +31,7 @@ from typing import Any
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from core.changes import ChangeKind, Changes
 from core.service.control import RunControl, RunOutcome, WaitReason
 from core.service.queue import (
     ITEM_CANCELLED,
@@ -83,6 +85,20 @@ class QueueRunner(QObject):
         self._watch.setInterval(WATCH_MS)
         self._watch.timeout.connect(self.check_for_changes)
         self._watch.start()
+        ctx.changes_applied.connect(self._changes_applied)
+
+    def set_polling(self, on: bool) -> None:
+        """Check the queue's version every few seconds (no change listener), or not (one listens)."""
+        if on and not self._closed:
+            self._watch.start()
+        else:
+            self._watch.stop()
+
+    def _changes_applied(self, changes: Changes) -> None:
+        """Someone else changed the queue (a terminal, another window): read it again."""
+        svc = self.ctx.service
+        if ChangeKind.QUEUE in changes and not self._closed and (svc is None or changes.origin != svc.origin):
+            self.reload()
 
     # --- state -------------------------------------------------------------------------------
 

@@ -208,6 +208,7 @@ class GalleryModel(QStringListModel):
         # Watching for images stored elsewhere: the highest image id already looked at.
         self._since: int | None = None
         self._checking = False
+        self._polling = True  # until a change listener delivers what others store (set_polling)
         self._watch = QTimer(self)
         self._watch.setInterval(watch_ms)
         self._watch.timeout.connect(self.check_for_new)
@@ -519,7 +520,8 @@ class GalleryModel(QStringListModel):
             self.pages_read += 1
             if since is not None:
                 self._since = since
-                self._watch.start()
+                if self._polling:
+                    self._watch.start()
             if thumb_epoch == self._thumb_epoch:
                 self._put_thumbnails(images, notify=False)
             self._place(how, records, limit)
@@ -693,6 +695,15 @@ class GalleryModel(QStringListModel):
             self.total += n
             self.total_changed.emit(self.total)
 
+    def set_polling(self, on: bool) -> None:
+        """Ask every few seconds for images stored elsewhere, or not: only while no change listener
+        tells the window about them (gui/change_bridge.py; the listener's own fallback polls too)."""
+        self._polling = on
+        if not on:
+            self._watch.stop()
+        elif self._since is not None:
+            self._watch.start()
+
     def check_for_new(self) -> None:
         """Ask (on the worker) for images stored elsewhere since the last look, and merge them in."""
         if self._since is None or self._checking or not self.ctx.connected:
@@ -755,6 +766,7 @@ class GalleryModel(QStringListModel):
         match (trashed, unfavourited under the favourites filter) are removed, images new to the
         filter are merged in. "Many" reloads. Only the latest re-read of an image is applied, so
         replies that arrive out of order cannot bring back a stale state."""
+        changes = self._relevant(changes)
         if not changes.touches_images or self.ctx.service is None:
             return
         all_ids = changes.image_ids()
@@ -797,6 +809,31 @@ class GalleryModel(QStringListModel):
 
         self.ctx.call(lambda s: s.images_matching(ids, **flt), on_success=done,
                       on_failure=fail, owner=self, name="refresh changed images")
+
+    def _relevant(self, changes: Changes) -> Changes:
+        """Without "the tag (board) list itself changed" (a new tag, a renamed board: ``None``) unless
+        the filter names tags (boards): rows show neither, so that alone needs no reload."""
+        drop = [k for k in (ChangeKind.TAGS, ChangeKind.BOARDS)
+                if k in changes and changes.ids(k) is None and not self._filter_uses(k)]
+        if not drop:
+            return changes
+        return Changes({k: v for k, v in changes.kinds.items() if k not in drop}, count=changes.count,
+                       origin=changes.origin)
+
+    def _filter_uses(self, kind: ChangeKind) -> bool:
+        """Does the current filter depend on tags (``tag:``, ``has:tag``) or boards?"""
+        from core.filters import FilterError, parse, terms
+
+        name = "tag" if kind is ChangeKind.TAGS else "board"
+        try:
+            found = terms(parse(self._filter_text()))
+        except FilterError:
+            return True
+        return any(t.field == name or (t.field == "has" and t.value == name) for t in found)
+
+    def _filter_text(self) -> str:
+        """The filter-language text the listing calls get (empty: none)."""
+        return ""
 
     def _refresh_rows(self, ids: set[int], records: list[ImageRecord], maybe_new: frozenset[int]) -> None:
         shown = {r.id for r in records}

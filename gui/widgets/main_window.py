@@ -34,6 +34,7 @@ from core.store import DatabaseError, DatabaseUnavailable, EmbeddedRestarting
 from gui import errors as gerrors
 from gui import icons, theme
 from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
+from gui.change_bridge import ChangeBridge
 from gui.context import AppContext, ServiceFactory
 from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
@@ -82,6 +83,10 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.images = ImageCache(self.ctx, self)
         self.model = GalleryModel(self.ctx, parent=self)
         self.queue = QueueRunner(self.ctx, parent=self)
+        # Other processes' changes (LISTEN/NOTIFY) reach the views through the same hook as ours.
+        self.changes = ChangeBridge(self.ctx, self)
+        self.changes.listening_changed.connect(lambda on: (self.model.set_polling(not on),
+                                                           self.queue.set_polling(not on)))
         self.maintenance = Maintenance(self)
         self.sign_in_dialog: SignInDialog | None = None
         self.settings_dialog: SettingsDialog | None = None
@@ -287,6 +292,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         for w in (self.viewer, self.sign_in_dialog, self.settings_dialog, self.shortcuts_window):
             if w is not None:
                 w.close()
+        self.changes.close()
         self.ctx.shutdown()
         event.accept()
 
