@@ -121,13 +121,19 @@ def remove_tags(s: Session, image_ids: Sequence[int], names: Sequence[str]) -> l
 
 
 def tag_counts(s: Session, *, prefix: str = "", limit: int | None = None) -> list[TagCount]:
-    """Tag names with their image counts, most used first (autocomplete: ``prefix``, ``limit``).
+    """Tag names with their image counts in the library (not the Trash), most used first
+    (autocomplete: ``prefix``, ``limit``), as ``tag:name`` counts them.
 
     The counts are kept by triggers (schema.sql), so this reads a few rows of ``tags``: a prefix
-    through its index, the whole list at once for the tag list."""
-    q = (sa.select(sa.func.min(Tag.name), sa.func.sum(Tag.image_count))
+    through its index, the whole list at once for the tag list; less the tags of what is in the
+    Trash (few rows, from the Trash's own index), as the board list does."""
+    trashed = (sa.select(ImageTag.tag_id, sa.func.count().label("n"))
+               .join(GeneratedImage, GeneratedImage.id == ImageTag.image_id)
+               .where(GeneratedImage.trashed_at.is_not(None)).group_by(ImageTag.tag_id).subquery())
+    count = sa.func.sum(Tag.image_count - sa.func.coalesce(trashed.c.n, 0))
+    q = (sa.select(sa.func.min(Tag.name), count).outerjoin(trashed, trashed.c.tag_id == Tag.id)
          .group_by(Tag.name_folded)
-         .order_by(sa.func.sum(Tag.image_count).desc(), Tag.name_folded))
+         .order_by(count.desc(), Tag.name_folded))
     if prefix:
         q = q.where(Tag.name_folded.like(sa.func.lower(sa.bindparam(None, like_escape(prefix) + "%",
                                                                      type_=sa.Text))))

@@ -63,6 +63,9 @@ class TableSpec:
     batch: int = 500  # rows per server-side fetch; small for tables holding whole images
     new_id: str | None = None  # a sequence that gives imported rows their id (the id is not SERIAL)
     fixup: Callable[[Row], Row] | None = None  # adjust an imported row (a queue item no one runs)
+    # key columns that name a row whatever their case: the table's unique index is on the computed
+    # ``<column>_folded`` (lower()), so "Cat" in the file is the "cat" here, renamed since or not
+    folded: frozenset[str] = frozenset()
 
     @property
     def pk(self) -> str | None:
@@ -89,6 +92,8 @@ def _table(model: type[Any]) -> sa.Table:
     return cast(sa.Table, model.__table__)
 
 
+_NAME = frozenset({"name"})
+
 TABLES: list[TableSpec] = [
     TableSpec("user", _table(User), key=("email",), exclude=frozenset({"google_cookie"})),
     TableSpec("prompt", _table(Prompt), key=("user_id", "prompt_text", "created_at"), refs={"user_id": "user"}),
@@ -103,14 +108,15 @@ TABLES: list[TableSpec] = [
               refs={"prompt_id": "prompt"}, fixup=_queue_fixup),
     # The library's own marks (issue 14). A tag's image_count is the triggers' to keep (schema.sql).
     TableSpec("tag", _table(Tag), key=("user_id", "name"), refs={"user_id": "user"},
-              exclude=frozenset({"image_count"})),
+              exclude=frozenset({"image_count"}), folded=_NAME),
     TableSpec("image_tag", _table(ImageTag), key=("tag_id", "image_id"), refs={"tag_id": "tag", "image_id": "image"}),
-    TableSpec("board", _table(Board), key=("user_id", "name"), refs={"user_id": "user"}),
+    TableSpec("board", _table(Board), key=("user_id", "name"), refs={"user_id": "user"}, folded=_NAME),
     TableSpec("board_image", _table(BoardImage), key=("board_id", "image_id"),
               refs={"board_id": "board", "image_id": "image"}),
     TableSpec("rating", _table(ImageRating), key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
     TableSpec("note", _table(ImageNote), key=("image_id",), refs={"image_id": "image", "user_id": "user"}),
-    TableSpec("saved_search", _table(SavedSearch), key=("user_id", "name"), refs={"user_id": "user"}),
+    TableSpec("saved_search", _table(SavedSearch), key=("user_id", "name"), refs={"user_id": "user"},
+              folded=_NAME),
 ]
 
 
@@ -241,8 +247,14 @@ def decode_row(spec: TableSpec, line: Mapping[str, Any], maps: ImportMaps) -> tu
 
 def _key_clause(spec: TableSpec, values: Row) -> sa.ColumnElement[bool]:
     # "=" where there is a value, not IS NOT DISTINCT FROM: only "=" can use an index.
-    return sa.and_(*(spec.table.c[k].is_(None) if values.get(k) is None else spec.table.c[k] == values[k]
-                     for k in spec.key))
+    def one(k: str) -> sa.ColumnElement[bool]:
+        value = values.get(k)
+        if value is None:
+            return spec.table.c[k].is_(None)
+        if k in spec.folded:  # folded by the database, as the computed column was
+            return spec.table.c[f"{k}_folded"] == sa.func.lower(sa.bindparam(None, value, type_=sa.Text))
+        return spec.table.c[k] == value
+    return sa.and_(*(one(k) for k in spec.key))
 
 
 def key_of(spec: TableSpec, values: Row) -> tuple[Any, ...]:
@@ -251,7 +263,8 @@ def key_of(spec: TableSpec, values: Row) -> tuple[Any, ...]:
 
 def find_existing(s: Session, spec: TableSpec, rows: Sequence[Row]) -> dict[tuple[Any, ...], int | None]:
     """Which of ``rows`` are here already, by key, in one query per 500 rows: key -> id (None for
-    tables without an id). Keys holding a NULL are looked up one by one (IN never matches NULL)."""
+    tables without an id). Keys holding a NULL are looked up one by one (IN never matches NULL).
+    A name in another case is not found here; :func:`insert_row` finds it when the insert meets it."""
     found: dict[tuple[Any, ...], int | None] = {}
     pk = spec.pk
     cols = [spec.table.c[k] for k in spec.key]

@@ -127,7 +127,10 @@ def test_each_filter_finds_what_it_says_in_pages_and_counts(library: tuple[Servi
         assert svc.count_images(filter=text) == len(expected), text
     assert svc.count_images(filter="tag:cat", trash=True) == 1
     assert [(b.name, b.count) for b in svc.library.boards()] == [("Best", 2)]
+    assert {(t.name, t.count) for t in svc.library.tags()} == {("cat", 1), ("Golden Hour", 0)}  # as tag: counts
+    assert [(t.name, t.count) for t in svc.library.complete_tag("gol")] == [("Golden Hour", 0)]
     svc.restore_images([ids["a1"]])
+    assert {(t.name, t.count) for t in svc.library.tags()} == {("cat", 2), ("Golden Hour", 1)}
     # Today's arguments keep working, alone and with a filter.
     assert {name[r.id] for r in svc.gallery_page(search="golden hour", with_thumbnails=False)} == FILTERS["golden hour"]
     assert svc.count_images(favorites_only=True, filter="golden") == 1

@@ -86,8 +86,42 @@ def snapshot(url: str, *, files_only: bool = False) -> dict[str, list[tuple[Any,
                              "ORDER BY a.media_generation_id"),
         "queue": rows(url, f"SELECT {queue_cols}, p.prompt_text FROM generation_queue q LEFT JOIN prompts p ON "
                            "p.id = q.prompt_id ORDER BY q.created_at, q.prompt_text"),
+        # the library's marks (issue 14), by owner's e-mail, name and media id
+        "tags": rows(url, "SELECT u.email, t.name, t.image_count, t.created_at FROM tags t "
+                          "LEFT JOIN users u ON u.id = t.user_id ORDER BY 1, 2"),
+        "image_tags": rows(url, "SELECT t.name, g.media_generation_id, it.created_at FROM image_tags it "
+                                "JOIN tags t ON t.id = it.tag_id JOIN generated_images g ON g.id = it.image_id "
+                                "ORDER BY 1, 2"),
+        "boards": rows(url, "SELECT u.email, b.name, b.created_at, b.updated_at FROM boards b "
+                            "LEFT JOIN users u ON u.id = b.user_id ORDER BY 1, 2"),
+        "board_images": rows(url, "SELECT b.name, g.media_generation_id, bi.added_at FROM board_images bi "
+                                  "JOIN boards b ON b.id = bi.board_id JOIN generated_images g ON g.id = bi.image_id "
+                                  "ORDER BY 1, 2"),
+        "ratings": rows(url, "SELECT g.media_generation_id, r.rating, r.image_created_at, u.email, r.rated_at "
+                             "FROM image_ratings r JOIN generated_images g ON g.id = r.image_id "
+                             "LEFT JOIN users u ON u.id = r.user_id ORDER BY 1"),
+        "notes": rows(url, "SELECT g.media_generation_id, n.note, u.email, n.updated_at FROM image_notes n "
+                           "JOIN generated_images g ON g.id = n.image_id LEFT JOIN users u ON u.id = n.user_id "
+                           "ORDER BY 1"),
+        "saved_searches": rows(url, "SELECT u.email, x.name, x.filter_text, x.sort, x.created_at, x.updated_at "
+                                    "FROM saved_searches x LEFT JOIN users u ON u.id = x.user_id ORDER BY 1, 2"),
     })
     return out
+
+
+def mark(svc: Service) -> None:
+    """Tags, boards, ratings, a note and a saved search (the CLI's commands call the same methods:
+    tests/e2e/test_library_cli.py); the image in the Trash keeps its marks."""
+    ids = [r.id for r in svc.gallery_page(sort="oldest", trash=True) + svc.gallery_page(sort="oldest")]
+    lib = svc.library
+    lib.add_tags(ids[:2], ["fox, Winter"])
+    lib.add_tags(ids[2:3], ["富士山"])
+    lib.add_to_board("Keepers", [ids[0], ids[2]], create=True)
+    lib.create_board("Still empty")
+    lib.set_rating(ids[:2], 4)
+    lib.set_rating(ids[2:3], 2)
+    lib.set_note(ids[1], "the better fox; print it")
+    lib.save_search("Best foxes", "tag:fox stars:>=4", "rating")
 
 
 def fill(svc: Service, tmp_path: Path, *, trash: bool = False) -> None:
@@ -191,6 +225,7 @@ def test_the_library_file_round_trips_every_row_and_a_second_import_adds_nothing
     old = scalar(db_url, "SELECT min(id) FROM generated_images")
     execute(db_url, "UPDATE generated_images SET created_at = now() - interval '200 days' WHERE id = %s", (old,))
     assert signed_in.archive_older_than(90).count == 1
+    mark(signed_in)
     before = snapshot(db_url)
     assert all(before.values()), {k: len(v) for k, v in before.items()}
 
@@ -203,7 +238,8 @@ def test_the_library_file_round_trips_every_row_and_a_second_import_adds_nothing
     assert lines[0]["kind"] == "header" and lines[0]["version"] == 1 and lines[-1]["kind"] == "end"
     assert not any("google_cookie" in line for line in lines)  # no secrets in the file
     assert {line["kind"] for line in lines[1:-1]} == {"user", "prompt", "image", "thumbnail", "caption",
-                                                       "archived_image", "queue_item"}
+                                                       "archived_image", "queue_item", "tag", "image_tag", "board",
+                                                       "board_image", "rating", "note", "saved_search"}
 
     first = ok(cli("library", "import", str(path), env={"DATABASE_URL": second_db}))
     assert first[-1].startswith("Imported ") and "already" not in first[-1]
@@ -211,6 +247,17 @@ def test_the_library_file_round_trips_every_row_and_a_second_import_adds_nothing
     second = ok(cli("library", "import", str(path), env={"DATABASE_URL": second_db}))
     assert second[-1].startswith("Imported nothing new from library.jsonl.gz;")
     assert snapshot(second_db) == before
+    # names are one tag, board or search whatever their case: renamed since, the file's marks still find them
+    there = {"DATABASE_URL": second_db}
+    ok(cli("tag", "rename", "fox", "FOX", env=there))
+    ok(cli("board", "rename", "keepers", "KEEPERS", env=there))
+    third = ok(cli("library", "import", str(path), env=there))
+    assert third[-1].startswith("Imported nothing new from library.jsonl.gz;") and "not imported" not in third[-1], \
+        third
+    # (the lists count what is in the library, as tag: and board: find it: the Trash's fox is left out)
+    assert ok(cli("tag", "list", env=there)) == ["      1  FOX", "      1  Winter", "      1  富士山"]
+    assert [line.split()[:2] for line in ok(cli("board", "list", env=there))] == [
+        ["1", "KEEPERS"], ["0", "Still"], ["smart", "Best"]]
 
     # a file cut short keeps what it held and says so; a file that is not ours is refused
     plain = tmp_path / "cut.jsonl"
