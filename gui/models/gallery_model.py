@@ -784,6 +784,12 @@ class GalleryModel(QStringListModel):
         if self.favorites_only:
             new_kinds.append(ChangeKind.FAVORITE)
         maybe_new = frozenset().union(*(changes.ids(k) or frozenset() for k in new_kinds))
+        # Images another process stored (a terminal, a queue run, another window) are announced
+        # ("3 new images in your library."); this window's own generations and restores are not
+        # (its operations carry its service's origin; a burst merged from several origins has none).
+        elsewhere = changes.origin != getattr(self.ctx.service, "origin", None)
+        added = changes.ids(ChangeKind.IMAGES_ADDED) or frozenset()
+        announce = added if elsewhere and not self.trash else frozenset()
         for image_id in all_ids:
             self._refresh_asked[image_id] = seq
         if gone:
@@ -800,7 +806,7 @@ class GalleryModel(QStringListModel):
             for i in mine:
                 del self._refresh_asked[i]
             if epoch == self._epoch and mine:
-                self._refresh_rows(mine, [r for r in records if r.id in mine], maybe_new)
+                self._refresh_rows(mine, [r for r in records if r.id in mine], maybe_new, announce)
 
         def fail(_exc: BaseException) -> None:
             for i in ids:
@@ -835,7 +841,8 @@ class GalleryModel(QStringListModel):
         """The filter-language text the listing calls get (empty: none)."""
         return ""
 
-    def _refresh_rows(self, ids: set[int], records: list[ImageRecord], maybe_new: frozenset[int]) -> None:
+    def _refresh_rows(self, ids: set[int], records: list[ImageRecord], maybe_new: frozenset[int],
+                      announce: frozenset[int] = frozenset()) -> None:
         shown = {r.id for r in records}
         positions = self._positions()
         gone = [i for i in ids if i in positions and i not in shown]
@@ -854,6 +861,9 @@ class GalleryModel(QStringListModel):
         new = [r for r in records if r.id not in positions and r.id in maybe_new]
         if new:
             self.merge(new)
+        arrived = sum(r.id in announce for r in records)
+        if arrived:
+            self.arrived.emit(arrived)
         self.rows_refreshed.emit(frozenset(ids))
 
     def remove_ids(self, ids: Iterable[int]) -> int | None:
