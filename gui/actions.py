@@ -239,6 +239,7 @@ GALLERY_KEYS: tuple[tuple[str, str], ...] = (
     ("Add to the selection", "Shift+arrows, Ctrl+click, Shift+click"),
     ("Open full size", "Enter (or double-click)"),
     ("See the month while scrolling", "drag the scrollbar"),
+    ("Larger / smaller thumbnails", "Ctrl++ / Ctrl+− (or Ctrl+wheel)"),
 )
 
 

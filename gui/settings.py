@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "editor/seed": 0,
     "editor/seed_locked": False,
     "gallery/favorites_only": False,
+    "gallery/thumbnail_size": 168,  # px (gui/models/gallery_model.py CELL); the slider's value
+    "gallery/thumbnail_fit": False,  # thumbnails whole (aspect ratio visible) instead of square crops
     "caption/count": 3,
     "caption/last_dir": "",
     "export/last_dir": "",

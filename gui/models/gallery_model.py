@@ -195,6 +195,7 @@ class GalleryModel(QStringListModel):
         # Thumbnails: decoded pixmaps (LRU), requests waiting, batches on the worker.
         self._decode_side = CELL - 2 * CELL_MARGIN  # a decoded thumbnail's side, device pixels
         self._device_pixel_ratio = 1.0
+        self.fit = False  # thumbnails whole (letterboxed in the cell) instead of centre-cropped squares
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
         self._pixmap_bytes = 0
         self._no_thumbnail: set[int] = set()  # stored without one (older databases)
@@ -498,7 +499,7 @@ class GalleryModel(QStringListModel):
 
     def _fetch(self, start: int, after: Key | None, how: object, limit: int, *, first: bool = False) -> None:
         epoch, flt = self._epoch, self._filter()
-        side, thumb_epoch = self._decode_side, self._thumb_epoch
+        side, fit, thumb_epoch = self._decode_side, self.fit, self._thumb_epoch
         cached = set(self._pixmaps)
 
         def page(s: Service) -> tuple[list[Row], dict[int, QImage | None], int | None]:
@@ -509,7 +510,7 @@ class GalleryModel(QStringListModel):
             images: dict[int, QImage | None] = {}
             if first:  # the first screen's thumbnails come with the first page
                 ids = [r.id for r in records[:FIRST_SCREEN] if r.id not in cached]
-                images = _read_thumbnails(s, ids, side, parallel=True)
+                images = _read_thumbnails(s, ids, side, parallel=True, fit=fit)
             return [_as_row(r) for r in records], images, since
 
         def done(result: tuple[list[Row], dict[int, QImage | None], int | None]) -> None:
@@ -1072,6 +1073,14 @@ class GalleryModel(QStringListModel):
             self._device_pixel_ratio = device_pixel_ratio
             self.clear_thumbnail_cache()
 
+    def set_fit(self, fit: bool) -> None:
+        """Thumbnails whole (their aspect ratio visible) or cropped to fill the square cell."""
+        if fit != self.fit:
+            self.fit = fit
+            self.clear_thumbnail_cache()
+            if self.rowCount():
+                self.dataChanged.emit(self.index(0), self.index(self.rowCount() - 1), [ThumbnailRole])
+
     def clear_thumbnail_cache(self) -> None:
         self._thumb_epoch += 1  # batches still on the worker were decoded for the old size
         self._pixmaps.clear()
@@ -1101,7 +1110,7 @@ class GalleryModel(QStringListModel):
             ids.append(self._wanted.popitem(last=True)[0])  # newest first: what is on screen now
         self._in_flight.update(ids)
         self._batches += 1
-        side, thumb_epoch = self._decode_side, self._thumb_epoch
+        side, fit, thumb_epoch = self._decode_side, self.fit, self._thumb_epoch
 
         def finished(images: dict[int, QImage | None] | None) -> None:
             self._batches -= 1
@@ -1113,7 +1122,7 @@ class GalleryModel(QStringListModel):
                 self._flush_scheduled = True
                 QTimer.singleShot(0, self, self._flush)
 
-        self.ctx.call(lambda s: _read_thumbnails(s, ids, side), on_success=finished,
+        self.ctx.call(lambda s: _read_thumbnails(s, ids, side, fit=fit), on_success=finished,
                       on_failure=lambda _e: finished(None), owner=self, name="thumbnails")
 
     def _put_thumbnails(self, images: dict[int, QImage | None], *, notify: bool) -> None:
@@ -1174,7 +1183,8 @@ def _cost(pm: QPixmap) -> int:
     return pm.width() * pm.height() * max(1, pm.depth() // 8)
 
 
-def _read_thumbnails(s: Service, ids: list[int], side: int, *, parallel: bool = False) -> dict[int, QImage | None]:
+def _read_thumbnails(s: Service, ids: list[int], side: int, *, parallel: bool = False,
+                     fit: bool = False) -> dict[int, QImage | None]:
     """On the worker: one query for the thumbnails of ``ids``, each made into a cell image (None: none stored).
 
     ``parallel`` (the first screen, while the user waits for it): decoded on both cores; Qt's JPEG
@@ -1185,19 +1195,22 @@ def _read_thumbnails(s: Service, ids: list[int], side: int, *, parallel: bool = 
     blobs = [data.get(image_id) for image_id in ids]
 
     def make(blob: bytes | None) -> QImage | None:
-        return cell_image(blob, side) if blob else None
+        return cell_image(blob, side, fit=fit) if blob else None
 
     images = list(_decoders.map(make, blobs)) if parallel else [make(b) for b in blobs]
     return dict(zip(ids, images, strict=True))
 
 
-def cell_image(data: bytes, side: int) -> QImage | None:
-    """The thumbnail as the delegate draws it: a ``side``-px square, centre-cropped, rounded corners.
+def cell_image(data: bytes, side: int, *, fit: bool = False) -> QImage | None:
+    """The thumbnail as the delegate draws it: a ``side``-px square with rounded corners, the image
+    centre-cropped to fill it, or (``fit``) whole and centred on a transparent square so its aspect
+    ratio shows (the rounded corners then follow the image, not the cell).
 
     Made on the worker (QPainter on a QImage is thread-safe), so a paint draws each cell with one
     unscaled, unclipped blit: ~0.7 ms for a screen of 48 cells instead of ~10 ms scaling and
-    clipping each thumbnail to its rounded cell in the paint (benchmarks/README.md)."""
-    img = decode_cover_image(data, side)
+    clipping each thumbnail to its rounded cell in the paint (benchmarks/README.md). Fit mode keeps
+    that: the square is the same size, only its transparent margins differ."""
+    img = decode_cover_image(data, side, fit=fit)
     if img is None:
         return None
     out = QImage(side, side, QImage.Format.Format_ARGB32_Premultiplied)
@@ -1206,17 +1219,26 @@ def cell_image(data: bytes, side: int) -> QImage | None:
     p.setRenderHint(QPainter.RenderHint.Antialiasing)
     p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
     path = QPainterPath()
-    path.addRoundedRect(0, 0, side, side, CELL_RADIUS, CELL_RADIUS)
-    p.setClipPath(path)
-    scale = max(side / img.width(), side / img.height())
-    w, h = side / scale, side / scale
-    p.drawImage(QRectF(0, 0, side, side), img, QRectF((img.width() - w) / 2, (img.height() - h) / 2, w, h))
+    if fit:
+        scale = min(side / img.width(), side / img.height())
+        w, h = img.width() * scale, img.height() * scale
+        target = QRectF((side - w) / 2, (side - h) / 2, w, h)
+        path.addRoundedRect(target, CELL_RADIUS, CELL_RADIUS)
+        p.setClipPath(path)
+        p.drawImage(target, img, QRectF(0, 0, img.width(), img.height()))
+    else:
+        path.addRoundedRect(0, 0, side, side, CELL_RADIUS, CELL_RADIUS)
+        p.setClipPath(path)
+        scale = max(side / img.width(), side / img.height())
+        w, h = side / scale, side / scale
+        p.drawImage(QRectF(0, 0, side, side), img, QRectF((img.width() - w) / 2, (img.height() - h) / 2, w, h))
     p.end()
     return out
 
 
-def decode_cover_image(data: bytes, side: int) -> QImage | None:
-    """Decode a JPEG thumbnail so its shorter side is ``side`` px (the JPEG decoder scales cheaply).
+def decode_cover_image(data: bytes, side: int, *, fit: bool = False) -> QImage | None:
+    """Decode a JPEG thumbnail so its shorter side (``fit``: its longer side) is ``side`` px (the JPEG
+    decoder scales cheaply).
 
     Thread-safe (``QImage``, not ``QPixmap``): the gallery calls it on the worker."""
     buf = QBuffer()
@@ -1224,8 +1246,9 @@ def decode_cover_image(data: bytes, side: int) -> QImage | None:
     buf.open(QIODevice.OpenModeFlag.ReadOnly)
     reader = QImageReader(buf)
     size = reader.size()
-    if size.isValid() and min(size.width(), size.height()) > side:
-        scale = side / min(size.width(), size.height())
+    edge = max if fit else min
+    if size.isValid() and edge(size.width(), size.height()) > side:
+        scale = side / edge(size.width(), size.height())
         reader.setScaledSize(QSize(max(1, round(size.width() * scale)), max(1, round(size.height() * scale))))
     img = reader.read()
     return None if img.isNull() else img

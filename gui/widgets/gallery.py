@@ -33,13 +33,14 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QKeyEvent, QMouseEvent, QResizeEvent
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
+    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -56,6 +57,8 @@ SEARCH_DELAY_MS = 250
 SEARCH_PLACEHOLDER, SEARCH_PLACEHOLDER_SHORT = "Search prompts  (Ctrl+F)", "Search"
 SEARCH_MIN_WIDTH = 180  # px the search box keeps before the filter buttons give up their names
 PENDING_FRAME_MS = 50  # the "Generating…" tiles' sweep
+MIN_CELL, MAX_CELL = 96, 384  # px: the thumbnail size slider's range (CELL is the default)
+CELL_STEP = 24  # px per Ctrl+wheel notch or Ctrl+plus/minus
 
 
 def _text_width(b: QToolButton) -> int:
@@ -65,6 +68,7 @@ def _text_width(b: QToolButton) -> int:
 
 class GalleryView(EmptyStateListView):
     activated_record = Signal(object)  # ImageRecord: double-click or Enter
+    base_cell_changed = Signal(int)  # the thumbnail size asked for (slider, Ctrl+wheel, Ctrl+plus/minus)
     empty_look = EmptyLook("image", 56, 1.25, 120, 460)
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
@@ -89,6 +93,7 @@ class GalleryView(EmptyStateListView):
         # Always there, so stretching the cells to the width cannot toggle it (and loop).
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.setMouseTracking(True)
+        self.base_cell = CELL  # the size asked for; cells stretch a little so the columns fill the width
         self.delegate = GalleryDelegate(CELL, self, model)
         self.setItemDelegate(self.delegate)
         self.setModel(model)
@@ -161,16 +166,47 @@ class GalleryView(EmptyStateListView):
             self.scrubber.hide()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
-        """Stretch the cells so the columns fill the width (no ragged gap on the right)."""
         super().resizeEvent(event)
+        self._fit_cells()
+
+    def set_base_cell(self, px: int) -> None:
+        """The thumbnail size (px, clamped to the slider's range); the image under the cursor, or the
+        current one, stays in view."""
+        px = max(MIN_CELL, min(MAX_CELL, int(px)))
+        if px == self.base_cell:
+            return
+        anchor = self.currentIndex()
+        if not anchor.isValid() or not self.visualRect(anchor).intersects(self.viewport().rect()):
+            anchor = self.indexAt(QPoint(4, 4))
+        self.base_cell = px
+        self._fit_cells()
+        if anchor.isValid():
+            self.scrollTo(anchor, QAbstractItemView.ScrollHint.EnsureVisible)
+        self.base_cell_changed.emit(px)
+
+    def _fit_cells(self) -> None:
+        """Stretch the cells so the columns fill the width (no ragged gap on the right)."""
+        base = self.base_cell
         width = self.viewport().width() - 2  # QListView wraps when a row would touch the edge exactly
-        cols = max(1, width // CELL)
-        cell = max(CELL, width // cols)
+        cols = max(1, width // base)
+        cell = max(base, width // cols)
         if cell != self.gridSize().width():
             self.delegate.cell = cell
             self.setGridSize(QSize(cell, cell))
             self.setIconSize(QSize(cell - 8, cell - 8))
+            self.verticalScrollBar().setSingleStep(max(16, cell // 3))
         self.gallery_model.set_cell_size(cell, self.devicePixelRatioF())  # thumbnails decoded to fit
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """Ctrl+wheel: larger or smaller thumbnails (one step per notch), like a file manager."""
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            notches = event.angleDelta().y() / 120
+            if notches:
+                self.set_base_cell(self.base_cell + round(notches * CELL_STEP) or (CELL_STEP if notches > 0
+                                                                                    else -CELL_STEP))
+            event.accept()
+            return
+        super().wheelEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
@@ -282,6 +318,22 @@ class GalleryPanel(QWidget):
         icons.bind(self.trash, "delete")
         bar.addWidget(self.trash)
         bar.addStretch(0)
+        self.fit = QToolButton()
+        self.fit.setCheckable(True)
+        self.fit.setAccessibleName("Show whole images")
+        self.fit.setToolTip("Show each thumbnail whole, with its aspect ratio, instead of a square crop")
+        icons.bind(self.fit, "aspect")
+        bar.addWidget(self.fit)
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(MIN_CELL, MAX_CELL)
+        self.size_slider.setSingleStep(CELL_STEP // 3)
+        self.size_slider.setPageStep(CELL_STEP)
+        self.size_slider.setValue(CELL)
+        self.size_slider.setMinimumWidth(56)  # gives way before the search box does (a narrow window)
+        self.size_slider.setMaximumWidth(110)
+        self.size_slider.setAccessibleName("Thumbnail size")
+        self.size_slider.setToolTip("Thumbnail size (Ctrl+wheel, Ctrl+plus, Ctrl+minus)")
+        bar.addWidget(self.size_slider)
         self.count_label = QLabel()
         self.count_label.setObjectName("subtle")
         self.count_label.setAccessibleName("Image count")
@@ -298,6 +350,20 @@ class GalleryPanel(QWidget):
         self.view.customContextMenuRequested.connect(
             lambda pos: self.context_menu_requested.emit(self.view.viewport().mapToGlobal(pos)))
         layout.addWidget(self.view, 1)
+        self.fit.toggled.connect(self.model.set_fit)
+        self.size_slider.valueChanged.connect(self.view.set_base_cell)
+        self.view.base_cell_changed.connect(self._base_cell_changed)
+        # Ctrl+plus/minus for the gallery only (its grid, its search box): the viewer's own window
+        # zooms its image with the same keys, and a window-wide action would make them ambiguous.
+        self.larger = QAction("Larger thumbnails", self)
+        self.larger.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])
+        self.larger.triggered.connect(lambda: self.view.set_base_cell(self.view.base_cell + CELL_STEP))
+        self.smaller = QAction("Smaller thumbnails", self)
+        self.smaller.setShortcuts([QKeySequence("Ctrl+-")])
+        self.smaller.triggered.connect(lambda: self.view.set_base_cell(self.view.base_cell - CELL_STEP))
+        for a in (self.larger, self.smaller):
+            a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            self.addAction(a)
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -334,14 +400,25 @@ class GalleryPanel(QWidget):
         super().resizeEvent(event)
         buttons = (self.favorites, self.trash)
         m = self._bar.contentsMargins()
-        spacing = self._bar.spacing() * 3
-        with_text = sum(_text_width(b) for b in buttons) + self.count_label.sizeHint().width()
+        spacing = self._bar.spacing() * 5
+        with_text = sum(_text_width(b) for b in buttons) + self.count_label.sizeHint().width() \
+            + self.fit.sizeHint().width() + self.size_slider.minimumWidth()
         style = Qt.ToolButtonStyle.ToolButtonIconOnly \
             if self.width() < with_text + SEARCH_MIN_WIDTH + m.left() + m.right() + spacing \
             else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
         for b in buttons:
             if b.toolButtonStyle() != style:
                 b.setToolButtonStyle(style)
+
+    def set_thumbnail_size(self, px: int) -> None:
+        self.view.set_base_cell(px)
+        self._base_cell_changed(self.view.base_cell)
+
+    def _base_cell_changed(self, px: int) -> None:
+        if self.size_slider.value() != px:
+            self.size_slider.blockSignals(True)
+            self.size_slider.setValue(px)
+            self.size_slider.blockSignals(False)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.search and event.type() == QEvent.Type.Resize:

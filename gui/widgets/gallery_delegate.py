@@ -1,4 +1,5 @@
-"""Paints one gallery cell: the thumbnail cropped to a rounded square, a star, the selection.
+"""Paints one gallery cell: the thumbnail cropped to a rounded square (or whole, in fit mode), a star,
+the selection.
 
 Every cell has the same size (``sizeHint`` is constant and the view sets
 ``setUniformItemSizes(True)``), so the view never asks thousands of rows for their size.
@@ -69,7 +70,10 @@ class GalleryDelegate(QStyledItemDelegate):
         elif isinstance(pm, QPixmap) and not pm.isNull():
             painter.fillPath(path, QColor(c.cell))
             painter.setClipPath(path)
-            painter.drawPixmap(QRectF(rect), pm, _cover(pm, rect))
+            if model is not None and model.fit:  # whole, centred: its aspect ratio shows
+                painter.drawPixmap(_contain(pm, rect), pm, QRectF(pm.rect()))
+            else:
+                painter.drawPixmap(QRectF(rect), pm, _cover(pm, rect))
             painter.setClipping(False)
         else:
             painter.fillPath(path, QColor(c.cell))
@@ -132,3 +136,11 @@ def _cover(pm: QPixmap, target: QRect) -> QRectF:
     scale = max(tw / pw, th / ph)
     w, h = tw / scale, th / scale
     return QRectF((pw - w) / 2, (ph - h) / 2, w, h)
+
+
+def _contain(pm: QPixmap, target: QRect) -> QRectF:
+    """Where ``pm`` goes in ``target`` whole and undistorted (centred, letterboxed)."""
+    pw, ph = max(1, pm.width()), max(1, pm.height())
+    scale = min(target.width() / pw, target.height() / ph)
+    w, h = pw * scale, ph * scale
+    return QRectF(target.left() + (target.width() - w) / 2, target.top() + (target.height() - h) / 2, w, h)

@@ -263,6 +263,10 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.gallery.favorites.setChecked(fav)
         self.gallery.favorites.blockSignals(False)
         icons.bind(self.gallery.favorites, "star-filled" if fav else "star")
+        self.gallery.fit.setChecked(self.gui.get("gallery/thumbnail_fit"))
+        self.gallery.set_thumbnail_size(self.gui.get("gallery/thumbnail_size"))
+        self.gallery.fit.toggled.connect(lambda on: self.gui.set("gallery/thumbnail_fit", on))
+        self.gallery.view.base_cell_changed.connect(lambda px: self.gui.set("gallery/thumbnail_size", px))
 
     def _save_state(self) -> None:
         self.gui.set("window/geometry", self.saveGeometry())

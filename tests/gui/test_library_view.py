@@ -1,0 +1,80 @@
+"""Issue 14, the library's views: thumbnail size and fit/crop, compare, select a generation, captions.
+
+Real window, real PostgreSQL, the stand-in server; each test drives what a user would (the slider,
+Ctrl+wheel, the context menu's actions) and checks what a user would see or find afterwards.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QColor, QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from gui.settings import GuiSettings
+from tests.gui.helpers import generate, settle
+from tests.gui.test_selection import click_row
+
+
+def _set_aspect(w, aspect: str) -> None:
+    w.editor.aspect.setCurrentIndex(w.editor.aspect.findData(aspect))
+
+
+def test_slider_and_ctrl_keys_change_the_cell_size_and_it_is_remembered(qtbot, make_window, settings):
+    w = make_window()
+    generate(qtbot, w, "a row of blue doors", count=2)
+    v = w.gallery.view
+    before = v.gridSize().width()
+    w.gallery.size_slider.setValue(300)
+    assert v.base_cell == 300
+    assert v.gridSize().width() >= 300 > before
+    assert v.visualRect(w.model.index(0)).width() == v.gridSize().width()
+    # Ctrl+minus with the focus in the grid: one step smaller, the slider follows
+    click_row(qtbot, w, 0)
+    v.setFocus()
+    QTest.keyClick(v, Qt.Key.Key_Minus, Qt.KeyboardModifier.ControlModifier)
+    assert v.base_cell == 276 and w.gallery.size_slider.value() == 276
+    QTest.keyClick(v, Qt.Key.Key_Plus, Qt.KeyboardModifier.ControlModifier)
+    assert v.base_cell == 300
+    # Ctrl+wheel: two notches down
+    pos = QPointF(v.viewport().rect().center())
+    ev = QWheelEvent(pos, v.viewport().mapToGlobal(pos), QPoint(), QPoint(0, -240), Qt.MouseButton.NoButton,
+                     Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(v.viewport(), ev)
+    assert v.base_cell == 252 and w.gallery.size_slider.value() == 252
+    # a fresh window on the same settings opens at that size
+    settle(qtbot, w)
+    w.close()
+    assert GuiSettings.for_settings(settings).get("gallery/thumbnail_size") == 252
+    w2 = make_window()
+    assert w2.gallery.view.base_cell == 252 and w2.gallery.size_slider.value() == 252
+
+
+def test_fit_mode_paints_a_wide_image_with_its_aspect(qtbot, window):
+    w = window
+    _set_aspect(w, "IMAGE_ASPECT_RATIO_LANDSCAPE")
+    generate(qtbot, w, "a wide desert road", count=1)
+    v = w.gallery.view
+    qtbot.waitUntil(v.visible_thumbnails_ready)
+    rect = v.visualRect(w.model.index(0))
+    bg = QColor(v.viewport().grab().toImage().pixelColor(rect.left() + 1, rect.top() + 1))  # the cell's margin
+
+    def differs(c: QColor) -> bool:
+        return abs(c.red() - bg.red()) + abs(c.green() - bg.green()) + abs(c.blue() - bg.blue()) > 6
+
+    def column(img, x):  # which rows of the cell's middle column differ from the view's background
+        return [y for y in range(rect.top() + 6, rect.bottom() - 6) if differs(QColor(img.pixelColor(x, y)))]
+
+    cropped = column(v.viewport().grab().toImage(), rect.center().x())
+    assert len(cropped) > rect.height() * 0.8  # a square crop fills the cell top to bottom
+    w.gallery.fit.click()
+    qtbot.waitUntil(lambda: w.model.thumbnail_ready(0) and w.model.decoded_count() > 0)
+    v.viewport().repaint()
+    img = v.viewport().grab().toImage()
+    painted = column(img, rect.center().x())
+    mid = rect.center().y()
+    across = [x for x in range(rect.left() + 6, rect.right() - 6) if differs(QColor(img.pixelColor(x, mid)))]
+    assert painted, "nothing painted in fit mode"
+    height, width = painted[-1] - painted[0], across[-1] - across[0]
+    assert 1.6 < width / height < 1.95  # 16:9 shows as 16:9, with the background above and below
+    assert w.gui.get("gallery/thumbnail_fit") is True
