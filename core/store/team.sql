@@ -8,8 +8,10 @@
 --
 -- Who is who (docs/team.md):
 --   owner role (NOLOGIN)  owns every table, view, sequence and function. Only the admin login that ran
---                         `team init` is in it (for upgrades and team management); PostgreSQL lets a
---                         table's owner past row-level security, and nobody else.
+--                         `team init` is in it (for upgrades and team management). Row-level security
+--                         is forced on the owner too; its own policy (imagefx_owner, TO the owner
+--                         role, USING TRUE) is what lets its logins see every row. Backups as that
+--                         login: pg_dump --enable-row-security (docs/team.md).
 --   member role (NOLOGIN) the group of every member's login: table privileges, owns nothing.
 --   admin role (NOLOGIN)  members who may add and remove members (`team add-member --admin`).
 --   a member's login      LOGIN, in the member group; users.db_role maps it to its account rows.
@@ -268,6 +270,7 @@ $$;
 
 DO $$
 DECLARE
+    team imagefx_team;
     own CONSTANT TEXT := 'user_id = ANY ((SELECT imagefx_member_uids(current_user))::INTEGER[])';
     image_seen CONSTANT TEXT := 'EXISTS (SELECT 1 FROM generated_images g WHERE g.id = image_id)';
     image_own CONSTANT TEXT := 'EXISTS (SELECT 1 FROM generated_images g WHERE g.id = image_id '
@@ -327,13 +330,20 @@ BEGIN
         EXECUTE format('CREATE TRIGGER imagefx_default_owner BEFORE INSERT ON %I FOR EACH ROW '
                        'EXECUTE FUNCTION imagefx_default_owner()', t);
     END LOOP;
-    -- Every table of the schema, those a later version adds included: RLS on, so a table without a
-    -- policy shows a member nothing (tests/core/test_team.py walks the catalog for such tables).
+    -- Every table of the schema, those a later version adds included: RLS on and forced, so a table
+    -- without a policy shows a member nothing (tests/core/test_team.py walks the catalog for such
+    -- tables), and the owner role, too, reads rows through a policy: its own, which lets the owner's
+    -- logins (upgrades, team management, the helpers above) see every row. Forced, a mistake in a
+    -- grant cannot open the tables past the policies through ownership alone.
+    SELECT * INTO STRICT team FROM imagefx_team WHERE id = 1;
     FOR t IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
                AND c.relname NOT IN ('imagefx_schema_version', 'imagefx_team')
     LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS imagefx_owner ON %I', t);
+        EXECUTE format('CREATE POLICY imagefx_owner ON %I TO %I USING (TRUE) WITH CHECK (TRUE)', t, team.owner_role);
     END LOOP;
 END;
 $$;

@@ -10,16 +10,24 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 from core.config import load_settings
 from core.service import Service, ValidationError
 from core.store import Database, DatabaseError
 from core.store.database import SCHEMA_VERSION
+from core.store.team import team_sql
 from tests.support.teamdb import TeamDb, make_team, server_url
 
-# Tables without user data (no row-level security), and tables members cannot touch at all.
-BOOKKEEPING = {"imagefx_schema_version", "imagefx_team"}
+# The only tables without row-level security, and why: neither holds anything of a person's.
+BOOKKEEPING = {
+    "imagefx_schema_version": "one row: the schema's version number, read by every connection before anything else",
+    "imagefx_team": "one row: the team's three role names, which every member's app reads to know it is in a team",
+}
+# Tables with row-level security and no member policy: members have no privilege on them at all (the
+# share index, read by the policies' SECURITY DEFINER helpers only).
 CLOSED = {"imagefx_share_access", "imagefx_board_guests"}
+COMMANDS = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 KEYS = ["ada", "bob", "cy"]
 
 
@@ -49,28 +57,87 @@ def _service(team: TeamDb, key: str) -> Service:
     return Service(settings, database=Database(settings, url=team.url_as(key))).open()
 
 
-def test_every_table_has_row_level_security_and_a_policy_for_every_command(team: TeamDb) -> None:
+def _catalog_problems(conn: psycopg.Connection) -> list[str]:
+    """Every table of the app's schema, from the catalog: what is wrong with its protection."""
+    owner, member = conn.execute("SELECT owner_role, member_role FROM imagefx_team").fetchone()  # type: ignore[misc]
+    problems = []
+    for table in _tables(conn):
+        rls, forced, table_owner = conn.execute(
+            "SELECT relrowsecurity, relforcerowsecurity, pg_get_userbyid(relowner) FROM pg_class "
+            "WHERE oid = %s::regclass", (table,)).fetchone()  # type: ignore[misc]
+        if table_owner != owner:
+            problems.append(f"{table}: belongs to {table_owner}, not the team's owner role")
+        writable = conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT, UPDATE, DELETE, TRUNCATE')",
+                                (member, table)).fetchone()[0]  # type: ignore[index]
+        if table in BOOKKEEPING:
+            if writable:
+                problems.append(f"{table}: members may change it")
+            continue
+        if not (rls and forced):
+            problems.append(f"{table}: row-level security {'not forced' if rls else 'off'}")
+        if conn.execute("SELECT has_table_privilege(%s, %s, 'TRUNCATE')", (member, table)).fetchone()[0]:  # type: ignore[index]
+            problems.append(f"{table}: members may TRUNCATE it (past every policy)")
+        if table in CLOSED:
+            if conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT, INSERT, UPDATE, DELETE')",
+                            (member, table)).fetchone()[0]:  # type: ignore[index]
+                problems.append(f"{table}: members have privileges on it")
+            continue
+        # the policies that apply to a member (PUBLIC or the member group), not the owner's own
+        commands = {r[0] for r in conn.execute(
+            "SELECT cmd FROM pg_policies WHERE schemaname = 'public' AND tablename = %s "
+            "AND (roles && ARRAY['public', %s]::name[])", (table, member))}
+        if "ALL" not in commands and not COMMANDS <= commands:
+            problems.append(f"{table}: no member policy for {sorted(COMMANDS - commands)}")
+    return problems
+
+
+def test_every_table_has_row_level_security_forced_and_a_policy_for_every_command(team: TeamDb) -> None:
     with psycopg.connect(team.url) as conn:
-        owner, member = conn.execute("SELECT owner_role, member_role FROM imagefx_team").fetchone()  # type: ignore[misc]
-        missing = []
-        for table in _tables(conn):
-            rls, table_owner = conn.execute(
-                "SELECT relrowsecurity, pg_get_userbyid(relowner) FROM pg_class WHERE oid = %s::regclass",
-                (table,)).fetchone()  # type: ignore[misc]
-            assert table_owner == owner, f"{table} belongs to {table_owner}, not the team's owner role"
-            if table in BOOKKEEPING:
-                assert not conn.execute("SELECT has_table_privilege(%s, %s, 'INSERT, UPDATE, DELETE')",
-                                        (member, table)).fetchone()[0]  # type: ignore[index]
-                continue
-            assert rls, f"{table} has no row-level security"
-            if table in CLOSED:
-                assert not conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT, INSERT, UPDATE, DELETE')",
-                                        (member, table)).fetchone()[0]  # type: ignore[index]
-                continue
-            commands = {r[0] for r in conn.execute("SELECT cmd FROM pg_policies WHERE tablename = %s", (table,))}
-            if not ({"SELECT", "INSERT", "UPDATE", "DELETE"} <= commands or "ALL" in commands):
-                missing.append(f"{table} ({sorted(commands)})")
-        assert not missing, f"tables without a policy for every command: {missing}"
+        tables = _tables(conn)
+        assert {"users", "sessions", "generated_images", "image_captions", "generation_queue", "tags",
+                "boards", "board_shares"} <= set(tables)
+        assert not _catalog_problems(conn)
+
+
+def test_a_new_table_without_a_policy_fails_the_catalog_walk(team: TeamDb) -> None:
+    """As a later schema.sql would add one: made by the owner and passed through team.sql (as every
+    upgrade is), it gets row-level security but no member policy, and the walk names it."""
+    with psycopg.connect(team.url) as conn:
+        owner = conn.execute("SELECT owner_role FROM imagefx_team").fetchone()[0]  # type: ignore[index]
+        conn.execute(f'SET LOCAL ROLE "{owner}"')
+        conn.execute("CREATE TABLE imagefx_new_feature (id SERIAL PRIMARY KEY, user_id INTEGER, secret TEXT)")
+        conn.execute(team_sql())
+        conn.execute("RESET ROLE")
+        assert _catalog_problems(conn) == ["imagefx_new_feature: no member policy for "
+                                           "['DELETE', 'INSERT', 'SELECT', 'UPDATE']"]
+        conn.execute("ALTER TABLE imagefx_new_feature NO FORCE ROW LEVEL SECURITY")
+        assert "imagefx_new_feature: row-level security not forced" in _catalog_problems(conn)
+        conn.rollback()
+
+
+def test_the_apps_login_is_no_superuser_and_owns_nothing(team: TeamDb) -> None:
+    """What the app runs as, asked over its own connection: a plain login, in the member group only,
+    owning no table (pg_tables.tableowner) and unable to become the owner role."""
+    with _service(team, "ada") as svc, svc.db.session() as s:
+        login, superuser, bypass, createrole, createdb = s.execute(sa.text(
+            "SELECT current_user, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles "
+            "WHERE rolname = current_user")).one()
+        assert login == team.people["ada"].login
+        assert (superuser, bypass, createrole, createdb) == (False, False, False, False)
+        owners = dict(s.execute(sa.text(
+            "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'")).all())
+        owner = s.execute(sa.text("SELECT owner_role FROM imagefx_team")).scalar()
+        assert owners and set(owners.values()) == {owner}
+        assert not s.execute(sa.text("SELECT pg_has_role(current_user, :o, 'MEMBER')"), {"o": owner}).scalar()
+        assert not s.execute(sa.text("SELECT count(*) FROM pg_class WHERE relowner = "
+                                     "(SELECT oid FROM pg_roles WHERE rolname = current_user)")).scalar()
+        groups = s.execute(sa.text(
+            "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid "
+            "WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user)")).scalars()
+        assert list(groups) == [s.execute(sa.text("SELECT member_role FROM imagefx_team")).scalar()]
+    with team.connect_as("ada") as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(f'SET ROLE "{owner}"')
 
 
 def _rows_seen(team: TeamDb, key: str, table: str) -> set[str]:
@@ -80,7 +147,7 @@ def _rows_seen(team: TeamDb, key: str, table: str) -> set[str]:
 
 def test_a_member_cannot_read_change_or_delete_another_members_rows_with_psql(team: TeamDb) -> None:
     with psycopg.connect(team.url) as conn:
-        tables = [t for t in _tables(conn) if t not in BOOKKEEPING | CLOSED]
+        tables = [t for t in _tables(conn) if t not in BOOKKEEPING.keys() | CLOSED]
         first_column = {t: conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
                                         "AND NOT attisdropped AND attgenerated = '' ORDER BY attnum LIMIT 1",
                                         (t,)).fetchone()[0] for t in tables}  # type: ignore[index]
