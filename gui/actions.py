@@ -26,8 +26,8 @@ Keys = Sequence[str | None]
 
 TOOLBAR: Keys = ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
                  "refresh", None, "caption_files", None, "settings")
-GALLERY_MENU: Keys = ("viewer", None, "remix", "favorite", None, "copy_image", "copy_prompt", "copy_seed", None,
-                      "save", "export", "delete")
+GALLERY_MENU: Keys = ("viewer", "compare", None, "remix", "favorite", None, "copy_image", "copy_prompt",
+                      "copy_seed", None, "save", "export", "delete")
 
 
 def add_actions(target: QMenu | QToolBar, actions: dict[str, QAction], keys: Keys) -> None:
@@ -212,7 +212,7 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
     menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
                     "queue_remove", "queue_clear", None, "show_queue"])
     view = menu("&View", ["show_gallery", "show_caption", "show_queue", None, "search", "favorites_only",
-                          "show_trash", "viewer", None, "refresh"])
+                          "show_trash", "viewer", "compare", None, "refresh"])
     theme_menu = view.addMenu("&Theme")
     group = QActionGroup(w)
     theme_actions: dict[str, QAction] = {}
@@ -258,7 +258,8 @@ def _keys_text(seqs: list[QKeySequence]) -> str:
 
 def shortcut_sections(menu_bar: QMenuBar) -> list[tuple[str, list[tuple[str, str]]]]:
     """Every shortcut the window offers, by menu, then the gallery's and the viewer's own keys."""
-    from gui.widgets.image_viewer import VIEWER_KEYS  # the viewer imports this module
+    from gui.widgets.compare_view import COMPARE_KEYS  # these windows import this module
+    from gui.widgets.image_viewer import VIEWER_KEYS
 
     sections: list[tuple[str, list[tuple[str, str]]]] = []
     for menu_action in menu_bar.actions():
@@ -272,6 +273,8 @@ def shortcut_sections(menu_bar: QMenuBar) -> list[tuple[str, list[tuple[str, str
     sections.append(("Gallery", list(GALLERY_KEYS)))
     viewer = [(text, _keys_text(key_sequences(keys))) for _k, text, keys, _i in VIEWER_KEYS]
     sections.append(("Viewer (full size)", viewer))
+    compare = [(text, _keys_text(key_sequences(keys))) for _k, text, keys, _i in COMPARE_KEYS]
+    sections.append(("Compare", compare + [("Move the slider", "← / →, or drag it")]))
     return sections
 
 

@@ -189,7 +189,7 @@ class GalleryView(EmptyStateListView):
         base = self.base_cell
         width = self.viewport().width() - 2  # QListView wraps when a row would touch the edge exactly
         cols = max(1, width // base)
-        cell = max(base, width // cols)
+        cell = max(48, width // cols if width >= base else width)  # never wider than the view
         if cell != self.gridSize().width():
             self.delegate.cell = cell
             self.setGridSize(QSize(cell, cell))
@@ -396,19 +396,23 @@ class GalleryPanel(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """A narrow gallery (a small window, 2× scaling) shows its filter buttons as icons (their
-        tooltips say what they are) rather than clipping their names."""
+        tooltips say what they are) rather than clipping their names; narrower still, the size slider
+        goes (Ctrl+wheel and Ctrl+plus/minus still size the thumbnails) before the search box is cut."""
         super().resizeEvent(event)
         buttons = (self.favorites, self.trash)
         m = self._bar.contentsMargins()
         spacing = self._bar.spacing() * 5
-        with_text = sum(_text_width(b) for b in buttons) + self.count_label.sizeHint().width() \
-            + self.fit.sizeHint().width() + self.size_slider.minimumWidth()
-        style = Qt.ToolButtonStyle.ToolButtonIconOnly \
-            if self.width() < with_text + SEARCH_MIN_WIDTH + m.left() + m.right() + spacing \
+        fixed = self.count_label.sizeHint().width() + self.fit.sizeHint().width() + SEARCH_MIN_WIDTH \
+            + m.left() + m.right() + spacing
+        slider = self.size_slider.minimumWidth()
+        with_text = sum(_text_width(b) for b in buttons) + fixed + slider
+        style = Qt.ToolButtonStyle.ToolButtonIconOnly if self.width() < with_text \
             else Qt.ToolButtonStyle.ToolButtonTextBesideIcon
         for b in buttons:
             if b.toolButtonStyle() != style:
                 b.setToolButtonStyle(style)
+        icons_only = sum(b.iconSize().width() + 14 for b in buttons) + fixed + slider
+        self.size_slider.setVisible(self.width() >= icons_only)
 
     def set_thumbnail_size(self, px: int) -> None:
         self.view.set_base_cell(px)

@@ -36,6 +36,7 @@ from gui import icons, theme
 from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
 from gui.change_bridge import ChangeBridge
 from gui.context import AppContext, ServiceFactory
+from gui.controllers.compare import CompareController
 from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
@@ -103,6 +104,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
 
         self.actions_ = build_actions(self)
         self._make_widgets()
+        self.comparing = CompareController(self.images, self.gallery, self.actions_, self)  # adds "compare"
         self.theme_actions, self.switch_menu = build_menus(self)
         self._make_toolbar()
         self._make_status_bar()
@@ -293,7 +295,8 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self._closing = True
         self._close_batch()  # before saving: it remembers whether the queue was running
         self._save_state()
-        for w in (self.viewer, self.sign_in_dialog, self.settings_dialog, self.shortcuts_window):
+        for w in (self.viewer, self.comparing.view, self.sign_in_dialog, self.settings_dialog,
+                  self.shortcuts_window):
             if w is not None:
                 w.close()
         self.changes.close()

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from gui.actions import GALLERY_MENU
 from gui.settings import GuiSettings
 from tests.gui.helpers import generate, settle
 from tests.gui.test_selection import click_row
@@ -78,3 +79,42 @@ def test_fit_mode_paints_a_wide_image_with_its_aspect(qtbot, window):
     height, width = painted[-1] - painted[0], across[-1] - across[0]
     assert 1.6 < width / height < 1.95  # 16:9 shows as 16:9, with the background above and below
     assert w.gui.get("gallery/thumbnail_fit") is True
+
+
+def test_compare_opens_with_two_selected_and_shows_both_prompts(qtbot, window):
+    w = window
+    generate(qtbot, w, "a green apple on a plate", count=1)
+    generate(qtbot, w, "a red pear in the rain", count=1)
+    settle(qtbot, w)
+    compare = w.actions_["compare"]
+    click_row(qtbot, w, 0)
+    assert not compare.isEnabled()  # one image: nothing to compare
+    v = w.gallery.view
+    idx = w.model.index(1)
+    qtbot.mouseClick(v.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     pos=v.visualRect(idx).center())
+    assert len(w.gallery.selected_ids()) == 2 and compare.isEnabled()
+    QTest.keySequence(w, "Ctrl+Shift+K")
+    cw = w.comparing.view
+    qtbot.waitUntil(lambda: cw is not None and cw.isVisible())
+    prompts = {p.prompt.text() for p in cw.params}
+    assert prompts == {"a green apple on a plate", "a red pear in the rain"}
+    assert all(p.fields["seed"].text() not in ("", "—") for p in cw.params)
+    assert all(p.prompt.font().bold() for p in cw.params)  # the prompts differ
+    qtbot.waitUntil(lambda: all(pane.img.image is not None for pane in cw.panes))
+    assert cw.panes[0].image_rect().width() > 50
+    # the slider: the left image left of the divider, the right one right of it
+    cw.actions_["wipe"].trigger()
+    assert cw.stack.currentWidget() is cw.wipe
+    qtbot.waitUntil(lambda: cw.wipe.isVisible() and cw.wipe.width() > 100)
+    area = cw.wipe.area()
+    qtbot.mouseClick(cw.wipe, Qt.MouseButton.LeftButton, pos=QPoint(area.left() + area.width() // 4, area.center().y()))
+    assert abs(cw.wipe.split - 0.25) < 0.02
+    QTest.keyClick(cw.wipe, Qt.Key.Key_Right)
+    assert abs(cw.wipe.split - 0.27) < 0.02
+    left_before = cw.records[0].id
+    cw.actions_["swap"].trigger()
+    assert cw.records[1].id == left_before
+    # the gallery's context menu offers it too
+    assert "compare" in GALLERY_MENU
+    cw.close()
