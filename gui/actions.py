@@ -26,8 +26,8 @@ Keys = Sequence[str | None]
 
 TOOLBAR: Keys = ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
                  "refresh", None, "caption_files", None, "settings")
-GALLERY_MENU: Keys = ("viewer", "compare", None, "remix", "favorite", None, "copy_image", "copy_prompt",
-                      "copy_seed", None, "save", "export", "delete")
+GALLERY_MENU: Keys = ("viewer", "compare", "select_generation", None, "remix", "favorite", None, "copy_image",
+                      "copy_prompt", "copy_seed", None, "save", "export", "delete")
 
 
 def add_actions(target: QMenu | QToolBar, actions: dict[str, QAction], keys: Keys) -> None:
@@ -207,7 +207,7 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
     menu("&File", ["caption_files", "paste_caption", None, "save", "export", None, "import_web", None, "settings",
                    None, "quit"])
     menu("&Edit", ["undo", "redo", None, "copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix",
-                   "delete", "delete_forever", "restore", "empty_trash", None, "select_all"])
+                   "delete", "delete_forever", "restore", "empty_trash", None, "select_all", "select_generation"])
     menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])
     menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
                     "queue_remove", "queue_clear", None, "show_queue"])

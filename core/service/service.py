@@ -783,6 +783,16 @@ class Service:
             return repo.images_matching(s, list(image_ids), search=search, favorites_only=favorites_only,
                                         trash=trash, node=compiled)
 
+    def generation_of(self, image_id: int, *, search: str = "", favorites_only: bool = False,
+                      trash: bool = False, filter: str = "") -> list[ImageRecord]:
+        """The images of ``image_id``'s generation (one request's images) that the gallery's filter
+        shows now, newest first: "Select generation" selects them."""
+        compiled = _compiled(filter)
+        with self.db.session() as s:
+            ids = repo.generation_ids(s, image_id)
+            return repo.images_matching(s, ids, search=search, favorites_only=favorites_only,
+                                        trash=trash, node=compiled)
+
     # --- the library: tags, boards, ratings, notes, saved searches (issue 14) ------------------
 
     @property

@@ -412,6 +412,20 @@ def images_matching(s: Session, image_ids: Sequence[int], *, search: str = "",
     return [_image_from_row(r, None, shared) for r in s.execute(q)]
 
 
+def generation_ids(s: Session, image_id: int) -> list[int]:
+    """The images made by the same request as ``image_id`` (its ``prompts`` row: one per generation),
+    newest first; just the image itself when it has none (an imported file). Empty: no such image."""
+    found = s.execute(sa.select(GeneratedImage.id, GeneratedImage.prompt_id)
+                      .where(GeneratedImage.id == image_id)).first()
+    if found is None:
+        return []
+    if found.prompt_id is None:
+        return [int(found.id)]
+    rows = s.execute(sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == found.prompt_id)
+                     .order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()))
+    return [int(i) for i in rows.scalars()]
+
+
 def get_image_by_media_id(s: Session, media_id: str) -> ImageRecord | None:
     image_id = s.execute(sa.select(GeneratedImage.id)
                          .where(GeneratedImage.media_generation_id == media_id)).scalar()

@@ -111,6 +111,7 @@ Key = tuple[Any, int]  # (created_at, id): a row's place, newest first, and its 
 _FIELDS = [f.name for f in fields(ImageRecord)]
 _ID, _CREATED, _FAVORITE = _FIELDS.index("id"), _FIELDS.index("created_at"), _FIELDS.index("is_favorite")
 _THUMBNAIL = _FIELDS.index("thumbnail")
+_PROMPT_ID = _FIELDS.index("prompt_id")
 
 
 def _key(t: Row) -> Key:
@@ -242,6 +243,11 @@ class GalleryModel(QStringListModel):
     def _filter(self) -> dict[str, Any]:
         """The filter as the service's listing calls take it (captured when a call starts)."""
         return {"search": self.search, "favorites_only": self.favorites_only, "trash": self.trash}
+
+    def listing_filter(self) -> dict[str, Any]:
+        """The filter the gallery lists with now, as the service's calls take it (``gallery_page``,
+        ``images_matching``, ``generation_of``)."""
+        return dict(self._filter())
 
     @property
     def loading(self) -> bool:
@@ -1008,6 +1014,14 @@ class GalleryModel(QStringListModel):
         elif image_id not in self._no_thumbnail:
             self._want(image_id)
         return pm, bool(t[_FAVORITE]), IMAGE
+
+    def starts_generation(self, row: int) -> bool:
+        """This image was made by another request than the image before it (both loaded): the
+        delegate draws a faint divider there, so a generation's images read as a group."""
+        if row <= self._lead:
+            return False
+        t, before = self._row_at(row), self._row_at(row - 1)
+        return t is not None and before is not None and t[_PROMPT_ID] != before[_PROMPT_ID]
 
     def records(self) -> list[ImageRecord]:
         """The loaded images, in gallery order."""

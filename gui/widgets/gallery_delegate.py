@@ -48,7 +48,10 @@ class GalleryDelegate(QStyledItemDelegate):
         else:
             pm = index.data(ThumbnailRole)
             favorite, kind = bool(index.data(FavoriteRole)), IMAGE
-        rect = QRect(option.rect).adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)  # type: ignore[attr-defined]
+        cell_rect = QRect(option.rect)  # type: ignore[attr-defined]
+        rect = cell_rect.adjusted(MARGIN, MARGIN, -MARGIN, -MARGIN)
+        if model is not None and kind == IMAGE and cell_rect.left() > 0 and model.starts_generation(index.row()):
+            _paint_divider(painter, cell_rect)
         if kind != IMAGE:
             self._paint_placeholder(painter, rect, kind)
             return
@@ -144,3 +147,12 @@ def _contain(pm: QPixmap, target: QRect) -> QRectF:
     scale = min(target.width() / pw, target.height() / ph)
     w, h = pw * scale, ph * scale
     return QRectF(target.left() + (target.width() - w) / 2, target.top() + (target.height() - h) / 2, w, h)
+
+
+def _paint_divider(painter: QPainter, cell: QRect) -> None:
+    """A faint rule in the gap before a cell whose image another generation made (not at a row's start:
+    the row break already separates)."""
+    c = QColor(theme.colors().muted)
+    c.setAlpha(110)
+    x = cell.left() + 1
+    painter.fillRect(QRect(x, cell.top() + MARGIN + cell.height() // 5, 2, cell.height() * 3 // 5 - 2 * MARGIN), c)

@@ -37,6 +37,7 @@ from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortc
 from gui.change_bridge import ChangeBridge
 from gui.context import AppContext, ServiceFactory
 from gui.controllers.compare import CompareController
+from gui.controllers.generations import GenerationController
 from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
@@ -105,6 +106,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.actions_ = build_actions(self)
         self._make_widgets()
         self.comparing = CompareController(self.images, self.gallery, self.actions_, self)  # adds "compare"
+        self.generations = GenerationController(self.ctx, self.gallery, self.actions_, self)  # "select_generation"
         self.theme_actions, self.switch_menu = build_menus(self)
         self._make_toolbar()
         self._make_status_bar()

@@ -118,3 +118,24 @@ def test_compare_opens_with_two_selected_and_shows_both_prompts(qtbot, window):
     # the gallery's context menu offers it too
     assert "compare" in GALLERY_MENU
     cw.close()
+
+
+def test_select_generation_selects_the_images_of_one_generate(qtbot, window):
+    w = window
+    generate(qtbot, w, "three paper boats", count=3)
+    generate(qtbot, w, "two glass marbles", count=2)
+    settle(qtbot, w)
+    sel = w.actions_["select_generation"]
+    click_row(qtbot, w, 3)  # one of the boats
+    assert sel.isEnabled()
+    sel.trigger()
+    qtbot.waitUntil(lambda: len(w.gallery.selected_ids()) == 3)
+    records = w.gallery.selected_records()
+    assert {r.prompt for r in records} == {"three paper boats"}
+    assert sorted(w.gallery.view.selected_ids()) == sorted(r.id for r in records)  # highlighted too
+    # the gallery marks where one generation ends: before the first boat, not between two marbles
+    assert w.model.starts_generation(2) and not w.model.starts_generation(1)
+    click_row(qtbot, w, 0)
+    QTest.keySequence(w, "Ctrl+G")
+    qtbot.waitUntil(lambda: len(w.gallery.selected_ids()) == 2)
+    assert {r.prompt for r in w.gallery.selected_records()} == {"two glass marbles"}
