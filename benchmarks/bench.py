@@ -21,6 +21,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -53,55 +54,299 @@ def target_for(name: str, size: str) -> float:
 
 # --- start-up: python main.py to the first gallery page painted -----------------------------------
 
-def bench_startup(target: Target, size: str, runs: int) -> list[Figure]:
-    """Cold start: a new ``python main.py`` each run; the embedded server is stopped between runs.
+BARE_WINDOW = """
+import os, sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+t0 = float(os.environ["IMAGEFX_BENCH_T0_MONOTONIC"])
+app = QApplication(sys.argv[:1])
+w = QMainWindow()
+w.resize(1280, 800)
+
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e6
+
+def report():
+    print(f"IMAGEFX_BENCH first_paint since_start_ms={(time.monotonic() - t0) * 1000:.1f}", flush=True)
+    QTimer.singleShot(int(os.environ.get("IMAGEFX_BENCH_IDLE_MS", "0")), idle)
+
+def idle():
+    print(f"IMAGEFX_BENCH idle rss_mb={rss():.1f}", flush=True)
+    app.quit()
+
+class Probe(QObject):
+    fired = False
+    def eventFilter(self, obj, event):
+        if not self.fired and event.type() == QEvent.Type.Paint:
+            self.fired = True
+            QTimer.singleShot(0, report)
+        return False
+
+probe = Probe()
+w.installEventFilter(probe)
+w.show()
+app.exec()
+"""
+
+IDLE_MS = 1500  # how long the window idles after its first page before its resident memory is read
+
+
+def _first_paint(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, float]:
+    """One cold start of ``cmd``: (ms to the first paint, the child's own ms, idle RSS MB).
+
+    The parent's clock runs from just before the process starts to the first-paint line; the
+    child's from ``IMAGEFX_BENCH_T0_MONOTONIC`` (the same instant, ``time.monotonic``: one
+    system-wide clock) to just before it prints."""
+    t0 = time.perf_counter()
+    env = {**env, "IMAGEFX_BENCH_T0_MONOTONIC": f"{time.monotonic():.6f}", "IMAGEFX_BENCH_IDLE_MS": str(IDLE_MS)}
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = idle = ""
+    t1 = 0.0
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        if raw.startswith("IMAGEFX_BENCH first_paint"):
+            t1 = time.perf_counter()
+            first = raw
+        elif raw.startswith("IMAGEFX_BENCH idle"):
+            idle = raw
+            break
+    _out, err = proc.communicate(timeout=60)
+    if not first or not idle:
+        raise RuntimeError(f"no first paint reported (exit {proc.returncode}): {err[-1500:]}")
+    inner = re.search(r"since_start_ms=([\d.]+)", first)
+    rss = re.search(r"rss_mb=([\d.]+)", idle)
+    return ms(t1 - t0), float(inner.group(1)) if inner else float("nan"), float(rss.group(1)) if rss else 0.0
+
+
+def bench_startup(target: Target, size: str, runs: int, before: Path | None = None) -> list[Figure]:
+    """Cold start: a new ``python main.py`` each run (the embedded server stops when the window
+    closes), against a bare ``QMainWindow`` shown, round by round in the same run; with
+    ``before`` (another checkout, e.g. a ``git archive`` of main) that code too, in the same rounds.
 
     ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT=1`` makes the app print one line when the gallery's first
-    page is painted with its thumbnails, then quit (gui/app.py). Time is taken here, from just
-    before the process starts to that line.
-    """
+    page is painted with its thumbnails, idle for ``IDLE_MS``, print its resident memory and quit
+    (gui/app.py)."""
     env = target.env(IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT="1")
-    samples: list[float] = []
-    inner: list[float] = []
-    for i in range(runs + 1):  # the first run warms the OS file cache and is not counted
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, str(ROOT / "main.py")], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = ""
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            if raw.startswith("IMAGEFX_BENCH first_paint"):
-                line = raw
-                break
-        t1 = time.perf_counter()
-        _out, err = proc.communicate(timeout=60)
-        if not line:
-            raise RuntimeError(f"the app never reported its first paint (exit {proc.returncode}): {err[-1500:]}")
-        if i > 0:
-            samples.append(ms(t1 - t0))
-            m = re.search(r"since_start_ms=([\d.]+)", line)
-            if m:
-                inner.append(float(m.group(1)))
+    codes = ([("before", before)] if before else []) + [("", ROOT)]
+    got: dict[str, tuple[list[float], list[float], list[float]]] = {label: ([], [], []) for label, _c in codes}
+    bare_ms: list[float] = []
+    bare_rss: list[float] = []
+    for i in range(runs + 1):  # the first round warms the OS file cache and is not counted
+        for label, code in codes:
+            a, a_in, a_rss = _first_paint([sys.executable, str(code / "main.py")], {**env, "PYTHONPATH": str(code)},
+                                          code)
+            time.sleep(0.3)
+            if i > 0:
+                got[label][0].append(a)
+                got[label][1].append(a_in)
+                got[label][2].append(a_rss)
+        b, _b_in, b_rss = _first_paint([sys.executable, "-c", BARE_WINDOW], env)
         time.sleep(0.3)
-    note = ""
-    return [Figure("cold start to first page painted", "ms", samples, target_for("startup", size), note=note)]
-
-
-# --- the history command, whole process ------------------------------------------------------------
-
-def bench_history(target: Target, size: str, runs: int) -> list[Figure]:
-    env = target.env()
-    samples = []
-    for i in range(runs + 1):
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "history", "--limit", "50"], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=60)
-        t1 = time.perf_counter()
-        if proc.returncode != 0 or proc.stdout.count("\n") != 50:
-            raise RuntimeError(f"history failed ({proc.returncode}): {proc.stderr[-1000:]}")
         if i > 0:
-            samples.append(ms(t1 - t0))
-    return [Figure("`history --limit 50`, whole process", "ms", samples, target_for("history_cli", size))]
+            bare_ms.append(b)
+            bare_rss.append(b_rss)
+    figures = []
+    bare, bare_mb = statistics.median(bare_ms), statistics.median(bare_rss)
+    figures.append(Figure("bare QMainWindow shown (peer)", "ms", bare_ms))
+    for label, (app_ms, inner, rss) in got.items():
+        tag = f" [{label}]" if label else ""
+        figures.append(Figure(f"cold start to first page painted{tag}", "ms", app_ms, target_for("startup", size),
+                              note=f"×{statistics.median(app_ms) / bare:.2f} the bare window (target ×3); "
+                                   f"the app's own clock: {statistics.median(inner):.0f} ms"))
+        figures.append(Figure(f"idle window RSS (first page shown){tag}", "MB", rss, 100.0,
+                              note=f"bare QMainWindow: {bare_mb:.0f} MB (×{statistics.median(rss) / bare_mb:.2f})"))
+    return figures
+
+
+HOLD = """
+import sys
+from core.config import load_settings
+from core.store import Database
+db = Database(load_settings()).connect()
+print("ready", flush=True)
+sys.stdin.readline()
+db.close()
+"""
+
+
+def _history_once(env: dict[str, str], code: Path = ROOT) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(code / "main.py"), "history", "--limit", "50"], cwd=code,
+                          env={**env, "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=60)
+    t1 = time.perf_counter()
+    if proc.returncode != 0 or proc.stdout.count("\n") != 50:
+        raise RuntimeError(f"history failed ({proc.returncode}): {proc.stderr[-1000:]}")
+    return ms(t1 - t0)
+
+
+def _server_gone(pgdata: Path, timeout: float = 30.0) -> None:
+    """Wait until no server runs on ``pgdata`` (its ``postmaster.pid`` removed on shutdown)."""
+    deadline = time.monotonic() + timeout
+    while (pgdata / "postmaster.pid").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server of {pgdata} is still running")
+        time.sleep(0.02)
+
+
+def _as_server_user(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "pgserver", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+class _FloorCluster:
+    """The floor of ``history``: PostgreSQL's own tools on a cluster of their own (trust, a socket
+    in its folder), a table of 2,500 generations: ``pg_ctl start -w`` + ``psql`` + ``pg_ctl stop -w``
+    (cold), or ``psql`` alone (server up)."""
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+
+        from core.store.embedded import bin_dir
+
+        self.bin = bin_dir()
+        self.base = Path(tempfile.mkdtemp(prefix="imagefx-bench-floor-"))
+        self.base.chmod(0o711)
+        self.data = self.base / "pgdata"
+        self.data.mkdir(mode=0o700)
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "pgserver", "pgserver")
+        subprocess.run(_as_server_user([str(self.bin / "initdb"), "-A", "trust", "-U", "postgres", "-E", "utf8",
+                                        "--no-sync", "-D", str(self.data)]), check=True, capture_output=True)
+        self.start()
+        self.psql("CREATE TABLE prompts (id serial PRIMARY KEY, created_at timestamptz, prompt_text text, "
+                  "seed int); INSERT INTO prompts (created_at, prompt_text, seed) SELECT now() - i * "
+                  "interval '1 minute', repeat('a lighthouse at dusk ', 4), i FROM generate_series(1, 2500) i; "
+                  "CREATE INDEX ON prompts (created_at DESC, id DESC); VACUUM ANALYZE prompts")
+        self.stop()
+
+    def start(self) -> None:
+        subprocess.run(_as_server_user([str(self.bin / "pg_ctl"), "-w", "-s", "-D", str(self.data), "-l",
+                                        str(self.data / "log"), "-o", f"-c listen_addresses='' -k {self.data}",
+                                        "start"]), check=True, capture_output=True)
+
+    def stop(self) -> None:
+        subprocess.run(_as_server_user([str(self.bin / "pg_ctl"), "-w", "-s", "-D", str(self.data), "-m", "fast",
+                                        "stop"]), check=True, capture_output=True)
+
+    QUERY = "SELECT id, created_at, prompt_text, seed FROM prompts ORDER BY created_at DESC, id DESC LIMIT 50"
+
+    def psql(self, sql: str | None = None) -> None:
+        out = subprocess.run([str(self.bin / "psql"), "-X", "-q", "-A", "-t", "-h", str(self.data), "-U", "postgres",
+                              "-d", "postgres", "-c", sql or self.QUERY], check=True, capture_output=True, text=True)
+        assert sql or out.stdout.count("\n") == 50
+
+    def close(self) -> None:
+        import shutil
+
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _history_sql(target: Target) -> tuple[str, str, dict[str, str]]:
+    """The SQL ``history --limit 50`` runs, with its values in (for psql against the same server),
+    and how psql reaches that server: (sql, connection string, environment)."""
+    import psycopg
+    from sqlalchemy import event
+
+    from core.store import repo
+
+    db = target.database()
+    seen: list[tuple[str, Any]] = []
+
+    def note(_conn: Any, cursor: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((statement, params))
+
+    try:
+        db.connect()
+        event.listen(db.engine, "before_cursor_execute", note)
+        with db.session() as s:
+            repo.history(s, limit=50)
+        statement, params = next((st, pa) for st, pa in seen if "prompt_text" in st)
+        with db.engine.connect() as c:
+            raw = c.connection.dbapi_connection
+            sql = psycopg.ClientCursor(raw).mogrify(statement, params)
+        url = db.engine.url
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        if url.password:
+            env["PGPASSWORD"] = str(url.password)
+        host = (url.query.get("host") or url.host or "") if target.mode == "embedded" else (url.host or "")
+        conninfo = f"host={host} dbname={url.database} user={url.username}" + (
+            f" port={url.port}" if url.port else "")
+    finally:
+        db.close()
+    return sql, conninfo, env
+
+
+def bench_history(target: Target, size: str, runs: int, before: Path | None = None) -> list[Figure]:
+    """``python main.py history --limit 50``, whole process: cold (no server running; embedded only)
+    against ``pg_ctl start + psql + pg_ctl stop``, and with the server up against ``psql`` running
+    the same query on the same server, round by round (with ``before``: that checkout too)."""
+    from core.store.embedded import bin_dir
+
+    env = target.env()
+    codes = ([("before", before)] if before else []) + [("", ROOT)]
+    figures = []
+    if target.mode == "embedded":
+        pgdata = target.data_dir / "pgdata"
+        floor = _FloorCluster()
+        cold: dict[str, list[float]] = {label: [] for label, _c in codes}
+        cold_floor: list[float] = []
+        try:
+            for i in range(runs + 1):
+                for label, code in codes:
+                    _server_gone(pgdata)
+                    a = _history_once(env, code)
+                    if i > 0:
+                        cold[label].append(a)
+                t = time.perf_counter()
+                floor.start()
+                floor.psql()
+                floor.stop()
+                if i > 0:
+                    cold_floor.append(ms(time.perf_counter() - t))
+        finally:
+            floor.close()
+        _server_gone(pgdata)
+        fl = statistics.median(cold_floor)
+        figures.append(Figure("floor: pg_ctl start + psql + pg_ctl stop", "ms", cold_floor))
+        for label, samples in cold.items():
+            tag = f" [{label}]" if label else ""
+            figures.append(Figure(f"`history --limit 50`, cold{tag}", "ms", samples, round(1.5 * fl, 1),
+                                  note=f"×{statistics.median(samples) / fl:.2f} the floor (target ×1.5)"))
+    hold = subprocess.Popen([sys.executable, "-c", HOLD], cwd=ROOT, env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    warm: dict[str, list[float]] = {label: [] for label, _c in codes}
+    peer: list[float] = []
+    try:
+        assert hold.stdout is not None and hold.stdout.readline().strip() == "ready"
+        sql, conninfo, penv = _history_sql(target)
+        psql = str(bin_dir() / "psql")
+        for i in range(runs + 1):
+            for label, code in codes:
+                a = _history_once(env, code)
+                if i > 0:
+                    warm[label].append(a)
+            t = time.perf_counter()
+            out = subprocess.run([psql, "-X", "-q", "-A", "-t", "-d", conninfo, "-c", sql], env=penv,
+                                 capture_output=True, text=True, check=True)
+            b = ms(time.perf_counter() - t)
+            assert out.stdout.count("\n") >= 50, out.stdout[-500:]
+            if i > 0:
+                peer.append(b)
+    finally:
+        assert hold.stdin is not None
+        hold.stdin.write("\n")
+        hold.stdin.flush()
+        hold.wait(30)
+    figures.append(Figure("peer: psql, same query, same server", "ms", peer))
+    for label, samples in warm.items():
+        tag = f" [{label}]" if label else ""
+        figures.append(Figure(f"`history --limit 50`, server up{tag}", "ms", samples, 150.0,
+                              note=f"×{statistics.median(samples) / statistics.median(peer):.1f} psql"))
+    return figures
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -288,13 +533,27 @@ class _Heartbeat:
 
 
 def _wait(app: Any, cond: Callable[[], bool], timeout: float = 60.0) -> None:
-    from PySide6.QtCore import QEventLoop
+    """Run the UI thread's event loop until ``cond()``, sleeping while nothing happens.
+
+    ``processEvents(AllEvents, 5)`` returns at once when no event is pending, so a loop of it spins
+    and takes a core from the workers (the first page looked ~×1.5 slower, issue 16).
+    ``WaitForMoreEvents`` blocks until an event arrives; a 20 ms timer wakes the loop so the
+    condition and the deadline are looked at even while nothing else happens."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
     deadline = time.perf_counter() + timeout
-    while not cond():
-        if time.perf_counter() > deadline:
-            raise TimeoutError("the GUI did not get there in time")
-        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+    flags = QEventLoop.ProcessEventsFlag.AllEvents | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
+    wake = QTimer()
+    wake.setInterval(20)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    try:
+        while not cond():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the GUI did not get there in time")
+            app.processEvents(flags)
+    finally:
+        wake.stop()
 
 
 def _window(target: Target, *, labs_url: str = "") -> tuple[Any, Any]:
@@ -382,9 +641,9 @@ def _first_page_once(app: Any, w: Any, probe: _PaintProbe) -> tuple[float, int]:
 
 
 def _settle(app: Any, n: int = 40) -> None:
-    for _ in range(n):
-        app.processEvents()
-        time.sleep(0.005)
+    """Let the UI thread run its loop for ``n`` × 5 ms (blocking, see :func:`_wait`)."""
+    end = time.perf_counter() + n * 0.005
+    _wait(app, lambda: time.perf_counter() >= end, timeout=n * 0.005 + 60)
 
 
 def _scroll_once(app: Any, w: Any) -> tuple[float, float, int, float]:
@@ -659,6 +918,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=7, help="runs per figure (median reported)")
     ap.add_argument("--scroll-runs", type=int, default=3, help="full-gallery scrolls")
     ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--before", type=Path, default=None,
+                    help="startup/history: also run this checkout of the app (e.g. a git archive of main), "
+                         "round by round with this one")
     args = ap.parse_args(argv)
     clean_process_env()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -671,9 +933,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in what:
         started = time.perf_counter()
         if name == "startup":
-            figs = bench_startup(target, args.size, args.runs)
+            figs = bench_startup(target, args.size, args.runs, args.before)
         elif name == "history":
-            figs = bench_history(target, args.size, args.runs)
+            figs = bench_history(target, args.size, args.runs, args.before)
         elif name == "search":
             figs = bench_search(target, args.size, args.runs)
         elif name == "store":

