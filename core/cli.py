@@ -853,6 +853,8 @@ def _add_issue7_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignor
     e.add_argument("-t", "--template", default=None,
                    help="file name template (default {date}_{prompt:40}_{seed}; also {media_id} {model} "
                         "{aspect} {id} {user})")
+    e.add_argument("--no-captions", dest="captions", action="store_false",
+                   help="do not write an image's caption (made in the Captions tab) beside it as NAME.txt")
 
     iw = sub.add_parser("import-web", help="import your ImageFX web library into the gallery (resumable)")
     iw.add_argument("-l", "--limit", type=_positive, default=None, help="import at most this many new images")
@@ -1024,7 +1026,8 @@ def cmd_export(args: argparse.Namespace) -> int:
                 bar.line(str(p.file.path))  # type: ignore[attr-defined]
 
         result = Exporter(svc).export(directory, search=args.search, limit=args.limit,
-                                      template=args.template or DEFAULT_TEMPLATE, on_progress=exported)
+                                      template=args.template or DEFAULT_TEMPLATE, on_progress=exported,
+                                      captions=args.captions)
     if not result.files:
         _err("No images match." if args.search else "The gallery is empty: nothing to export.")
         return EXIT_OK

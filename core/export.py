@@ -761,6 +761,40 @@ class FolderWriter:
             return WrittenFile(self.folder / candidate, f.media_id)
         raise AssertionError("unreachable")
 
+    def write_sidecar(self, image_name: str, text: str) -> Path | None:
+        """``text`` as ``<image stem>.txt`` beside an image this writer placed (a caption, as taggui and
+        training tools read them: UTF-8, one caption, a final newline). The same text there already:
+        nothing written (None). Another text there (the caption was edited since): replaced at once,
+        through a temp file renamed over it, never following a link planted under that name."""
+        self.open()
+        name = Path(image_name).with_suffix(".txt").name
+        final = self.folder / name
+        data = (text.strip() + "\n").encode("utf-8")
+        try:
+            st = os.lstat(final)
+        except FileNotFoundError:
+            st = None
+        except OSError as exc:
+            raise describe_os_error(exc, self.folder, name) from None
+        if st is not None and not stat.S_ISLNK(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
+                raise ExportError(f"{final} is not a regular file; the caption beside that image was not written.")
+            try:
+                if read_file(final, limit=len(data) + 1) == data:
+                    return None
+            except (OSError, ValueError):
+                pass
+        try:
+            tmp = _write_temp(self.folder, name, data, self.durable)
+            try:
+                os.replace(tmp, final)  # replaces the name itself: a link there is replaced, not followed
+            finally:
+                _unlink_quietly(tmp)
+        except OSError as exc:
+            raise describe_os_error(exc, self.folder, name) from None
+        self.written += 1
+        return final
+
     def _put(self, name: str, out: bytes) -> None:
         final = self.folder / name
         try:

@@ -47,6 +47,7 @@ class ExportResult:
     missing: tuple[int, ...]  # ids no longer in the library
     elapsed: float
     cancelled: bool = False
+    captions: int = 0  # .txt caption files written beside the images (new or changed)
 
     @property
     def written(self) -> int:
@@ -67,6 +68,8 @@ class ExportResult:
             text = f"Exported {n:,} image{'s' if n != 1 else ''} to {self.directory} in {self.elapsed:.1f} s"
             if there:
                 text += f"; {there:,} {'were' if there != 1 else 'was'} there already"
+        if self.captions:
+            text += f", {self.captions:,} caption{'s' if self.captions != 1 else ''} as .txt beside them"
         if self.cancelled:
             text += " (stopped before the end)"
         if self.missing:
@@ -113,13 +116,18 @@ class Exporter:
     def export(self, directory: str | Path, *, image_ids: Sequence[int] | None = None, search: str | None = None,
                limit: int | None = None, template: str = export.DEFAULT_TEMPLATE,
                on_progress: Callable[[ExportProgress], None] | None = None,
-               cancel: CancelToken | None = None, favorites_only: bool = False) -> ExportResult:
+               cancel: CancelToken | None = None, favorites_only: bool = False,
+               captions: bool = True) -> ExportResult:
         """Write the images (newest first for a search; all images when neither ids nor search).
 
         ``favorites_only`` narrows a search (or the whole gallery) to favourites, as the
         gallery's filter does, so "export what I see" exports exactly that. Raises
         ValidationError for a bad template or limit and ``core.export.ExportError`` (one
-        sentence: a full disk, an unwritable folder, a planted link) when writing fails."""
+        sentence: a full disk, an unwritable folder, a planted link) when writing fails.
+
+        ``captions``: an image captioned in the Captions tab gets its caption beside it as
+        ``<name>.txt`` (docs/file-formats.md); images without one get none, so the default adds
+        nothing to a folder of images never captioned."""
         try:
             export.check_template(template)
         except ValueError as exc:
@@ -131,10 +139,12 @@ class Exporter:
         files: list[ExportedFile] = []
         missing: list[int] = []
         cancelled = False
+        sidecars = 0
         with export.FolderWriter(directory, template=template, metadata=True) as writer:
             for ids in pages:
                 with self.service.db.session() as s:
                     rows = portable.image_fact_rows(s, ids)
+                    texts = repo.library_captions(s, [str(r["media_id"]) for r in rows.values()]) if captions else {}
                 for image_id in ids:
                     if cancel is not None and cancel.cancelled:
                         cancelled = True
@@ -146,6 +156,9 @@ class Exporter:
                         missing.append(image_id)
                         continue
                     out = writer.write(facts_from_row(row), base64.b64decode(encoded))
+                    caption = texts.get(out.media_id)
+                    if caption and writer.write_sidecar(out.path.name, caption) is not None:
+                        sidecars += 1
                     exported = ExportedFile(path=out.path, image_id=image_id, media_id=out.media_id,
                                             already=out.already)
                     files.append(exported)
@@ -154,4 +167,4 @@ class Exporter:
                 if cancelled:
                     break
         return ExportResult(directory=writer.folder, files=tuple(files), missing=tuple(missing),
-                            elapsed=time.perf_counter() - started, cancelled=cancelled)
+                            elapsed=time.perf_counter() - started, cancelled=cancelled, captions=sidecars)

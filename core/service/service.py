@@ -138,6 +138,9 @@ class GenerationResult:
         return [(i.media_id, base64.b64decode(i.encoded_image)) for i in self.generation.images]
 
 
+MAX_CAPTION_CHARS = 20_000  # as long as a prompt may be: a caption is often used as one
+
+
 @dataclass(frozen=True)
 class CaptionResult:
     path: str
@@ -694,6 +697,29 @@ class Service:
             raise
         return CaptionResult(path=name, image_type=kind, captions=tuple(c.text for c in captions),
                              records=tuple(records), downscaled=upload.downscaled, sent=upload.data)
+
+    def caption_image(self, image_id: int, *, count: int = 3, cancel: CancelToken | None = None) -> CaptionResult:
+        """Caption a library image (the same path as a file); its captions are kept as the image's
+        (``image_path`` ``imagefx:<media id>``): the newest is written beside it on export."""
+        record = self.image(image_id)
+        if record is None:
+            raise ValidationError("That image is no longer in the library.")
+        data = self.image_bytes(image_id)
+        return self.caption_bytes(data, repo.LIBRARY_CAPTION_PREFIX + record.media_id, count=count, cancel=cancel)
+
+    def update_caption(self, caption_id: int, text: str) -> Changes:
+        """Edit a stored caption (the Captions tab): spaces at the ends trimmed, never empty."""
+        text = text.strip()
+        if not text:
+            raise ValidationError("A caption cannot be empty; write one, or keep the old one.")
+        if "\x00" in text:
+            raise ValidationError("A caption cannot contain a NUL character.")
+        if len(text) > MAX_CAPTION_CHARS:
+            raise ValidationError(f"A caption can be at most {MAX_CAPTION_CHARS:,} characters long.")
+        with self.db.session() as s:
+            if repo.update_caption(s, caption_id, text) is None:
+                raise ValidationError("That caption is no longer stored (deleted elsewhere?).")
+            return self._announce(s, Changes.of(ChangeKind.CAPTIONS, [caption_id]))
 
     def caption_history(self, search: str = "", limit: int = 200) -> list[CaptionRecord]:
         with self.db.session() as s:

@@ -623,6 +623,34 @@ def store_captions(s: Session, user_id: int, image_path: str, image_type: str,
     return [_caption_record(r) for r in rows]
 
 
+def update_caption(s: Session, caption_id: int, text: str) -> CaptionRecord | None:
+    """Replace a caption's text; it becomes the newest caption of its image (the one exported beside
+    it, :func:`library_captions`). None: no such caption."""
+    row = s.get(ImageCaption, caption_id)
+    if row is None:
+        return None
+    row.caption_text = text
+    row.created_at = datetime.now(UTC)
+    s.flush()
+    return _caption_record(row)
+
+
+LIBRARY_CAPTION_PREFIX = "imagefx:"  # image_path of a caption made for a library image: "imagefx:<media id>"
+
+
+def library_captions(s: Session, media_ids: Sequence[str]) -> dict[str, str]:
+    """Each library image's caption (by media id): the newest caption made or edited for it, the first
+    of a captioning's candidates when none was edited since. Images never captioned are left out."""
+    if not media_ids:
+        return {}
+    paths = {LIBRARY_CAPTION_PREFIX + m: m for m in media_ids}
+    q = (sa.select(ImageCaption.image_path, ImageCaption.caption_text)
+         .where(ImageCaption.image_path.in_(list(paths)))
+         .distinct(ImageCaption.image_path)
+         .order_by(ImageCaption.image_path, ImageCaption.created_at.desc(), ImageCaption.id.asc()))
+    return {paths[p]: text for p, text in s.execute(q)}
+
+
 def list_captions(s: Session, *, search: str = "", limit: int = 200,
                   user_id: int | None = None) -> list[CaptionRecord]:
     q = sa.select(ImageCaption)
