@@ -43,6 +43,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C, or the queue/import was stopped); 143 SIGTERM, 129 SIGHUP: 128 + the "
                        "signal, after images that arrived are kept"),
 )
+DB_GRACE_SECONDS = 2.0  # the embedded server outlives a command this long (core.store.embedded.linger_after_exit)
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("GOOGLE_COOKIE", "the labs.google cookie (instead of the keyring; safer than --cookie)"),
     ("IMAGEFX_DEMO", "true: the offline demo, as --demo"),
@@ -53,6 +54,8 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("DATABASE_URL", "a PostgreSQL server (postgresql://user@host/db); or DB_HOST, DB_PORT, DB_NAME, "
                      "DB_USER, DB_PASSWORD, DB_SSLMODE, DB_SSLROOTCERT"),
     ("IMAGEFX_DATA_DIR", "the data folder (embedded database, spool, logs, secrets without a keyring)"),
+    ("IMAGEFX_DB_GRACE", f"seconds the embedded database stays up after a command, for the next one "
+                         f"(default {DB_GRACE_SECONDS:g}; 0 stops it at once)"),
     ("IMAGEFX_CONFIG_DIR", "the folder of settings.json (default: the user's config folder, or "
                            "IMAGEFX_DATA_DIR when that is set)"),
     ("LOG_QUERIES", "true: log each SQL statement with its duration (never its values)"),
@@ -1251,6 +1254,20 @@ COMMANDS["trash"] = cmd_trash
 # === end of the Trash block ====================================================================
 
 
+def _db_grace() -> None:
+    """The embedded server stays up a moment after a command (``IMAGEFX_DB_GRACE``): the next one
+    finds it running, and this one exits without waiting for it to stop (issue 16)."""
+    from core.store.embedded import linger_after_exit
+
+    text = os.environ.get("IMAGEFX_DB_GRACE", "").strip()
+    try:
+        seconds = float(text) if text else DB_GRACE_SECONDS
+    except ValueError:
+        _err(f"Warning: IMAGEFX_DB_GRACE={text!r} is not a number of seconds; using {DB_GRACE_SECONDS:g}.")
+        seconds = DB_GRACE_SECONDS
+    linger_after_exit(min(seconds, 3600.0) if seconds == seconds else DB_GRACE_SECONDS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from core.hardening import no_core_dumps
 
@@ -1287,6 +1304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(verbose=args.verbose, log_dir=settings.log_dir if args.command != "history" else None,
                   log_queries=settings.log_queries)
     interrupts.install()  # Ctrl-C, SIGTERM, SIGHUP: stop, but keep images that arrived (core/interrupts.py)
+    _db_grace()
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt as exc:

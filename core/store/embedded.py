@@ -341,9 +341,16 @@ class _Cluster:
         self._users = users
 
     def _leave(self) -> None:
-        """Drop our shared lock; if nobody else holds one, we were the last: stop the server."""
+        """Drop our shared lock; if nobody else holds one, we were the last: stop the server.
+
+        With a grace period (:func:`linger_after_exit`) a small process of its own takes over:
+        it joins, waits, then leaves the same way, so the next command finds the server up
+        and this one does not wait for it to stop."""
         users, self._users = self._users, None
         assert users is not None
+        if _linger > 0 and not IS_WINDOWS and self._hand_over():
+            users.release_read_lock()
+            return
         users.release_read_lock()
         if not users.acquire_write_lock(blocking=False):
             return
@@ -351,6 +358,26 @@ class _Cluster:
             self._stop()
         finally:
             users.release_write_lock()
+
+    def _hand_over(self) -> bool:
+        """Start the process that keeps the server up for :data:`_linger` seconds (:func:`_linger_main`).
+
+        A fresh interpreter with the least environment (:func:`child_env`), no descriptor of ours,
+        its own session: no cookie, no password, nothing of this process's memory goes with it.
+        False if it cannot start (the caller then stops the server itself)."""
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from core.store.embedded import _linger_main; "
+                "_linger_main(sys.argv[2], float(sys.argv[3]))")
+        root = str(Path(__file__).resolve().parents[2])
+        null = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        try:
+            # posix_spawn, not subprocess: nothing to reap or warn about when this process ends first.
+            # Our other descriptors are close-on-exec (PEP 446), so only the three above go with it.
+            os.posix_spawn(sys.executable, [sys.executable, "-I", "-c", code, root, str(self.pgdata), f"{_linger:g}"],
+                           child_env(), file_actions=null, setsid=True)
+        except (OSError, AttributeError, TypeError):
+            log.debug("the embedded server's grace period could not start", exc_info=True)
+            return False
+        return True
 
     # -- start ---------------------------------------------------------------------------------------
 
@@ -913,6 +940,64 @@ class EmbeddedServer:
                 self._cluster.release()
             except Exception:  # stopping must never turn an exit into a crash
                 log.warning("the embedded database did not stop cleanly", exc_info=True)
+
+
+_linger = 0.0  # seconds the server stays up after this process's last handle goes (linger_after_exit)
+
+
+def linger_after_exit(seconds: float) -> None:
+    """Keep the server up ``seconds`` after this process lets it go, for the next command.
+
+    The CLI's commands are short processes: stopping the server (~25–110 ms) before each one
+    exits, and starting it again for the next, was most of a warm ``history`` (issue 16). The
+    grace period is a process of its own holding a shared handle like any user (the last one
+    out still stops it). 0 (the default, and the window's) stops it at once."""
+    global _linger
+    _linger = max(0.0, seconds)
+
+
+def _linger_main(pgdata: str, seconds: float) -> None:
+    """The grace-period process (:meth:`_Cluster._hand_over`): join the server if it still runs,
+    wait ``seconds`` (SIGTERM, SIGINT or SIGHUP end the wait), leave; the last one out stops it."""
+    class Wake(Exception):
+        pass
+
+    state = {"sleeping": False, "woken": False}
+
+    def wake(_signum: int, _frame: object) -> None:
+        state["woken"] = True
+        if state["sleeping"]:
+            raise Wake
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, wake)
+    cluster = _cluster(Path(pgdata))
+    pidfd = -1
+    try:
+        with cluster._control_lock():
+            cluster._account = _server_account()
+            info = PidFile.read(cluster.pgdata)
+            if info is None or info.status != "ready" or not cluster._serves(info.pid):
+                return  # stopped meanwhile by the last one out: nothing to keep
+            cluster._join()
+            if hasattr(os, "pidfd_open"):
+                pidfd = os.pidfd_open(info.pid)  # to stop this very server if its folder goes away
+        if not state["woken"]:
+            state["sleeping"] = True
+            try:
+                time.sleep(seconds)
+            except Wake:
+                pass
+            state["sleeping"] = False
+        if not cluster.pgdata.is_dir():  # the data folder was deleted: stop what ran in it, no lock left
+            if pidfd >= 0:
+                signal.pidfd_send_signal(pidfd, signal.SIGINT)
+            return
+        with cluster._control_lock():
+            cluster._leave()
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def start_early(pgdata: Path) -> threading.Thread:

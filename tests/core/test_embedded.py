@@ -222,3 +222,69 @@ def test_a_data_path_too_long_for_a_socket_works_for_the_app_and_its_backups(
     finally:
         svc.close()
     assert wait_until_gone(settings.embedded_db_dir) == []
+
+
+def _history(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "history"], env=env, capture_output=True, text=True,
+                          timeout=90)
+
+
+def test_a_command_leaves_the_server_up_for_its_grace_period_then_it_stops(
+        data_dir: Path, child_env: dict[str, str]) -> None:
+    """Issue 16: a CLI command does not wait for the server to stop; the next command within
+    IMAGEFX_DB_GRACE finds the same server; after it, the server is gone by itself."""
+    env = {**child_env, "IMAGEFX_DB_GRACE": "1.5"}
+    env.pop("DATABASE_URL", None)
+    pgdata = data_dir / "pgdata"
+    first = _history(env)
+    assert first.returncode == 0, first.stderr
+    [server] = postmasters(pgdata)  # still up after the command exited
+    again = _history(env)
+    assert again.returncode == 0, again.stderr
+    assert postmasters(pgdata) == [server]  # reused, not started again
+    time.sleep(0.5)
+    assert postmasters(pgdata) == [server]  # the second command's grace period holds it
+    assert wait_until_gone(pgdata, 10) == []  # and then the last one out stops it
+
+    env["IMAGEFX_DB_GRACE"] = "0"
+    assert _history(env).returncode == 0
+    assert postmasters(pgdata) == []  # 0: stopped before the command exits, as before
+
+
+def test_the_grace_period_ends_on_sigterm_and_when_the_data_folder_goes(
+        data_dir: Path, child_env: dict[str, str]) -> None:
+    env = {**child_env, "IMAGEFX_DB_GRACE": "600"}
+    env.pop("DATABASE_URL", None)
+    pgdata = data_dir / "pgdata"
+    assert _history(env).returncode == 0
+    [server] = postmasters(pgdata)
+    keepers = _grace_processes(pgdata)
+    assert len(keepers) == 1
+    os.kill(keepers[0], signal.SIGTERM)  # logging out, shutting down: the server goes with it
+    assert wait_until_gone(pgdata, 10) == []
+
+    assert _history(env).returncode == 0
+    [server] = postmasters(pgdata)
+    [keeper] = _grace_processes(pgdata)
+    import shutil
+
+    shutil.rmtree(data_dir, ignore_errors=True)  # the folder is deleted under a running server
+    os.kill(keeper, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{server}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{server}/cmdline").exists() or b"postgres" not in Path(
+        f"/proc/{server}/cmdline").read_bytes()  # stopped, not leaked
+
+
+def _grace_processes(pgdata: Path) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                args = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if any(b"_linger_main" in a for a in args) and os.fsencode(pgdata) in args:
+                found.append(int(proc.name))
+    return found
