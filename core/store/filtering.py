@@ -34,6 +34,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 from sqlalchemy.orm import Session, aliased
 
 from core.filters import And, Node, Not, Or, Term, terms
+from core.store import team
 from core.store.models import (
     Board,
     BoardImage,
@@ -204,13 +205,23 @@ class _Resolver:
         query = _tsquery(node)
         if query is None:
             return None
-        q = sa.select(Prompt.id).where(sa.func.imagefx_word_suffixes(Prompt.prompt_text).op("@@")(
-            sa.cast(sa.func.lower(_text(query)), TSQUERY)))
+        match = sa.cast(sa.func.lower(_text(query)), TSQUERY)
+        folded: Any
+        if team.searches_through_definer(self.s):
+            # A team member: row-level security would keep the suffix index from serving this
+            # (core/store/team.sql, imagefx_search_prompts, which keeps what the member may see).
+            found = sa.func.imagefx_search_prompts(match).table_valued(
+                sa.column("id", sa.Integer), sa.column("prompt_folded", sa.Text))
+            q = sa.select(found.c.id)
+            folded = found.c.prompt_folded
+        else:
+            q = sa.select(Prompt.id).where(sa.func.imagefx_word_suffixes(Prompt.prompt_text).op("@@")(match))
+            folded = Prompt.prompt_folded
         if not _all_exact(node):
             # ``|| ''``: no index may serve this LIKE. Where pg_trgm exists the planner would AND the
             # trigram index (lossy) with the suffix index, and each recheck would recompute the
             # prompt's suffixes (~0.1 ms).
-            q = q.where(_like(node, sa.func.concat(Prompt.prompt_folded, _text(""))))
+            q = q.where(_like(node, sa.func.concat(folded, _text(""))))
         return q
 
     def prompts(self, node: Node) -> list[int] | None:

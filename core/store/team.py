@@ -145,8 +145,28 @@ def is_team(s: Session) -> bool:
     return known
 
 
+_DEFINER_SEARCH: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def searches_through_definer(s: Session) -> bool:
+    """Whether this login's word searches go through ``imagefx_search_prompts`` (team.sql): a member
+    under row-level security, whose policies would keep the suffix index from serving a search.
+    The owner's logins and superusers read past the policies and search as a single user does."""
+    bind = s.get_bind()
+    engine = getattr(bind, "engine", bind)
+    known = _DEFINER_SEARCH.get(engine)
+    if known is None:
+        known = is_team(s) and bool(s.execute(sa.text(
+            "SELECT to_regprocedure('imagefx_search_prompts(tsquery, name)') IS NOT NULL "
+            "AND NOT (r.rolsuper OR r.rolbypassrls OR pg_has_role(current_user, t.owner_role, 'USAGE')) "
+            "FROM pg_roles r, imagefx_team t WHERE r.rolname = current_user")).scalar())
+        _DEFINER_SEARCH[engine] = known
+    return known
+
+
 def _forget(engine: Any) -> None:
     _TEAM_ENGINES.pop(engine, None)
+    _DEFINER_SEARCH.pop(engine, None)
 
 
 # --- the schema: core.store.database runs schema.sql through this ---------------------------------------

@@ -251,6 +251,29 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
     WHERE prompt_id IS NOT NULL AND pg_has_role(session_user, member, 'MEMBER')
 $$;
 
+-- Search (core/store/filtering.py): the prompts a member sees that match a word-suffix query. Under
+-- row-level security a policy's test runs before any condition of the query that is not leakproof,
+-- and text search is not, so no member's search could use idx_prompts_word_suffixes: it would
+-- compute the suffixes of every prompt the member sees. This reads through the index as the owner
+-- and keeps the member's own prompts and those of images shared with them (what the prompts policy
+-- shows), so it tells a member nothing a SELECT on prompts would not.
+CREATE OR REPLACE FUNCTION imagefx_search_prompts(query tsquery, member NAME DEFAULT current_user)
+RETURNS TABLE (id INTEGER, prompt_folded TEXT)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+DECLARE
+    uids INTEGER[];
+    shared INTEGER[];
+BEGIN
+    IF NOT pg_has_role(session_user, member, 'MEMBER') THEN
+        RETURN;
+    END IF;
+    uids := imagefx_member_uids(member);
+    shared := imagefx_shared_prompts(member);
+    RETURN QUERY SELECT p.id, p.prompt_folded FROM prompts p
+        WHERE imagefx_word_suffixes(p.prompt_text) @@ query AND (p.user_id = ANY (uids) OR p.id = ANY (shared));
+END;
+$$;
+
 -- Rows a member makes without naming an owner (a tag, board or saved search made before signing in,
 -- a queue item) are theirs.
 CREATE OR REPLACE FUNCTION imagefx_default_owner() RETURNS TRIGGER

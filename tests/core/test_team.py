@@ -16,7 +16,7 @@ from core.config import load_settings
 from core.service import Service, ValidationError
 from core.store import Database, DatabaseError
 from core.store.database import SCHEMA_VERSION
-from core.store.team import team_sql
+from core.store.team import searches_through_definer, team_sql
 from tests.support.teamdb import TeamDb, make_team, server_url
 
 # The only tables without row-level security, and why: neither holds anything of a person's.
@@ -234,6 +234,38 @@ def test_the_upgrade_kept_every_row_and_gave_owners(team: TeamDb) -> None:
             assert svc.count_images() == 3
             assert {r.id for r in svc.gallery_page(limit=50)} == set(team.people[key].images)
             assert [u.email for u in svc.users()] == [team.people[key].email]
+
+
+def test_a_members_search_finds_their_own_and_shared_prompts_only(team: TeamDb) -> None:
+    """Searches go through imagefx_search_prompts (team.sql) for a member: every member's prompts
+    hold "lighthouse", each finds only their own, by word, substring and count, until a board of
+    bob's is shared with them."""
+    ada, bob = team.people["ada"], team.people["bob"]
+    with _service(team, "ada") as ada_svc, _service(team, "bob") as bob_svc:
+        with ada_svc.db.session() as s:
+            assert searches_through_definer(s)
+        for text in ("lighthouse", "ighthou", "golden hour"):
+            assert {r.id for r in ada_svc.gallery_page(search=text, limit=50)} == set(ada.images), text
+            assert ada_svc.count_images(search=text) == 3, text
+        assert ada_svc.count_images(search="bob's") == 0
+        assert not ada_svc.gallery_page(search="bob's")
+        bob_svc.team.share_board("Bob's board", ada.email, read_only=True)
+        try:
+            assert {r.id for r in ada_svc.gallery_page(search="lighthouse", limit=50)} == set(ada.images +
+                                                                                              bob.images[:2])
+            assert ada_svc.count_images(search="ighthou") == 5
+        finally:
+            bob_svc.team.unshare_board("Bob's board", ada.email)
+        assert ada_svc.count_images(search="lighthouse") == 3
+    settings = load_settings()
+    with Service(settings, database=Database(settings, url=team.url)) as owner, owner.db.session() as s:
+        assert not searches_through_definer(s)  # the owner's login searches past the policies
+        assert owner.count_images(search="lighthouse") == 9
+    # the function answers for the login asking only
+    done = team.psql("ada", f"SELECT count(*) FROM imagefx_search_prompts('lighthous:*', '{bob.login}');"
+                            "SELECT count(*) FROM imagefx_search_prompts('lighthous:*');")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["0", "1"]
 
 
 def test_sharing_a_board_shows_it_and_its_images_and_unsharing_hides_them(team: TeamDb) -> None:

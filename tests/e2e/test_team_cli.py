@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ import pytest
 
 from core.standin import StandInServer
 from core.standin.server import SESSION_COOKIE_NAMES
-from tests.support.teamdb import TeamDb, make_team, server_url
+from tests.support.pg import create_database
+from tests.support.teamdb import Person, TeamDb, make_team, seed_single_user, server_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND = 1.0
@@ -99,9 +101,12 @@ def test_two_members_each_see_their_own_and_what_is_shared_within_a_second(team:
         cookies[p.key] = f"{SESSION_COOKIE_NAMES[0]}={token}"
     env = {k: _env(team, k, tmp_path, standin) for k in ("ada", "bob", "cy")}
 
-    def run(key: str, *args: str) -> list[str]:
-        done = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=env[key], capture_output=True,
+    def run_raw(key: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=env[key], capture_output=True,
                               text=True, timeout=120, cwd=env[key]["HOME"])
+
+    def run(key: str, *args: str) -> list[str]:
+        done = run_raw(key, *args)
         assert done.returncode == 0, f"{key}: {args} exited {done.returncode}: {done.stderr}"
         assert "Traceback" not in done.stderr
         return done.stdout.splitlines()
@@ -153,6 +158,19 @@ def test_two_members_each_see_their_own_and_what_is_shared_within_a_second(team:
         assert sorted(i["id"] for i in images("ada")) == sorted(own["ada"] + own["bob"])
         assert sorted(i["id"] for i in images("bob")) == own["bob"]  # ada's are not bob's to see
         assert not images("cy")
+
+        # read-only is enforced in ada's own process: nothing of hers goes onto bob's board ...
+        refused = run_raw("ada", "board", "add", "Harbour", str(own["ada"][0]))
+        assert refused.returncode != 0 and "read-only" in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert sorted(i["id"] for i in images("bob", "--filter", "board:Harbour")) == own["bob"]
+        # ... until bob shares it read-write: then her image is on it, for bob too
+        run("bob", "board", "share", "Harbour", "--with", ada.email)
+        run("ada", "board", "add", "Harbour", str(own["ada"][0]))
+        assert sorted(i["id"] for i in images("bob", "--filter", "board:Harbour")) == sorted(own["bob"] +
+                                                                                            own["ada"][:1])
+        run("ada", "board", "remove", "Harbour", str(own["ada"][0]))
+        assert sorted(i["id"] for i in images("bob", "--filter", "board:Harbour")) == own["bob"]
 
         start = time.time()
         run("bob", "board", "unshare", "Harbour", "--with", ada.email)
@@ -215,3 +233,70 @@ def test_a_removed_member_is_out_and_their_library_stays(team: TeamDb, standin: 
     done = run("team", "add-member", f"fay-{team.name}@team.test", env=_env(team, "dee", tmp_path, standin))
     assert done.returncode == 0, done.stderr
     team.people["fay"] = type(cy)("fay", "", "", f"fay-{team.name}@team.test")
+
+
+def _counts(url: str) -> dict[str, int]:
+    """Rows of every table of the app's schema, from the catalog, as the database's owner sees them."""
+    with psycopg.connect(url) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1")]
+        return {t: int(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}  # type: ignore[index]
+
+
+def test_a_single_user_server_database_becomes_a_team_database_without_losing_a_row(standin: StandInServer,
+                                                                                   tmp_path: Path) -> None:
+    """`imagefx team init` on a server database one person has used (images, captions, tags, boards,
+    the queue ...): every table holds the rows it held, each row that named no account has one, and
+    a member added afterwards finds their library as it was."""
+    admin, server = server_url()
+    tag = uuid.uuid4().hex[:8]
+    name, url = create_database(admin, prefix=f"team_{tag}")
+    people = {k: Person(k, f"{k}-{tag}@team.test") for k in ("ada", "bob")}
+    team = TeamDb(admin, name, url, people)
+    try:
+        seed_single_user(url, list(people.values()))
+        before = _counts(url)
+        for table in ("generated_images", "image_captions", "tags", "image_tags", "boards", "board_images",
+                      "generation_queue", "generated_images_archive", "sessions", "users", "image_ratings"):
+            assert before[table] > 0, f"the seed left {table} empty"
+        with psycopg.connect(url) as conn:
+            unowned = conn.execute("SELECT (SELECT count(*) FROM tags WHERE user_id IS NULL), "
+                                   "(SELECT count(*) FROM generation_queue WHERE user_email IS NULL)").fetchone()
+        assert unowned == (1, 1)
+
+        env = _env(team, None, tmp_path, standin)
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "team", "init", "--owner", people["ada"].email],
+                              env=env, capture_output=True, text=True, timeout=120, cwd=env["HOME"])
+        assert done.returncode == 0, done.stderr
+        assert "Team mode is on" in done.stdout and "Traceback" not in done.stderr
+        assert f"1 tags row that named no account now belong to {people['ada'].email}" in done.stdout, done.stdout
+
+        after = _counts(url)
+        assert {t: after[t] for t in before} == before  # not a row lost (or made) in any table
+        assert set(after) - set(before) <= {"board_shares", "imagefx_team", "imagefx_share_access",
+                                            "imagefx_board_guests"}
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM tags WHERE user_id IS NULL").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM generation_queue WHERE user_id IS NULL").fetchone() == (0,)
+            assert conn.execute("SELECT u.email FROM tags t JOIN users u ON u.id = t.user_id "
+                                "WHERE t.name = 'made-before-sign-in'").fetchone() == (people["ada"].email,)
+
+        # bob, added now, logs in as himself and finds his own library, all of it, and only it
+        done = subprocess.run([sys.executable, str(ROOT / "main.py"), "team", "add-member", people["bob"].email],
+                              env=env, capture_output=True, text=True, timeout=120, cwd=env["HOME"])
+        assert done.returncode == 0, done.stderr
+        people["bob"].password = next(line.split(": ", 1)[1] for line in done.stdout.splitlines()
+                                      if "shown only now" in line)
+        people["bob"].login = people["bob"].email
+        with team.connect_as("bob") as conn:
+            mine = {r[0] for r in conn.execute("SELECT id FROM generated_images")}
+            assert mine == set(people["bob"].images)
+            assert conn.execute("SELECT count(*) FROM image_captions").fetchone() == (1,)
+            assert conn.execute("SELECT name FROM boards").fetchall() == [("Bob's board",)]
+            assert conn.execute("SELECT count(*) FROM generation_queue").fetchone() == (1,)
+            assert conn.execute("SELECT email FROM users").fetchall() == [(people["bob"].email,)]
+    finally:
+        team.close()
+        if server is not None:
+            server.stop()  # type: ignore[attr-defined]
