@@ -26,8 +26,8 @@ Keys = Sequence[str | None]
 
 TOOLBAR: Keys = ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
                  "refresh", None, "caption_files", None, "settings")
-GALLERY_MENU: Keys = ("viewer", "compare", "select_generation", None, "remix", "favorite", None, "copy_image",
-                      "copy_prompt", "copy_seed", None, "save", "export", "delete")
+GALLERY_MENU: Keys = ("viewer", "compare", "select_generation", None, "remix", "favorite", "caption_selected", None,
+                      "copy_image", "copy_prompt", "copy_seed", None, "save", "export", "delete")
 
 
 def add_actions(target: QMenu | QToolBar, actions: dict[str, QAction], keys: Keys) -> None:
@@ -91,6 +91,11 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
 
     A("caption_files", "&Caption images…", "caption", ["Ctrl+O"], w._caption_browse,
       "Choose image files to caption")
+    A("caption_folder", "Caption a &folder…", "folder", None, lambda: (
+        w.tabs.setCurrentIndex(1), w.captions.browse_folder()), "Caption every image in a folder, one after another")
+    A("caption_selected", "Ca&ption", "caption", None, lambda: (
+        w.tabs.setCurrentIndex(1), w.captions.add_library_images(w.selected())),
+      "Caption the selected images; Export writes each one's caption beside it as .txt")
     A("paste_caption", "&Paste image to caption", "paste", ["Ctrl+Shift+V"], w._caption_paste)
     A("save", "&Save image as…", "save", [K.Save], w.save_selected, "Save the selected images as PNG")
     A("settings", "Se&ttings…", "settings", ["Ctrl+,"], w.open_settings)
@@ -204,8 +209,8 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
         add_actions(m, a, keys)
         return m
 
-    menu("&File", ["caption_files", "paste_caption", None, "save", "export", None, "import_web", None, "settings",
-                   None, "quit"])
+    menu("&File", ["caption_files", "caption_folder", "paste_caption", None, "save", "export", None, "import_web",
+                   None, "settings", None, "quit"])
     menu("&Edit", ["undo", "redo", None, "copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix",
                    "delete", "delete_forever", "restore", "empty_trash", None, "select_all", "select_generation"])
     menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])

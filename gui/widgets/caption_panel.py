@@ -7,6 +7,11 @@ and the rest of the batch carries on. Every file goes through the core's one cap
 SVGs drawn without scripts and refused when they point at other files), on the worker with
 the caption call, so a large drop never stalls the window. The card's preview is the image
 as it was sent.
+
+Captions are editable on their card ("Edit", then Save or Ctrl+Enter; Esc cancels): the edit is
+stored (:meth:`core.service.Service.update_caption`), and for a library image (captioned from the
+gallery) the newest caption is what Export writes beside it as ``.txt``. "Caption a folder…" puts
+a folder's images through the same queue, with a progress bar and each reject's reason on its card.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QPlainTextEdit,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -56,6 +63,8 @@ from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
 from gui.widgets.flow_layout import FlowLayout
 
 PREVIEW = 112
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg",
+                            ".avif"})  # what "Caption a folder…" picks up (the file dialog's filter below)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.jpe *.gif *.webp *.bmp *.tif *.tiff *.svg *.avif);;All files (*)"
 
 
@@ -66,6 +75,7 @@ class CaptionJob:
     data: bytes | None = None
     image: QImage | None = None  # pasted pixels
     count: int = 3
+    image_id: int | None = None  # a library image (captioned as that image's, for export)
 
 
 @dataclass(frozen=True)
@@ -76,7 +86,9 @@ class JobResult:
 
 def caption_job(service: Service, job: CaptionJob) -> JobResult:
     """One card's work: a file through the core's caption path, or pasted pixels as PNG bytes."""
-    if job.path is not None:
+    if job.image_id is not None:
+        result = service.caption_image(job.image_id, count=job.count)
+    elif job.path is not None:
         result = service.caption_file(job.path, count=job.count)
     else:
         data = job.data if job.data is not None else image_to_png(job.image) if job.image is not None else b""
@@ -93,12 +105,18 @@ class CaptionCard(QFrame):
 
     use_as_prompt = Signal(str)
     copied = Signal(str)
+    save_requested = Signal(object, int, str)  # the card, which caption (0-based), the new text
 
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
+    def __init__(self, name: str, parent: QWidget | None = None, title: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("card")
         self.name = name
         self.captions: list[str] = []
+        self.caption_ids: list[int | None] = []
+        self.labels: list[QLabel] = []
+        self.editors: list[QPlainTextEdit] = []
+        self._edit_rows: list[QWidget] = []
+        self._view_rows: list[QWidget] = []
         self.rejected = ""
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 10)
@@ -110,7 +128,7 @@ class CaptionCard(QFrame):
         layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignTop)
         self.body = QVBoxLayout()
         self.body.setSpacing(6)
-        self.title = QLabel(Path(name).name if "/" in name or "\\" in name else name)
+        self.title = QLabel(title or (Path(name).name if "/" in name or "\\" in name else name))
         self.title.setObjectName("heading")
         self.title.setWordWrap(True)  # a long file name wraps instead of widening the panel
         self.title.setToolTip(name)
@@ -137,36 +155,111 @@ class CaptionCard(QFrame):
         n = len(self.captions)
         self.status.setText(f"{n} caption{'s' if n != 1 else ''} · {res.result.image_type.upper()}{note}")
         self.body.takeAt(self.body.count() - 1)  # the stretch
-        for i, text in enumerate(self.captions, 1):
-            # the caption, then its buttons under it on the right: narrow enough for a 900 px window
-            row = QVBoxLayout()
-            row.setSpacing(2)
-            label = QLabel(text)
-            label.setObjectName("captionText")
-            label.setWordWrap(True)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setAccessibleName(f"Caption {i}")
-            row.addWidget(label)
-            copy = QToolButton()
-            copy.setToolTip("Copy this caption")
-            copy.setAccessibleName(f"Copy caption {i}")
-            icons.bind(copy, "copy")
-            copy.clicked.connect(lambda _=False, t=text: self._copy(t))
-            use = QToolButton()
-            use.setText("Use as prompt")
-            use.setToolTip("Put this caption into the prompt editor")
-            use.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            use.setAccessibleName(f"Use caption {i} as prompt")
-            icons.bind(use, "remix")
-            use.clicked.connect(lambda _=False, t=text: self.use_as_prompt.emit(t))
-            buttons = QHBoxLayout()
-            buttons.setSpacing(6)
-            buttons.addStretch(1)
-            buttons.addWidget(copy)
-            buttons.addWidget(use)
-            row.addLayout(buttons)
-            self.body.addLayout(row)
+        ids = [r.id for r in res.result.records]
+        self.caption_ids = [ids[i] if i < len(ids) else None for i in range(n)]
+        for i, text in enumerate(self.captions):
+            self.body.addLayout(self._caption_row(i, text))
         self.body.addStretch(1)
+
+    def _caption_row(self, i: int, text: str) -> QVBoxLayout:
+        """One caption: its text with Copy, Edit and Use as prompt under it; Edit swaps the text for an
+        editor with Save and Cancel (narrow enough for a 900 px window either way)."""
+        n = i + 1
+        row = QVBoxLayout()
+        row.setSpacing(2)
+        view = QWidget()
+        vl = QVBoxLayout(view)
+        vl.setContentsMargins(0, 0, 0, 0)
+        vl.setSpacing(2)
+        label = QLabel(text)
+        label.setObjectName("captionText")
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setAccessibleName(f"Caption {n}")
+        vl.addWidget(label)
+        copy = QToolButton()
+        copy.setToolTip("Copy this caption")
+        copy.setAccessibleName(f"Copy caption {n}")
+        icons.bind(copy, "copy")
+        copy.clicked.connect(lambda _=False, k=i: self._copy(self.captions[k]))
+        edit = QToolButton()
+        edit.setText("Edit")
+        edit.setToolTip("Change this caption (it is stored; a library image's caption is exported as .txt)")
+        edit.setAccessibleName(f"Edit caption {n}")
+        edit.setEnabled(self.caption_ids[i] is not None)
+        edit.clicked.connect(lambda _=False, k=i: self.start_edit(k))
+        use = QToolButton()
+        use.setText("Use as prompt")
+        use.setToolTip("Put this caption into the prompt editor")
+        use.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        use.setAccessibleName(f"Use caption {n} as prompt")
+        icons.bind(use, "remix")
+        use.clicked.connect(lambda _=False, k=i: self.use_as_prompt.emit(self.captions[k]))
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        buttons.addStretch(1)
+        buttons.addWidget(copy)
+        buttons.addWidget(edit)
+        buttons.addWidget(use)
+        vl.addLayout(buttons)
+        row.addWidget(view)
+
+        editing = QWidget()
+        el = QVBoxLayout(editing)
+        el.setContentsMargins(0, 0, 0, 0)
+        el.setSpacing(2)
+        editor = _CaptionEditor()
+        editor.setAccessibleName(f"Caption {n}, editing")
+        editor.save.connect(lambda k=i: self._save(k))
+        editor.cancel.connect(lambda k=i: self.stop_edit(k))
+        el.addWidget(editor)
+        save = QPushButton("Save")
+        save.setToolTip("Store the caption (Ctrl+Enter)")
+        save.setAccessibleName(f"Save caption {n}")
+        save.clicked.connect(lambda _=False, k=i: self._save(k))
+        cancel = QPushButton("Cancel")
+        cancel.setToolTip("Keep the caption as it was (Esc)")
+        cancel.clicked.connect(lambda _=False, k=i: self.stop_edit(k))
+        eb = QHBoxLayout()
+        eb.setSpacing(6)
+        eb.addStretch(1)
+        eb.addWidget(cancel)
+        eb.addWidget(save)
+        el.addLayout(eb)
+        editing.hide()
+        row.addWidget(editing)
+        self.labels.append(label)
+        self.editors.append(editor)
+        self._view_rows.append(view)
+        self._edit_rows.append(editing)
+        return row
+
+    def start_edit(self, i: int) -> None:
+        editor = self.editors[i]
+        editor.setPlainText(self.captions[i])
+        self._view_rows[i].hide()
+        self._edit_rows[i].show()
+        editor.setFocus()
+        editor.selectAll()
+
+    def stop_edit(self, i: int) -> None:
+        self._edit_rows[i].hide()
+        self._view_rows[i].show()
+
+    def editing(self, i: int) -> bool:
+        return self._edit_rows[i].isVisible() or not self._edit_rows[i].isHidden()
+
+    def _save(self, i: int) -> None:
+        text = self.editors[i].toPlainText().strip()
+        if text == self.captions[i]:
+            self.stop_edit(i)
+            return
+        self.save_requested.emit(self, i, text)
+
+    def caption_saved(self, i: int, text: str) -> None:
+        self.captions[i] = text
+        self.labels[i].setText(text)
+        self.stop_edit(i)
 
     def show_rejection(self, reason: str) -> None:
         self.rejected = reason
@@ -181,6 +274,29 @@ class CaptionCard(QFrame):
     def _copy(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)
         self.copied.emit(text)
+
+
+class _CaptionEditor(QPlainTextEdit):
+    """A caption being edited: a few lines high, Ctrl+Enter saves, Esc cancels."""
+
+    save = Signal()
+    cancel = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTabChangesFocus(True)
+        lines = 4
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 14)
+
+    def keyPressEvent(self, event: object) -> None:  # QKeyEvent
+        key, mods = event.key(), event.modifiers()  # type: ignore[attr-defined]
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and mods & Qt.KeyboardModifier.ControlModifier:
+            self.save.emit()
+            return
+        if key == Qt.Key.Key_Escape:
+            self.cancel.emit()
+            return
+        super().keyPressEvent(event)  # type: ignore[arg-type]
 
 
 class DropZone(QFrame):
@@ -241,6 +357,7 @@ class CaptionPanel(QWidget):
         self.queue: deque[tuple[CaptionJob, CaptionCard]] = deque()
         self.cards: list[CaptionCard] = []
         self._running = False
+        self._batch_start = 0  # cards before the current batch (the progress bar counts from there)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         outer = QHBoxLayout(self)
@@ -270,7 +387,11 @@ class CaptionPanel(QWidget):
         self.paste_button = QPushButton("Paste image")
         self.paste_button.setAccessibleName("Paste image to caption")
         icons.bind(self.paste_button, "paste")
+        self.folder_button = QPushButton("Caption a folder…")
+        self.folder_button.setAccessibleName("Caption every image in a folder")
+        icons.bind(self.folder_button, "folder")
         row.addWidget(self.browse_button)
+        row.addWidget(self.folder_button)
         row.addWidget(self.paste_button)
         count_label = QLabel("Captions per image")
         count_label.setObjectName("fieldLabel")
@@ -293,6 +414,12 @@ class CaptionPanel(QWidget):
         self.batch_label.setObjectName("heading")
         head.addWidget(self.batch_label)
         head.addStretch(1)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Captioning progress")
+        self.progress.setFormat("%v of %m")
+        self.progress.setMaximumWidth(220)
+        self.progress.hide()
+        head.addWidget(self.progress)
         self.clear_button = QToolButton()
         self.clear_button.setText("Clear")
         self.clear_button.setAccessibleName("Clear caption results")
@@ -373,6 +500,7 @@ class CaptionPanel(QWidget):
         self.history.modelReset.connect(self._history_selection)
         self._history_selection()
         self.browse_button.clicked.connect(self.browse)
+        self.folder_button.clicked.connect(self.browse_folder)
         self.paste_button.clicked.connect(self.paste)
         self.clear_button.clicked.connect(self.clear)
         self.count.valueChanged.connect(lambda v: ctx.gui.set("caption/count", v))
@@ -417,18 +545,56 @@ class CaptionPanel(QWidget):
                 return
         self.status_message.emit("The clipboard holds no image to caption.")
 
+    def browse_folder(self) -> None:
+        start = self.ctx.gui.get("caption/last_dir") or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Caption every image in a folder", start)
+        if folder:
+            self.ctx.gui.set("caption/last_dir", folder)
+            self.caption_folder(Path(folder))
+
+    def caption_folder(self, folder: Path) -> int:
+        """Caption every image file in ``folder`` (not its subfolders), by name; each gets its card
+        (a file that is not a usable image gets its reason there). Returns how many were queued."""
+        try:
+            entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
+                             key=lambda p: p.name.casefold())
+        except OSError as exc:
+            self.status_message.emit(f"Could not read the folder {folder}: {exc.strerror or exc}.")
+            return 0
+        files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()]
+        others = sum(1 for p in entries if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
+        if not files:
+            self.status_message.emit(f"{folder} holds no image files to caption.")
+            return 0
+        self.add_paths(files)
+        note = f"; {others} other file{'s' if others != 1 else ''} left out (not images)" if others else ""
+        self.status_message.emit(f"Captioning {len(files)} image{'s' if len(files) != 1 else ''} "
+                                 f"from {folder.name or folder}{note}.")
+        return len(files)
+
     def add_paths(self, paths: list[Path]) -> None:
         for p in paths:
             self._enqueue(CaptionJob(name=str(p), path=p, count=self.count.value()))
+
+    def add_library_images(self, records: list) -> None:  # list[ImageRecord]
+        """Caption images of the gallery: their captions are kept as theirs (exported beside them)."""
+        for r in records:
+            words = " ".join(r.prompt.split())
+            title = f"Image #{r.id}: {words[:60]}{'…' if len(words) > 60 else ''}"
+            self._enqueue(CaptionJob(name=f"imagefx:{r.media_id}", image_id=r.id, count=self.count.value()),
+                          title=title)
 
     def add_image(self, image: QImage, name: str = "") -> None:
         name = name or f"Pasted image {time.strftime('%H:%M:%S')}"
         self._enqueue(CaptionJob(name=name, image=QImage(image), count=self.count.value()))
 
-    def _enqueue(self, job: CaptionJob) -> None:
+    def _enqueue(self, job: CaptionJob, title: str = "") -> None:
         self.empty.hide()
-        card = CaptionCard(job.name)
+        if not self.busy:
+            self._batch_start = len(self.cards)  # a new batch: the progress bar starts again
+        card = CaptionCard(job.name, title=title)
         card.use_as_prompt.connect(self.use_as_prompt.emit)
+        card.save_requested.connect(self._save_caption)
         card.copied.connect(lambda _t: self.status_message.emit("Caption copied."))
         self.results_layout.insertWidget(self.results_layout.count() - 1, card)
         self.cards.append(card)
@@ -475,6 +641,27 @@ class CaptionPanel(QWidget):
         if waiting:
             parts.append(f"{waiting} to go")
         self.batch_label.setText("Results — " + ", ".join(parts) if self.cards else "Results")
+        batch = self.cards[self._batch_start:]
+        if waiting and len(batch) > 1:
+            self.progress.setRange(0, len(batch))
+            self.progress.setValue(sum(1 for c in batch if c.captions or c.rejected))
+            self.progress.show()
+        else:
+            self.progress.hide()
+
+    def _save_caption(self, card: CaptionCard, i: int, text: str) -> None:
+        caption_id = card.caption_ids[i]
+        if caption_id is None:
+            return
+
+        def saved(_changes: object) -> None:
+            if shiboken6.isValid(card):
+                card.caption_saved(i, text)
+            self.status_message.emit("Caption saved.")
+            self.history.reload(self.history_search.text())
+
+        self.ctx.op(lambda s: s.update_caption(caption_id, text), on_success=saved, owner=self,
+                    name="save caption")
 
     def clear(self) -> None:
         """Remove finished cards (the one being captioned and those waiting stay)."""
@@ -487,6 +674,7 @@ class CaptionPanel(QWidget):
             else:
                 card.deleteLater()
         self.cards = keep
+        self._batch_start = 0
         if not keep:
             self.empty.show()
         self._update_label()

@@ -82,7 +82,7 @@ class ImageActions:
         one, some = len(records) == 1, bool(records)
         for k in ("remix", "copy_prompt", "copy_seed", "viewer", "copy_image"):
             self.actions_[k].setEnabled(one)
-        for k in ("save", "delete", "favorite", "delete_forever"):
+        for k in ("save", "delete", "favorite", "delete_forever", "caption_selected"):
             self.actions_[k].setEnabled(some)
         self.actions_["restore"].setEnabled(some and self.model.trash)
         if one and records[0].seed is None:

@@ -139,3 +139,70 @@ def test_select_generation_selects_the_images_of_one_generate(qtbot, window):
     QTest.keySequence(w, "Ctrl+G")
     qtbot.waitUntil(lambda: len(w.gallery.selected_ids()) == 2)
     assert {r.prompt for r in w.gallery.selected_records()} == {"two glass marbles"}
+
+
+def test_caption_edit_persists_and_export_writes_it_beside_the_image(qtbot, window, tmp_path):
+    from PySide6.QtWidgets import QPushButton, QToolButton
+
+    from core.service.exporter import Exporter
+
+    w = window
+    generate(qtbot, w, "a lantern on a jetty", count=1)
+    settle(qtbot, w)
+    click_row(qtbot, w, 0)
+    record = w.current()
+    assert w.actions_["caption_selected"].isEnabled()
+    w.actions_["caption_selected"].trigger()  # the gallery's "Caption"
+    panel = w.captions
+    assert w.tabs.currentIndex() == 1 and len(panel.cards) == 1
+    qtbot.waitUntil(lambda: not panel.busy, timeout=20_000)
+    card = panel.cards[0]
+    assert card.captions and card.title.text().startswith(f"Image #{record.id}")
+    edit = next(b for b in card.findChildren(QToolButton) if b.accessibleName() == "Edit caption 1")
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
+    editor = card.editors[0]
+    assert editor.isVisible()
+    editor.selectAll()
+    QTest.keyClicks(editor, "A brass lantern glowing on a wooden jetty at night")
+    save = next(b for b in card.findChildren(QPushButton) if b.accessibleName() == "Save caption 1")
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: card.labels[0].isVisible() and
+                    card.labels[0].text() == "A brass lantern glowing on a wooden jetty at night")
+    settle(qtbot, w)
+    svc = w.ctx.service
+    assert svc.caption_history()[0].caption == "A brass lantern glowing on a wooden jetty at night"  # stored
+    res = Exporter(svc).export(tmp_path / "out", image_ids=[record.id])
+    assert res.files[0].path.with_suffix(".txt").read_text(encoding="utf-8") == \
+        "A brass lantern glowing on a wooden jetty at night\n"
+    # Esc leaves an edit without storing it
+    qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
+    QTest.keyClicks(card.editors[0], "changed my mind")
+    QTest.keyClick(card.editors[0], Qt.Key.Key_Escape)
+    assert card.labels[0].text() == "A brass lantern glowing on a wooden jetty at night"
+
+
+def test_caption_a_folder_shows_progress_and_each_rejects_reason(qtbot, window, tmp_path):
+    from tests.gui.helpers import write_png
+
+    w = window
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    write_png(folder / "a-beach.png", "#3366cc")
+    write_png(folder / "c-forest.png", "#228833")
+    (folder / "b-broken.png").write_bytes(b"this is not a picture at all")
+    (folder / "notes.txt").write_text("a note, left out")
+    w.tabs.setCurrentIndex(1)  # where File → Caption a folder… takes you
+    panel = w.captions
+    panel.count.setValue(1)
+    messages: list[str] = []
+    panel.status_message.connect(messages.append)
+    assert panel.caption_folder(folder) == 3
+    assert panel.progress.isVisible() and panel.progress.maximum() == 3
+    assert "1 other file left out" in messages[-1]
+    qtbot.waitUntil(lambda: not panel.busy, timeout=20_000)
+    beach, broken, forest = panel.cards
+    assert beach.captions and forest.captions
+    assert broken.rejected and "not an image" in broken.rejected
+    assert broken.status.text() == broken.rejected
+    assert "2 captioned, 1 rejected" in panel.batch_label.text()
+    assert not panel.progress.isVisible()
