@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QFileDialog,
     QFormLayout,
@@ -130,6 +131,12 @@ class ExportDialog(QDialog):
         fields.setWordWrap(True)
         names.addWidget(fields)
         form.addRow("File names", names)
+        self.captions = QCheckBox("Captions as .txt beside the images")
+        self.captions.setChecked(True)
+        self.captions.setAccessibleName("Write captions as text files")
+        self.captions.setToolTip("An image captioned in the Captions tab gets its caption as NAME.txt next to it "
+                                 "(as training tools and taggui read them); images without one get none")
+        form.addRow("Captions", self.captions)
         layout.addLayout(form)
         layout.addStretch(1)
 
@@ -218,6 +225,8 @@ class ExportDialog(QDialog):
         self.status.setText("Exporting…")
         self._update_preview()
 
+        captions = self.captions.isChecked()
+
         def emit(p: ExportProgress) -> None:  # on the worker thread
             if shiboken6.isValid(self):
                 self._progress.emit(p)
@@ -227,7 +236,7 @@ class ExportDialog(QDialog):
 
             return Exporter(svc).export(folder, image_ids=ids, search=None if ids is not None else search,  # type: ignore[arg-type]
                                         template=template, on_progress=emit, cancel=token,
-                                        favorites_only=fav if ids is None else False)
+                                        favorites_only=fav if ids is None else False, captions=captions)
 
         self.ctx.call(run, on_success=self._done, on_failure=self._failed, owner=self, name="export")
 

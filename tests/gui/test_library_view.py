@@ -171,9 +171,19 @@ def test_caption_edit_persists_and_export_writes_it_beside_the_image(qtbot, wind
     settle(qtbot, w)
     svc = w.ctx.service
     assert svc.caption_history()[0].caption == "A brass lantern glowing on a wooden jetty at night"  # stored
-    res = Exporter(svc).export(tmp_path / "out", image_ids=[record.id])
-    assert res.files[0].path.with_suffix(".txt").read_text(encoding="utf-8") == \
-        "A brass lantern glowing on a wooden jetty at night\n"
+    # File → Export… of the selected image: its caption beside it (the option is on by default)
+    w.actions_["export"].trigger()
+    dlg = w.export_dialog
+    assert dlg.captions.isChecked()
+    dlg.folder.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=15_000)
+    assert "1 caption as .txt" in w.message_bar.text
+    (png,) = (tmp_path / "out").glob("*.png")
+    assert png.with_suffix(".txt").read_text(encoding="utf-8") == "A brass lantern glowing on a wooden jetty at night\n"
+    # off: no caption file
+    res = Exporter(svc).export(tmp_path / "plain", image_ids=[record.id], captions=False)
+    assert not res.files[0].path.with_suffix(".txt").exists()
     # Esc leaves an edit without storing it
     qtbot.mouseClick(edit, Qt.MouseButton.LeftButton)
     QTest.keyClicks(card.editors[0], "changed my mind")
