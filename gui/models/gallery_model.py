@@ -59,7 +59,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import (
@@ -107,15 +107,43 @@ IMAGE, UNLOADED, PENDING = 0, 1, 2
 
 _Index = QModelIndex | QPersistentModelIndex
 Row = tuple[Any, ...]  # an ImageRecord's fields, in order
-Key = tuple[Any, int]  # (created_at, id): a row's place, newest first, and its keyset cursor
+Key = tuple[Any, ...]  # a row's rank in the current order (see _RANKS); newest first: (created_at, id)
 _FIELDS = [f.name for f in fields(ImageRecord)]
 _ID, _CREATED, _FAVORITE = _FIELDS.index("id"), _FIELDS.index("created_at"), _FIELDS.index("is_favorite")
 _THUMBNAIL = _FIELDS.index("thumbnail")
 _PROMPT_ID = _FIELDS.index("prompt_id")
+_RATING = _FIELDS.index("rating")
 
 
 def _key(t: Row) -> Key:
     return t[_CREATED], t[_ID]
+
+
+SORTS = ("newest", "oldest", "rating")  # the service's orders (core/store/filtering.py)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(when: datetime) -> int:
+    """Exact microseconds since 1970 (a float timestamp could merge two images made 1 µs apart)."""
+    return (when - _EPOCH) // timedelta(microseconds=1)
+
+
+def _rank_newest(t: Row) -> tuple[Any, ...]:
+    return t[_CREATED], t[_ID]
+
+
+def _rank_oldest(t: Row) -> tuple[Any, ...]:
+    return -_micros(t[_CREATED]), -t[_ID]
+
+
+def _rank_rating(t: Row) -> tuple[Any, ...]:
+    return t[_RATING] or 0, t[_CREATED], t[_ID]
+
+
+# A row's place in each order as one comparable value: a greater rank sorts above (nearer the top).
+# Rating: stars, then newest; unrated (0) last, as the service pages them (core/store/repo.py).
+_RANKS: dict[str, Callable[[Row], tuple[Any, ...]]] = {
+    "newest": _rank_newest, "oldest": _rank_oldest, "rating": _rank_rating}
 
 
 def _through(key: Key) -> Key:
@@ -168,7 +196,10 @@ class GalleryModel(QStringListModel):
         self.ctx = ctx
         self.page_size = page_size
         self.anchor_every = ANCHOR_EVERY
-        self.search = ""
+        self.search = ""  # plain words (older callers); the search box speaks the filter language:
+        self.filter_text = ""  # core/filters.py, checked by the box before it gets here
+        self.sort = "newest"
+        self._rank = _rank_newest
         self.favorites_only = False
         self.trash = False  # the Trash view: only images in the Trash (issue 11)
         self.total = -1
@@ -222,8 +253,19 @@ class GalleryModel(QStringListModel):
     # --- filters and reloads ------------------------------------------------------------
 
     def set_filter(self, search: str | None = None, favorites_only: bool | None = None,
-                   trash: bool | None = None) -> None:
+                   trash: bool | None = None, filter: str | None = None, sort: str | None = None) -> None:
+        """Change what the gallery lists and in which order (None: leave as is); reloads if any did.
+        ``filter`` must parse (``core.filters.parse``): the search box checks it as it is typed."""
         changed = False
+        if sort is not None and sort != self.sort:
+            if sort not in _RANKS:
+                raise ValueError(f"unknown sort order {sort!r}")
+            self.sort = sort
+            self._rank = _RANKS[sort]
+            changed = True
+        if filter is not None and filter.strip() != self.filter_text:
+            self.filter_text = filter.strip()
+            changed = True
         if trash is not None and trash != self.trash:
             self.trash = trash
             changed = True
@@ -238,11 +280,16 @@ class GalleryModel(QStringListModel):
 
     @property
     def filtered(self) -> bool:
-        return bool(self.search) or self.favorites_only or self.trash
+        return bool(self.search) or bool(self.filter_text) or self.favorites_only or self.trash
 
     def _filter(self) -> dict[str, Any]:
         """The filter as the service's listing calls take it (captured when a call starts)."""
-        return {"search": self.search, "favorites_only": self.favorites_only, "trash": self.trash}
+        return {"search": self.search, "favorites_only": self.favorites_only, "trash": self.trash,
+                "filter": self.filter_text}
+
+    def rank_of(self, r: ImageRecord) -> tuple[Any, ...]:
+        """Where an image sorts in the current order (greater: nearer the top); :meth:`locate` takes it."""
+        return self._rank(_as_row(r))
 
     def listing_filter(self) -> dict[str, Any]:
         """The filter the gallery lists with now, as the service's calls take it (``gallery_page``,
@@ -329,7 +376,9 @@ class GalleryModel(QStringListModel):
             self._complete = True  # every image has a row now (placeholders included)
             self.total = len(self._rows)
             self.total_changed.emit(self.total)
-            if self._unloaded > self.page_size:  # a deep library: the index makes every row reachable
+            # A deep library: the index makes every row reachable. It is kept in the newest-first order
+            # only (core/store/repo.py gallery_anchors); other orders read page after page.
+            if self._unloaded > self.page_size and self.sort == "newest":
                 self._anchors_pending = True
                 self._top_inserts = 0
                 self.ctx.call(lambda s: s.gallery_anchors(every, **flt),
@@ -486,7 +535,7 @@ class GalleryModel(QStringListModel):
             start, after, how = 0, None, "top"
         elif self._rows[a - 1] is not None:
             t = self._rows[a - 1]
-            start, after, how = a, _key(t), ("after", t[_ID])  # type: ignore[index]
+            start, after, how = a, self._cursor(t), ("after", t[_ID])  # type: ignore[arg-type, index]
         else:  # deep inside a long run of placeholders: start at the anchor above r
             anchor = self._anchor_at_or_before(r)
             if anchor is None or self._rows[anchor.pos] is not None:
@@ -495,7 +544,7 @@ class GalleryModel(QStringListModel):
                 while a > 0 and self._rows[a - 1] is None:  # no anchor: walk to the run's start
                     a -= 1
                 t = self._rows[a - 1] if a > 0 else None
-                start, after, how = (a, _key(t), ("after", t[_ID])) if t is not None else (0, None, "top")
+                start, after, how = (a, self._cursor(t), ("after", t[_ID])) if t is not None else (0, None, "top")
             else:
                 start, after, how = anchor.pos, _through(anchor.key), ("anchor", anchor)
         end = start
@@ -503,8 +552,13 @@ class GalleryModel(QStringListModel):
             end += 1
         self._fetch(start, after, how, max(1, end - start))
 
-    def _fetch(self, start: int, after: Key | None, how: object, limit: int, *, first: bool = False) -> None:
-        epoch, flt = self._epoch, self._filter()
+    def _cursor(self, t: Row) -> tuple[Any, ...]:
+        """The service's keyset cursor after row ``t`` in the current order (``cursor_for(sort)``)."""
+        return (t[_RATING] or 0, t[_CREATED], t[_ID]) if self.sort == "rating" else (t[_CREATED], t[_ID])
+
+    def _fetch(self, start: int, after: tuple[Any, ...] | None, how: object, limit: int, *,
+               first: bool = False) -> None:
+        epoch, flt, sort = self._epoch, self._filter(), self.sort
         side, fit, thumb_epoch = self._decode_side, self.fit, self._thumb_epoch
         cached = set(self._pixmaps)
 
@@ -512,7 +566,7 @@ class GalleryModel(QStringListModel):
             # Read before the page: what is stored between the two is in the page and is then
             # found present by the first check, never missed.
             since = s.images_added_since(None)[1] if first else None
-            records = s.gallery_page(after=after, limit=limit, **flt, with_thumbnails=False)
+            records = s.gallery_page(after=after, limit=limit, **flt, sort=sort, with_thumbnails=False)
             images: dict[int, QImage | None] = {}
             if first:  # the first screen's thumbnails come with the first page
                 ids = [r.id for r in records[:FIRST_SCREEN] if r.id not in cached]
@@ -643,14 +697,14 @@ class GalleryModel(QStringListModel):
         rows = self._rows
         t = rows[mid]
         if t is not None:
-            return mid, _key(t)
+            return mid, self._rank(t)
         for d in range(1, self.page_size + 1):
             p = mid - d
             if p >= lo and rows[p] is not None:
-                return p, _key(rows[p])  # type: ignore[arg-type]
+                return p, self._rank(rows[p])  # type: ignore[arg-type]
             p = mid + d
             if p < hi and rows[p] is not None:
-                return p, _key(rows[p])  # type: ignore[arg-type]
+                return p, self._rank(rows[p])  # type: ignore[arg-type]
             if mid - d < lo and mid + d >= hi:
                 return None
         positions = self._anchor_positions()
@@ -662,7 +716,7 @@ class GalleryModel(QStringListModel):
         for p in range(lo, hi):  # nothing near (no anchors yet): the nearest loaded row at all
             t = rows[p]
             if t is not None:
-                return p, _key(t)
+                return p, self._rank(t)
         return None
 
     def _slot_for(self, key: Key) -> tuple[int, bool]:
@@ -670,7 +724,7 @@ class GalleryModel(QStringListModel):
         rows (or an end); otherwise next to rows not loaded yet, whose page will bring it."""
         rows = self._rows
         n = len(rows)
-        if n and rows[0] is not None and _key(rows[0]) < key:  # newer than everything: the common case
+        if n and rows[0] is not None and self._rank(rows[0]) < key:  # newer than everything: the common case
             return 0, True
         lo, hi = 0, n
         while lo < hi:
@@ -740,20 +794,20 @@ class GalleryModel(QStringListModel):
         count is in, one older than every loaded row is left to the count. Returns how many images
         are new to the gallery."""
         known = self._positions()
-        fresh = sorted((_as_row(r) for r in records if r.id not in known), key=_key, reverse=True)
+        fresh = sorted((_as_row(r) for r in records if r.id not in known), key=self._rank, reverse=True)
         if not fresh:
             return 0
         rows = self._rows
         top = len(fresh) if not rows else 0
         if rows and rows[0] is not None:  # newer than the newest: one insert on top for the burst
-            while top < len(fresh) and _key(fresh[top]) > _key(rows[0]):
+            while top < len(fresh) and self._rank(fresh[top]) > self._rank(rows[0]):
                 top += 1
         n_new = 0
         if top and (rows or self._complete):
             self._insert(0, fresh[:top])
             n_new += top
         for t in fresh[top:]:
-            pos, exact = self._slot_for(_key(t))
+            pos, exact = self._slot_for(self._rank(t))
             if pos == len(self._rows) and not self._complete:
                 continue  # beyond the first page before the count: the count includes it
             self._insert(pos, [t] if exact else [None])
@@ -846,7 +900,7 @@ class GalleryModel(QStringListModel):
 
     def _filter_text(self) -> str:
         """The filter-language text the listing calls get (empty: none)."""
-        return ""
+        return self.filter_text
 
     def _refresh_rows(self, ids: set[int], records: list[ImageRecord], maybe_new: frozenset[int],
                       announce: frozenset[int] = frozenset()) -> None:
@@ -856,15 +910,24 @@ class GalleryModel(QStringListModel):
         if gone:
             self.remove_ids(gone)
             positions = self._positions()
+        moved = False
         for r in records:
             pos = positions.get(r.id)
             if pos is None:
                 continue
             t = _as_row(r)
-            if t != self._rows[pos]:
+            old = self._rows[pos]
+            if t != old:
+                if old is not None and self._rank(old) != self._rank(t):
+                    self._move(pos, t)  # new stars under the rating order: it moves, still selected
+                    positions = self._positions()
+                    moved = True
+                    continue
                 self._rows[pos] = t
                 idx = self.index(self._lead + pos)
                 self.dataChanged.emit(idx, idx, [FavoriteRole, RecordRole])
+        if moved:
+            self.changed.emit()
         new = [r for r in records if r.id not in positions and r.id in maybe_new]
         if new:
             self.merge(new)
@@ -872,6 +935,16 @@ class GalleryModel(QStringListModel):
         if arrived:
             self.arrived.emit(arrived)
         self.rows_refreshed.emit(frozenset(ids))
+
+    def _move(self, pos: int, t: Row) -> None:
+        """Row ``pos`` now sorts elsewhere: take it out and put it at its new place (a placeholder
+        there if that place is among rows not loaded yet). No :attr:`removed`: the image is still in
+        the gallery, and the selection, by id, follows it (:attr:`changed`)."""
+        self._remove(pos, 1)
+        new, exact = self._slot_for(self._rank(t))
+        if new == len(self._rows) and not self._complete:
+            return  # beyond what is loaded before the count: its page brings it
+        self._insert(new, [t] if exact else [None])
 
     def remove_ids(self, ids: Iterable[int]) -> int | None:
         """Take images out of the gallery (deleted, trashed, no longer matching the filter).
@@ -917,8 +990,8 @@ class GalleryModel(QStringListModel):
         """``n`` tiles on top for images being generated; returns a token for :meth:`resolve_pending`."""
         self._next_token += 1
         token = self._next_token
-        if n <= 0 or self.filtered:
-            return token  # a filtered gallery would not show them where they land
+        if n <= 0 or self.filtered or self.sort != "newest":
+            return token  # a filtered or re-ordered gallery would not show them where they land
         self._pending.insert(0, [token, n])
         self._mutating += 1
         try:

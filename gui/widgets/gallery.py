@@ -17,6 +17,7 @@ images" asks the panel (:meth:`GalleryPanel.selected_records`).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import (
@@ -33,19 +34,22 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QMouseEvent, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QAction, QActionGroup, QKeyEvent, QKeySequence, QMouseEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from core.filters import FilterError, parse
 from core.store import ImageRecord
 from gui import icons, theme
 from gui.models.gallery_model import CELL, GalleryModel, RecordRole
@@ -54,7 +58,29 @@ from gui.widgets.gallery_delegate import GalleryDelegate
 from gui.widgets.trash_bar import TrashBar
 
 SEARCH_DELAY_MS = 250
-SEARCH_PLACEHOLDER, SEARCH_PLACEHOLDER_SHORT = "Search prompts  (Ctrl+F)", "Search"
+SEARCH_PLACEHOLDER, SEARCH_PLACEHOLDER_SHORT = "Search or filter, e.g. tag:sea stars:>=4  (Ctrl+F)", "Search"
+SORTS = (("Newest", "newest"), ("Oldest", "oldest"), ("Rating", "rating"))
+SORT_ARROW = 6  # px the sort button's menu arrow takes
+SCOPE_MAX = 150  # px of a board's name on the chip before it is elided (the tooltip has all of it)
+# The filter language's keys (core/filters.py), for the help popup beside the search box.
+FILTER_KEYS = (
+    ("tag:sea", "tagged <i>sea</i> (<code>tag:sea*</code>: tags starting with it)"),
+    ('board:"my picks"', "on a board (quote names with spaces)"),
+    ("stars:>=4", "rating; also <code>stars:5</code>, <code>&lt;</code>, <code>&lt;=</code>, <code>&gt;</code>"),
+    ("fav", "favourites"),
+    ("model:imagen_4", "the model that made it"),
+    ("aspect:portrait", "square, portrait, landscape, 16:9 …"),
+    ("seed:1234", "the seed (also <code>id:</code>)"),
+    ("account:anna", "part of the account's e-mail"),
+    ("after:2026-03", "also <code>before:</code> <code>on:</code>; a date, today, 7d, 2w"),
+    ("note:draft", "text in the note; <code>has:tag</code>, <code>is:unrated</code>"),
+    ('"golden hour"', "these words together, as written"),
+    ("AND OR NOT -", "combine (upper case), with ( ): <code>sea (stars:5 OR fav) -tag:draft</code>"),
+)
+FILTER_HELP = ("<b>Find images</b> — words search the prompts; add any of these:"
+               "<table cellspacing='0' cellpadding='2'>"
+               + "".join(f"<tr><td><code>{html.escape(k)}</code>&nbsp;&nbsp;</td><td>{v}</td></tr>"
+                         for k, v in FILTER_KEYS) + "</table>")
 SEARCH_MIN_WIDTH = 180  # px the search box keeps before the filter buttons give up their names
 PENDING_FRAME_MS = 50  # the "Generating…" tiles' sweep
 MIN_CELL, MAX_CELL = 96, 384  # px: the thumbnail size slider's range (CELL is the default)
@@ -273,11 +299,39 @@ class GalleryView(EmptyStateListView):
         return [r for r in (m.record_by_id(i) for i in self.selected_ids()) if r is not None]
 
 
+class FilterHelp(QFrame):
+    """The keys of the filter language, in a popup under the search box's help button."""
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent, Qt.WindowType.Popup)
+        self.setObjectName("filterHelp")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        self.label = QLabel(FILTER_HELP)
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setAccessibleName("Filter help")
+        layout.addWidget(self.label)
+
+    def show_under(self, anchor: QWidget) -> None:
+        self.adjustSize()
+        pos = anchor.mapToGlobal(QPoint(0, anchor.height() + 2))
+        screen = anchor.screen().availableGeometry()
+        pos.setX(max(screen.left(), min(pos.x(), screen.right() - self.width())))
+        if pos.y() + self.height() > screen.bottom():
+            pos.setY(anchor.mapToGlobal(QPoint(0, 0)).y() - self.height() - 2)
+        self.move(pos)
+        self.show()
+
+
 class GalleryPanel(QWidget):
-    """Search box, favourites filter and image count above the grid."""
+    """Search box (the filter language, checked as it is typed), sort order, favourites and Trash
+    switches and the image count above the grid; a board or a saved search narrows it (scope)."""
 
     selection_changed = Signal(list)  # list[ImageRecord]
     context_menu_requested = Signal(QPoint)
+    scope_cleared = Signal()  # the board view's chip was closed: back to all images
+    query_changed = Signal()  # the filter text or the sort order the gallery shows changed
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -289,18 +343,60 @@ class GalleryPanel(QWidget):
 
         bar = QHBoxLayout()
         bar.setContentsMargins(12, 8, 12, 8)
-        bar.setSpacing(8)
+        bar.setSpacing(4)  # the tool buttons' own padding spaces them; 4 px more keeps 900 px windows whole
         self.search = QLineEdit()
         self.search.setPlaceholderText(SEARCH_PLACEHOLDER)
         self.search.installEventFilter(self)
-        self.search.setAccessibleName("Search prompts")
+        self.search.setAccessibleName("Search or filter images")
+        self.search.setAccessibleDescription("Words search the prompts; tag:, board:, stars:>=4, fav and more filter")
         self.search.setClearButtonEnabled(True)
         self.search.setMaximumWidth(420)
         self._search_icon = QAction("Search", self.search)
         icons.bind(self._search_icon, "search")
         self._search_icon.triggered.connect(lambda: self._apply_search())
         self.search.addAction(self._search_icon, QLineEdit.ActionPosition.LeadingPosition)
+        # The board (or saved search) the gallery shows: a chip before the box; its × goes back to all.
+        self.scope_chip = QToolButton()
+        self.scope_chip.setObjectName("scopeChip")
+        self.scope_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        icons.bind(self.scope_chip, "close")
+        self.scope_chip.setToolTip("Show all images again")
+        self.scope_chip.hide()
+        self.scope_chip.clicked.connect(self._close_scope)
+        bar.addWidget(self.scope_chip)
         bar.addWidget(self.search, 1)
+        bar.addSpacing(4)
+        # The filter language's keys: an (i) inside the box, so the bar keeps its width.
+        self.filter_help_action = QAction("Filter help", self.search)
+        self.filter_help_action.setToolTip("What the search box understands: tag:, board:, stars:>=4, fav …")
+        icons.bind(self.filter_help_action, "info")
+        self.filter_help = FilterHelp(self)
+        self.filter_help_action.triggered.connect(lambda: self.filter_help.show_under(self.search))
+        self.search.addAction(self.filter_help_action, QLineEdit.ActionPosition.TrailingPosition)
+        # Room for the short hint beside its icons (the clear button, the search and help icons).
+        self.search.setMinimumWidth(self.search.fontMetrics().horizontalAdvance(SEARCH_PLACEHOLDER_SHORT)
+                                    + 24 * len(self.search.actions()) + 30)
+        # Sort order: a button with a menu (its name gives way to its icon in a narrow gallery).
+        self.sort = QToolButton()
+        self.sort.setAccessibleName("Sort order")
+        self.sort.setToolTip("Sort by date (newest or oldest first) or by rating (most stars first)")
+        self.sort.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.sort.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        icons.bind(self.sort, "sort")
+        sort_menu = QMenu(self.sort)
+        self.sort_group = QActionGroup(self.sort)
+        self.sort_actions: dict[str, QAction] = {}
+        for text, value in SORTS:
+            act = sort_menu.addAction(text)
+            act.setCheckable(True)
+            act.setData(value)
+            self.sort_group.addAction(act)
+            self.sort_actions[value] = act
+        self.sort_actions["newest"].setChecked(True)
+        self.sort.setText("Newest")
+        self.sort.setMenu(sort_menu)
+        self.sort_group.triggered.connect(self._sort_chosen)
+        bar.addWidget(self.sort)
         self.favorites = QToolButton()
         self.favorites.setCheckable(True)
         self.favorites.setText("Favourites")
@@ -339,9 +435,22 @@ class GalleryPanel(QWidget):
         self.count_label.setAccessibleName("Image count")
         bar.addWidget(self.count_label)
         layout.addLayout(bar)
+        # A filter that cannot be read: the sentence (with its position) under the box. The gallery
+        # keeps showing the last filter that could be read meanwhile.
+        self.filter_error = QLabel()
+        self.filter_error.setObjectName("filterError")
+        self.filter_error.setAccessibleName("Filter problem")
+        self.filter_error.setWordWrap(True)
+        self.filter_error.setContentsMargins(14, 0, 12, 6)
+        self.filter_error.hide()
+        layout.addWidget(self.filter_error)
+        self._scope_filter = ""  # the board's (or saved search's) filter, ANDed with the box
+        self._scope_kind = ""  # "board", "search" or "" (all images)
+        self._scope_name = ""
         self.trash_bar = TrashBar()
         layout.addWidget(self.trash_bar)
         self._bar = bar
+        self.sort.setMinimumWidth(self.sort.iconSize().width() + 14 + SORT_ARROW)
         for b in (self.favorites, self.trash):  # may shrink to their icon (resizeEvent) in a narrow window
             b.setMinimumWidth(b.iconSize().width() + 14)
 
@@ -369,8 +478,8 @@ class GalleryPanel(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._apply_search)
-        self.search.textChanged.connect(lambda _t: self._search_timer.start())
-        self.search.returnPressed.connect(self._apply_search)
+        self.search.textChanged.connect(self._search_edited)
+        self.search.returnPressed.connect(self._search_entered)
         self.favorites.toggled.connect(self._favorites_toggled)
         self.trash.toggled.connect(self._trash_toggled)
         # The selection, by image id (see the module docstring).
@@ -389,7 +498,8 @@ class GalleryPanel(QWidget):
         model.reset_done.connect(self._update_empty)
         model.rowsInserted.connect(self._update_empty)
         model.rowsRemoved.connect(self._update_empty)
-        self.setTabOrder(self.search, self.favorites)
+        self.setTabOrder(self.search, self.sort)
+        self.setTabOrder(self.sort, self.favorites)
         self.setTabOrder(self.favorites, self.trash)
         self.setTabOrder(self.trash, self.view)
         self._update_empty()
@@ -399,11 +509,12 @@ class GalleryPanel(QWidget):
         tooltips say what they are) rather than clipping their names; narrower still, the size slider
         goes (Ctrl+wheel and Ctrl+plus/minus still size the thumbnails) before the search box is cut."""
         super().resizeEvent(event)
-        buttons = (self.favorites, self.trash)
+        buttons = (self.sort, self.favorites, self.trash)
         m = self._bar.contentsMargins()
-        spacing = self._bar.spacing() * 5
+        spacing = self._bar.spacing() * 8 + 4
+        chip = self.scope_chip.sizeHint().width() + self._bar.spacing() if self.scope_chip.isVisible() else 0
         fixed = self.count_label.sizeHint().width() + self.fit.sizeHint().width() + SEARCH_MIN_WIDTH \
-            + m.left() + m.right() + spacing
+            + m.left() + m.right() + spacing + SORT_ARROW + chip
         slider = self.size_slider.minimumWidth()
         with_text = sum(_text_width(b) for b in buttons) + fixed + slider
         style = Qt.ToolButtonStyle.ToolButtonIconOnly if self.width() < with_text \
@@ -593,7 +704,7 @@ class GalleryPanel(QWidget):
             if r is None:
                 self._drop_from_selection(i)
                 continue
-            self.model.locate(i, (r.created_at, r.id), lambda row, image_id=i: self._located(image_id, row))
+            self.model.locate(i, self.model.rank_of(r), lambda row, image_id=i: self._located(image_id, row))
         self._resync()
 
     def _located(self, image_id: int, row: int | None) -> None:
@@ -612,9 +723,99 @@ class GalleryPanel(QWidget):
 
     # --- search and filters ---------------------------------------------------------------------
 
+    def filter_problem(self) -> FilterError | None:
+        """Why the box's text cannot be read as a filter (None: it can)."""
+        try:
+            parse(self.search.text())
+        except FilterError as exc:
+            return exc
+        return None
+
+    def _search_edited(self, _text: str) -> None:
+        """Checked at each key (no database): a problem shows at once; a good filter applies after a pause."""
+        problem = self.filter_problem()
+        self._show_problem(problem)
+        if problem is None:
+            self._search_timer.start()
+        else:
+            self._search_timer.stop()
+
+    def _search_entered(self) -> None:
+        problem = self.filter_problem()
+        if problem is not None:  # Enter on a bad filter: the cursor goes where the problem is
+            self.search.setCursorPosition(max(0, min(len(self.search.text()), problem.position - 1)))
+            self._show_problem(problem)
+            return
+        self._apply_search()
+
+    def _show_problem(self, problem: FilterError | None) -> None:
+        invalid = problem is not None
+        if invalid:
+            self.filter_error.setText(str(problem))
+        self.filter_error.setVisible(invalid)
+        if bool(self.search.property("invalid")) != invalid:
+            self.search.setProperty("invalid", invalid)
+            self.search.style().unpolish(self.search)
+            self.search.style().polish(self.search)
+        self.search.setAccessibleDescription(str(problem) if invalid else
+                                             "Words search the prompts; tag:, board:, stars:>=4, fav and more filter")
+
     def _apply_search(self) -> None:
+        """Give the model the box's filter (with the board's) and the sort order, if it can be read."""
         self._search_timer.stop()
-        self.model.set_filter(search=self.search.text())
+        if self.filter_problem() is not None:
+            return  # the last filter that could be read stays; the message says what is wrong
+        text = self.search.text().strip()
+        scope = self._scope_filter
+        combined = f"{scope} ({text})" if scope and text else (scope or text)
+        before = (self.model.filter_text, self.model.sort)
+        self.model.set_filter(filter=combined, sort=self.sort_order())
+        if (self.model.filter_text, self.model.sort) != before:
+            self.query_changed.emit()
+
+    def search_text(self) -> str:
+        return self.search.text().strip()
+
+    def set_search_text(self, text: str) -> None:
+        """Put a filter in the box and show it now (a click on a tag, a saved search)."""
+        self.search.setText(text)  # checks it (textChanged)
+        self._apply_search()
+
+    def sort_order(self) -> str:
+        act = self.sort_group.checkedAction()
+        return str(act.data()) if act is not None else "newest"
+
+    def set_sort_order(self, sort: str) -> None:
+        act = self.sort_actions.get(sort)
+        if act is not None and not act.isChecked():
+            act.setChecked(True)
+            self._sort_chosen(act)
+
+    def _sort_chosen(self, act: QAction) -> None:
+        self.sort.setText(act.text())
+        self.sort.setAccessibleDescription(f"Sorted by {act.text().lower()}")
+        self._apply_search()
+
+    @property
+    def scope(self) -> tuple[str, str]:
+        """What narrows the gallery besides the box: ("board", name), ("search", name) or ("", "")."""
+        return self._scope_kind, self._scope_name
+
+    def set_scope(self, kind: str, name: str, filter_text: str, *, title: str = "") -> None:
+        """Show a board (``filter_text`` is its ``board_filter``) or all images (kind ""), ANDed with
+        whatever the box says."""
+        self._scope_kind, self._scope_name, self._scope_filter = kind, name, filter_text.strip()
+        shown = title or name
+        self.scope_chip.setText(self.scope_chip.fontMetrics().elidedText(shown, Qt.TextElideMode.ElideRight, SCOPE_MAX))
+        self.scope_chip.setToolTip(f"Showing {shown}. Press to show all images again.")
+        self.scope_chip.setAccessibleName(f"Showing {title or name}; press to show all images")
+        self.scope_chip.setVisible(bool(kind))
+        self._apply_search()
+        self._update_empty()
+
+    def _close_scope(self) -> None:
+        self.set_scope("", "", "")
+        self.scope_cleared.emit()
 
     def _favorites_toggled(self, on: bool) -> None:
         icons.bind(self.favorites, "star-filled" if on else "star")
@@ -631,7 +832,7 @@ class GalleryPanel(QWidget):
             return
         what = "favourite" if self.model.favorites_only else "image"
         self.count_label.setText(f"{n:,} {what}{'s' if n != 1 else ''}"
-                                 + (" found" if self.model.search else "")
+                                 + (" found" if self.model.search or self.search_text() else "")
                                  + (" in the Trash" if self.model.trash else ""))
 
     def set_generating(self, on: bool) -> None:
@@ -649,12 +850,16 @@ class GalleryPanel(QWidget):
                                         "Your images appear here as soon as it is ready.")
         elif m.loading:
             self.view.set_empty_message("Loading…", "")
-        elif m.trash and not m.search:
+        elif m.trash and not (m.search or m.filter_text):
             self.view.set_empty_message("The Trash is empty",
                                         "Images you delete wait here, so you can restore them.")
-        elif m.search:
-            self.view.set_empty_message(f"No images match “{m.search}”",
-                                        "Try other words, or clear the search box.")
+        elif self._scope_kind == "board" and not self.search_text():
+            self.view.set_empty_message(f"The board “{self._scope_name}” is empty",
+                                        "Drag thumbnails onto its name, or use Add to board in their menu.")
+        elif m.search or m.filter_text:
+            shown = self.search_text() or m.search or m.filter_text
+            self.view.set_empty_message(f"No images match “{shown}”",
+                                        "Try other words or filters, or clear the search box.")
         elif m.favorites_only:
             self.view.set_empty_message("No favourites yet",
                                         "Select an image and press the star (Ctrl+D) to keep it here.")
