@@ -214,7 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("-d", "--dir", default=".", help="folder to save the image in")
 
     c = sub.add_parser("caption", help="describe an image in words")
-    c.add_argument("-i", "--image", required=True, help="image file")
+    c.add_argument("-i", "--image", required=True,
+                   help="image file, or a folder: each image in it is captioned (a reject's reason on stderr)")
     c.add_argument("-t", "--type", default=None, help="image type (default: detected from the file)")
     c.add_argument("-n", "--count", type=_count, default=3, help="number of captions, 1-8 (default 3)")
 
@@ -615,12 +616,52 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_caption(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    if Path(args.image).is_dir():
+        return _caption_folder(args, Path(args.image))
     with _service(args, _cookie(args)) as svc:
         _open(svc)
         result = svc.caption_file(args.image, count=args.count, image_type=args.type)
         for text in result.captions:
             print(" ".join(text.split()))
     return EXIT_OK
+
+
+def _caption_folder(args: argparse.Namespace, folder: object) -> int:
+    """``caption -i DIR``: each image file of the folder by name, ``FILE<TAB>caption`` lines on stdout;
+    a file that is not a usable image is named on stderr with its reason and the rest carry on
+    (exit 1 if any was). Account and network problems stop the run as for one file."""
+    from pathlib import Path
+
+    from core import images
+    from core.progress import Progress
+
+    assert isinstance(folder, Path)
+    try:
+        files, others = images.images_in_folder(folder)
+    except OSError as exc:
+        raise UsageError(f"Could not read the folder {folder}: {exc.strerror or exc}.") from None
+    if not files:
+        raise UsageError(f"{folder} holds no image files to caption.")
+    rejected = 0
+    with _service(args, _cookie(args)) as svc, Progress("Captioning", unit="image") as bar:
+        _open(svc)
+        bar.set_total(len(files))
+        for n, path in enumerate(files, 1):
+            try:
+                result = svc.caption_file(path, count=args.count, image_type=args.type)
+            except images.ImageError as exc:
+                rejected += 1
+                bar.line(f"{path.name}: {exc}", err=True)
+            else:
+                for text in result.captions:
+                    bar.line(f"{path.name}\t{' '.join(text.split())}")
+            bar.update(n)
+    left_out = f"; {others} other file{'s' if others != 1 else ''} left out" if others else ""
+    _err(f"Captioned {len(files) - rejected} of {len(files)} image{'s' if len(files) != 1 else ''}"
+         + (f"; {rejected} rejected" if rejected else "") + left_out + ".")
+    return EXIT_ERROR if rejected else EXIT_OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:

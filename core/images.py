@@ -11,6 +11,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -22,6 +23,20 @@ MAX_PIXELS = 120_000_000  # refuse decompression bombs beyond this before decodi
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+# File names captioned when a whole folder is (the Captions tab's "Caption a folder…", ``imagefx caption -i DIR``).
+CAPTION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg",
+                              ".avif"})
+
+
+def images_in_folder(folder: Path) -> tuple[list[Path], int]:
+    """A folder's image files by name (not its subfolders, not hidden files), and how many other files
+    it holds. OSError when the folder cannot be listed."""
+    entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")), key=lambda p: p.name.casefold())
+    files = [p for p in entries if p.suffix.lower() in CAPTION_SUFFIXES and not p.is_dir()]
+    others = sum(1 for p in entries if p.is_file() and p.suffix.lower() not in CAPTION_SUFFIXES)
+    return files, others
 
 
 class ImageError(ValueError):

@@ -63,8 +63,6 @@ from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
 from gui.widgets.flow_layout import FlowLayout
 
 PREVIEW = 112
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".jpe", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".svg",
-                            ".avif"})  # what "Caption a folder…" picks up (the file dialog's filter below)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.jpe *.gif *.webp *.bmp *.tif *.tiff *.svg *.avif);;All files (*)"
 
 
@@ -556,13 +554,10 @@ class CaptionPanel(QWidget):
         """Caption every image file in ``folder`` (not its subfolders), by name; each gets its card
         (a file that is not a usable image gets its reason there). Returns how many were queued."""
         try:
-            entries = sorted((p for p in folder.iterdir() if not p.name.startswith(".")),
-                             key=lambda p: p.name.casefold())
+            files, others = images.images_in_folder(folder)
         except OSError as exc:
             self.status_message.emit(f"Could not read the folder {folder}: {exc.strerror or exc}.")
             return 0
-        files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir()]
-        others = sum(1 for p in entries if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES)
         if not files:
             self.status_message.emit(f"{folder} holds no image files to caption.")
             return 0

@@ -57,3 +57,21 @@ def test_a_caption_edit_is_stored_and_is_what_export_writes_beside_the_image(
     # --no-captions (the option off): no caption file
     plain = Exporter(svc).export(tmp_path / "plain", image_ids=[fox.id], captions=False)
     assert plain.captions == 0 and not plain.files[0].path.with_suffix(".txt").exists()
+
+
+def test_cli_captions_a_folder_and_names_each_reject_with_its_reason(cli, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from core.standin import DEMO_COOKIE
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    Image.new("RGB", (64, 48), (20, 90, 200)).save(folder / "a-sea.png")
+    (folder / "b-broken.jpg").write_bytes(b"not a picture")
+    (folder / "readme.md").write_text("left out")
+    done = cli("caption", "-i", str(folder), "-n", "1", "-c", DEMO_COOKIE)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("a-sea.png\t") and len(lines[0]) > len("a-sea.png\t")
+    assert "b-broken.jpg: The file is not an image." in done.stderr
+    assert "Captioned 1 of 2 images; 1 rejected; 1 other file left out." in done.stderr
