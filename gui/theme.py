@@ -145,6 +145,11 @@ QLabel#dbStatus {{ color: {c.muted}; padding: 0 6px; }}
 QLabel#captionReject {{ color: {c.error_fg}; background: {c.error_bg}; border-radius: 4px; padding: 3px 6px; }}
 QLabel#captionText {{ background: {c.alt_base}; border: 1px solid {c.border}; border-radius: 6px;
     padding: 6px 8px; }}
+QFrame#tagChip {{ background: {c.alt_base}; border: 1px solid {c.border}; border-radius: 11px; }}
+QFrame#tagChip[partial="true"] {{ border-style: dashed; }}
+QFrame#tagChip QToolButton {{ border: none; background: transparent; padding: 1px 2px; }}
+QFrame#tagChip QToolButton#tagChipName:hover {{ color: {c.accent}; }}
+QFrame#tagChip QToolButton#tagChipRemove:hover {{ background: {c.border}; border-radius: 8px; }}
 QFrame#dropZone {{ border: 2px dashed {c.border}; border-radius: 12px; background: {c.alt_base}; }}
 QFrame#dropZone[active="true"] {{ border-color: {c.accent}; }}
 QFrame#messageBar[kind="info"] {{ background: {c.info_bg}; border-bottom: 1px solid {c.border}; }}

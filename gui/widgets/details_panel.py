@@ -37,6 +37,7 @@ from core.imagefx import protocol
 from core.store import ImageRecord
 from gui import theme
 from gui.widgets.flow_layout import FlowLayout
+from gui.widgets.labels_editor import LabelsEditor
 
 FIELDS = (("seed", "Seed"), ("model", "Model"), ("aspect", "Aspect ratio"), ("size", "Size"),
           ("date", "Created"), ("account", "Account"), ("media", "Media id"))
@@ -280,6 +281,7 @@ class DetailsPanel(QFrame):
         ol.addLayout(self._buttons(["copy_prompt", "copy_seed"], text=True))
         ol.addStretch(1)
         self.stack.addWidget(one)
+        self._one_layout = ol
 
         # Page 2: several images.
         many = QWidget()
@@ -289,13 +291,18 @@ class DetailsPanel(QFrame):
         self.many_label.setObjectName("heading")
         self.many_label.setWordWrap(True)
         ml.addWidget(self.many_label)
-        hint = QLabel("Save, favourite or delete them together, or drag them to another app.")
+        hint = QLabel("Tag, rate, save, favourite or delete them together, or drag them to another app.")
         hint.setObjectName("subtle")
         hint.setWordWrap(True)
         ml.addWidget(hint)
         ml.addLayout(self._buttons(["favorite", "save", "delete"], text=True))
         ml.addStretch(1)
         self.stack.addWidget(many)
+        self._many_layout = ml
+        # Stars, tags and note (issue 14): one editor, moved to the page shown (one image or several);
+        # gui/controllers/library.py fills it and runs what it asks for.
+        self.labels = LabelsEditor()
+        ol.insertWidget(ol.count() - 1, self.labels)
         # As narrow as the content allows, and never narrower: the body scrolls only up and down.
         self._body = body
         body.installEventFilter(self)
@@ -341,6 +348,7 @@ class DetailsPanel(QFrame):
             self.stack.setCurrentIndex(0)
             return
         self.preview.show()
+        self._place_labels(self._many_layout if len(records) > 1 else self._one_layout)
         if len(records) > 1:
             self.record = None
             self.many_label.setText(f"{len(records)} images selected")
@@ -357,6 +365,15 @@ class DetailsPanel(QFrame):
         for key, _label, value in facts(r):
             set_value(self.fields[key], value)
         self.stack.setCurrentIndex(1)
+
+    def _place_labels(self, layout: QVBoxLayout) -> None:
+        """The labels editor sits above the page's closing stretch."""
+        if layout.indexOf(self.labels) >= 0:
+            return
+        old = self.labels.parentWidget()
+        if old is not None and old.layout() is not None:
+            old.layout().removeWidget(self.labels)
+        layout.insertWidget(layout.count() - 1, self.labels)
 
     def show_full(self, image_id: int, image: QImage) -> None:
         """The full image arrived from the worker; show it if that image is still selected."""

@@ -38,6 +38,7 @@ from gui.change_bridge import ChangeBridge
 from gui.context import AppContext, ServiceFactory
 from gui.controllers.compare import CompareController
 from gui.controllers.generations import GenerationController
+from gui.controllers.library import LibraryController
 from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
@@ -108,6 +109,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.comparing = CompareController(self.images, self.gallery, self.actions_, self)  # adds "compare"
         self.generations = GenerationController(self.ctx, self.gallery, self.actions_, self)  # "select_generation"
         self.theme_actions, self.switch_menu = build_menus(self)
+        self.library = LibraryController(self)  # stars, tags, notes, the tag list (gui/controllers/library.py)
         self._make_toolbar()
         self._make_status_bar()
         # The usual size, shrunk to the screen it opens on (1380 px is wider than a 1280×1024 screen).
