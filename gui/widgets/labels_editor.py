@@ -41,6 +41,7 @@ from gui.widgets.flow_layout import FlowLayout
 COMPLETE_DELAY_MS = 60  # between keystrokes and the autocomplete query (one query per pause)
 NOTE_SAVE_MS = 1200  # a pause in typing this long saves the note (and so does leaving the field)
 NOTE_HEIGHT = 76
+CHIP_TEXT_MAX = 150  # px of a chip's name
 
 
 def _stars(n: int) -> str:
@@ -99,7 +100,9 @@ class TagChip(QFrame):
         lay.setSpacing(0)
         self.label = QToolButton()
         self.label.setObjectName("tagChipName")
-        self.label.setText(name if have == of else f"{name} · {have}/{of}")
+        text = name if have == of else f"{name} · {have}/{of}"
+        # a long name is cut with "…" (its tooltip says it whole): a chip never widens the panel
+        self.label.setText(self.label.fontMetrics().elidedText(text, Qt.TextElideMode.ElideMiddle, CHIP_TEXT_MAX))
         self.label.setToolTip(f"Show the images tagged {name!r}" + ("" if have == of else
                               f" ({have} of the {of} selected images have it)"))
         self.label.setAccessibleName(f"Tag {name}")
@@ -173,16 +176,13 @@ class LabelsEditor(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
 
-        row = QHBoxLayout()
-        row.setSpacing(8)
+        # Each head above its field: the panel may be 200 px narrow (a head beside the stars widened it).
         head = QLabel("Rating")
         head.setObjectName("fieldLabel")
-        row.addWidget(head)
+        lay.addWidget(head)
         self.stars = StarRating()
         self.stars.chosen.connect(self.rate)
-        row.addWidget(self.stars)
-        row.addStretch(1)
-        lay.addLayout(row)
+        lay.addWidget(self.stars, 0, Qt.AlignmentFlag.AlignLeft)
 
         head = QLabel("Tags")
         head.setObjectName("fieldLabel")
@@ -194,7 +194,7 @@ class LabelsEditor(QWidget):
         self.no_tags.setObjectName("subtle")
         lay.addWidget(self.no_tags)
         self.entry = TagEntry()
-        self.entry.setPlaceholderText("Add tags, comma-separated…")
+        self.entry.setPlaceholderText("Add tags…")
         self.entry.setAccessibleName("Add tags")
         self.entry.setClearButtonEnabled(True)
         self.entry.setToolTip("Type tags separated by commas and press Enter; they go on every selected image")
@@ -262,8 +262,8 @@ class LabelsEditor(QWidget):
         self.note.setEnabled(False)  # until its text has been read
         self.note.setVisible(one)
         self.note_hint.setVisible(len(ids) > 1)
-        self.entry.setPlaceholderText("Add tags, comma-separated…" if len(ids) < 2
-                                      else f"Add tags to all {len(ids)} images…")
+        # short: the panel may be 220 px wide (tests/gui/test_layout_xvfb.py measures placeholders)
+        self.entry.setPlaceholderText("Add tags…" if len(ids) < 2 else f"Tag all {len(ids):,}…")
         self._show_tags()
         self.stars.set_value(0)
 

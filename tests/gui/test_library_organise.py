@@ -69,7 +69,7 @@ def test_tag_a_selection_of_two_then_the_tag_list_counts_them(qtbot, make_window
     w, svc = _ready(qtbot, make_window, make_service)
     a, b = _select_rows(qtbot, w, [1, 3])
     editor = w.details.labels
-    assert editor.isVisible() and editor.entry.placeholderText() == "Add tags to all 2 images…"
+    assert editor.isVisible() and editor.entry.placeholderText() == "Tag all 2…"
     editor.entry.setFocus()
     QTest.keyClicks(editor.entry, "sea, evening")
     QTest.keyClick(editor.entry, Qt.Key.Key_Return)
