@@ -817,11 +817,6 @@ class GalleryPanel(QWidget):
         self.set_scope("", "", "")
         self.scope_cleared.emit()
 
-    def set_search_text(self, text: str) -> None:
-        """Put ``text`` in the search box and search at once (a tag clicked in the tag list or the details)."""
-        self.search.setText(text)
-        self._apply_search()
-
     def _favorites_toggled(self, on: bool) -> None:
         icons.bind(self.favorites, "star-filled" if on else "star")
         self.model.set_filter(favorites_only=on)

@@ -152,6 +152,7 @@ def test_rename_and_merge_through_the_tag_list(qtbot, make_window, make_service)
     d.select_name("sky")
     d._show()
     assert w.gallery.search.text() == 'tag:sky'
+    qtbot.waitUntil(lambda: w.model.counted and w.model.total == 4 and w.model.rowCount() == 4, timeout=5000)
     settle(qtbot, w)
 
 
