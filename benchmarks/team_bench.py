@@ -21,11 +21,13 @@ the search box ask them:
 - **search**: ``gallery_page(search=…)`` and ``count_images(search=…)``, for words and a substring;
 - **count**: ``count_images()`` (the status bar).
 
-Each round runs every figure as a member (under RLS; the member changes every round) and then the
-same call through a connection that bypasses row-level security (the superuser of ``--url``, on the
-same data: the table as a single-user database would have it, every row visible). Median of the
-rounds after a warm-up; the ratio RLS ÷ no RLS beside it; target ≤ 1.2×. The 1-minute load
-average is printed before and after.
+Each round runs every figure as a member (under RLS; ``--members`` of them in turn) and the same
+call through a connection of its own that bypasses row-level security (the superuser of ``--url``,
+on the same data: the tables as a single-user database has them, every row visible), in
+alternating order. Both connections are warmed first (``--warm`` calls of each figure: an open app
+runs these queries over and over, and psycopg prepares a statement run five times). Median of the
+rounds; the ratio RLS ÷ no RLS beside it; target ≤ 1.2×. The load average is printed before and
+after.
 """
 
 from __future__ import annotations
@@ -162,39 +164,49 @@ def _calls() -> list[tuple[str, Any]]:
     ]
 
 
-def run(url: str, rounds: int) -> int:
+def run(url: str, rounds: int, measured: int, warm: int) -> int:
     load_before = load_average()
-    members = [_service(url_as(url, member_email(n), member_password(url, n))) for n in range(1, MEMBERS + 1)]
-    plain = _service(url)
+    # Each member measured gets a connection without RLS of its own, used exactly as often, so both
+    # sides have the same warm caches and the same prepared statements (psycopg prepares a statement
+    # run 5 times; an open app runs its few queries again and again).
+    pairs = [(_service(url_as(url, member_email(n), member_password(url, n))), _service(url))
+             for n in range(1, measured + 1)]
     calls = _calls()
     rls: dict[str, list[float]] = {name: [] for name, _ in calls}
     none: dict[str, list[float]] = {name: [] for name, _ in calls}
     seen: dict[str, list[int]] = {name: [] for name, _ in calls}
     try:
-        with plain.db.session() as s:
-            import sqlalchemy as sa
+        import sqlalchemy as sa
 
+        with pairs[0][1].db.session() as s:
             bypass = s.execute(sa.text("SELECT rolsuper OR rolbypassrls FROM pg_roles "
                                        "WHERE rolname = current_user")).scalar()
         if not bypass:
             raise SystemExit("--url must be a superuser's (or a BYPASSRLS role's): the side without RLS")
-        for i in range(rounds + 1):  # round 0: warm-up, not counted
-            member = members[i % MEMBERS]
+        for member, plain in pairs:
+            for _name, call in calls:
+                for _ in range(warm):
+                    call(member)
+                    call(plain)
+        for i in range(rounds):
+            member, plain = pairs[i % len(pairs)]
             for name, call in calls:
+                first, second = (member, plain) if i % 2 == 0 else (plain, member)  # neither always first
                 t = time.perf_counter()
-                n = call(member)
+                n = call(first)
                 t1 = time.perf_counter()
-                call(plain)
+                m = call(second)
                 t2 = time.perf_counter()
-                if i:
-                    rls[name].append(ms(t1 - t))
-                    none[name].append(ms(t2 - t1))
-                    seen[name].append(n)
+                a, b = (ms(t1 - t), ms(t2 - t1)) if first is member else (ms(t2 - t1), ms(t1 - t))
+                rls[name].append(a)
+                none[name].append(b)
+                seen[name].append(n if first is member else m)
     finally:
-        for svc in [*members, plain]:
-            svc.close()
+        for member, plain in pairs:
+            member.close()
+            plain.close()
     load_after = load_average()
-    print(f"Team server: RLS overhead, {MEMBERS} members, median of {rounds} rounds "
+    print(f"Team server: RLS overhead, {MEMBERS} members ({measured} measured in turn), median of {rounds} rounds "
           f"(load average before {load_before}, after {load_after})")
     print(f"| {'figure':<52} | {'as a member (RLS)':>17} | {'no RLS':>8} | {'ratio':>6} | ok  | member sees |")
     worst = 0.0
@@ -228,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("command", choices=["prepare", "run", "drop"])
     ap.add_argument("--url", required=True, help="a superuser's URL of the seeded database")
     ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--members", type=int, default=5, help="members measured in turn (each with its own peer)")
+    ap.add_argument("--warm", type=int, default=6, help="calls of each figure per connection before measuring")
     args = ap.parse_args(argv)
     clean_process_env()
     assert ROOT
@@ -237,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "drop":
         drop(args.url)
         return 0
-    return run(args.url, args.rounds)
+    return run(args.url, args.rounds, args.members, args.warm)
 
 
 if __name__ == "__main__":

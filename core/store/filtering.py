@@ -207,7 +207,7 @@ class _Resolver:
             return None
         match = sa.cast(sa.func.lower(_text(query)), TSQUERY)
         folded: Any
-        if team.searches_through_definer(self.s):
+        if team.member_under_rls(self.s):
             # A team member: row-level security would keep the suffix index from serving this
             # (core/store/team.sql, imagefx_search_prompts, which keeps what the member may see).
             found = sa.func.imagefx_search_prompts(match).table_valued(

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from core.filters import Node, Not, terms
-from core.store import filtering
+from core.store import filtering, team
 from core.store.database import rowcount
 from core.store.filtering import Compiled
 from core.store.models import (
@@ -390,6 +390,9 @@ def count_images(s: Session, *, search: str = "", favorites_only: bool = False,
     compiled = filtering.compile_filter(s, node, search=search, complete=True)
     q = _filtered(sa.select(sa.func.count()).select_from(images_from(compiled)), favorites_only=favorites_only,
                   user_id=user_id, trash=trash, compiled=compiled)
+    if team.member_under_rls(s):
+        # A team member: their own images and those shared with them, counted apart (core/store/team.py).
+        return sum(int(_run(s, compiled, q.where(arm))[0][0]) for arm in team.member_count_arms())
     return int(_run(s, compiled, q)[0][0])
 
 

@@ -148,10 +148,11 @@ def is_team(s: Session) -> bool:
 _DEFINER_SEARCH: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 
-def searches_through_definer(s: Session) -> bool:
-    """Whether this login's word searches go through ``imagefx_search_prompts`` (team.sql): a member
-    under row-level security, whose policies would keep the suffix index from serving a search.
-    The owner's logins and superusers read past the policies and search as a single user does."""
+def member_under_rls(s: Session) -> bool:
+    """Whether this login is a team member under row-level security, whose word searches go through
+    ``imagefx_search_prompts`` (team.sql: the policies would keep the suffix index from serving a
+    search) and whose counts are :func:`member_count_arms`. The owner's logins and superusers read
+    past the policies and search and count as a single user does."""
     bind = s.get_bind()
     engine = getattr(bind, "engine", bind)
     known = _DEFINER_SEARCH.get(engine)
@@ -162,6 +163,18 @@ def searches_through_definer(s: Session) -> bool:
             "FROM pg_roles r, imagefx_team t WHERE r.rolname = current_user")).scalar())
         _DEFINER_SEARCH[engine] = known
     return known
+
+
+def member_count_arms() -> tuple[sa.ColumnElement[bool], sa.ColumnElement[bool]]:
+    """A member's images as two disjoint sets, each of which an index finds: their own (the user_id
+    index) and those shared with them that are not theirs (by id). The policy's OR of the two can use
+    neither, so a count under it alone tests every image in the table; counted apart, each arm reads
+    only its own rows (and the policy, which still applies, tests only those)."""
+    from core.store.models import GeneratedImage
+
+    own = GeneratedImage.user_id == sa.any_(sa.literal_column("(SELECT imagefx_member_uids(current_user))::INTEGER[]"))
+    shared = GeneratedImage.id == sa.any_(sa.literal_column("(SELECT imagefx_shared_images(current_user))::INTEGER[]"))
+    return own, sa.and_(shared, sa.not_(own))
 
 
 def _forget(engine: Any) -> None:

@@ -16,7 +16,7 @@ from core.config import load_settings
 from core.service import Service, ValidationError
 from core.store import Database, DatabaseError
 from core.store.database import SCHEMA_VERSION
-from core.store.team import searches_through_definer, team_sql
+from core.store.team import member_under_rls, team_sql
 from tests.support.teamdb import TeamDb, make_team, server_url
 
 # The only tables without row-level security, and why: neither holds anything of a person's.
@@ -243,7 +243,7 @@ def test_a_members_search_finds_their_own_and_shared_prompts_only(team: TeamDb) 
     ada, bob = team.people["ada"], team.people["bob"]
     with _service(team, "ada") as ada_svc, _service(team, "bob") as bob_svc:
         with ada_svc.db.session() as s:
-            assert searches_through_definer(s)
+            assert member_under_rls(s)
         for text in ("lighthouse", "ighthou", "golden hour"):
             assert {r.id for r in ada_svc.gallery_page(search=text, limit=50)} == set(ada.images), text
             assert ada_svc.count_images(search=text) == 3, text
@@ -259,7 +259,7 @@ def test_a_members_search_finds_their_own_and_shared_prompts_only(team: TeamDb) 
         assert ada_svc.count_images(search="lighthouse") == 3
     settings = load_settings()
     with Service(settings, database=Database(settings, url=team.url)) as owner, owner.db.session() as s:
-        assert not searches_through_definer(s)  # the owner's login searches past the policies
+        assert not member_under_rls(s)  # the owner's login searches past the policies
         assert owner.count_images(search="lighthouse") == 9
     # the function answers for the login asking only
     done = team.psql("ada", f"SELECT count(*) FROM imagefx_search_prompts('lighthous:*', '{bob.login}');"
