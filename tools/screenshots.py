@@ -14,7 +14,8 @@ prompts with fixed seeds, captions some files, signs in through the dialog, and 
 - ``message-bar.png``: a safety refusal in the message bar, the prompt kept;
 - ``queue-panel.png``: the Queue tab mid-run: items done, one refused with Google's words,
   one waiting out a rate limit (with its countdown), the rest pending;
-- ``trash.png``: the Trash view right after a delete (the message bar offers Undo).
+- ``trash.png``: the Trash view right after a delete (the message bar offers Undo);
+- ``tag-editor.png``: the details panel's stars, tags (as chips) and note for one image.
 """
 
 from __future__ import annotations
@@ -168,6 +169,7 @@ def _shoot(out: Path, data: Path) -> int:
     w.tabs.setCurrentIndex(0)
 
     _trash_view(w, pump, out)
+    _tag_editor(w, pump, out)
 
     # The viewer: full size, the image's parameters beside it (I), ←/→ to its neighbours.
     w.gallery.select_ids([w.model.id_at(1)])
@@ -202,7 +204,7 @@ def _shoot(out: Path, data: Path) -> int:
 
     w.close()
     for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png",
-                 "queue-panel.png", "trash.png", "viewer.png", "small-window.png"):
+                 "queue-panel.png", "trash.png", "viewer.png", "small-window.png", "tag-editor.png"):
         print(out / name)
     return 0
 
@@ -269,6 +271,38 @@ def _trash_view(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pu
     w.history.stack.undo()  # back in the gallery for the shots that follow
     pump(lambda: not w.history.busy and w.worker.active == 0)
     w.message_bar.dismiss()
+    w.statusBar().clearMessage()
+
+
+TAGS = (((0, 1, 2, 3), "hot-air balloon, fields"), ((4, 5, 6, 7), "vintage car, street"),
+        ((0, 1, 2, 3, 4, 5, 6, 7), "travel"), ((1, 2), "poster"))
+
+
+def _tag_editor(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)
+    """Tags typed into the details panel for selections (as a user does), one image given 4 stars and a
+    note; then that image's stars, tag chips and note, as the panel shows them."""
+    editor = w.details.labels
+
+    def select(rows: tuple[int, ...]) -> None:
+        ids = [w.model.id_at(r) for r in rows]
+        w.gallery.select_ids(ids)
+        pump(lambda: editor.ids == ids and bool(editor.labels) and w.worker.active == 0)
+
+    for rows, text in TAGS:
+        select(rows)
+        editor.entry.setText(text)
+        editor.entry.returnPressed.emit()
+        pump(lambda: not w.history.busy and w.worker.active == 0 and not editor.entry.text())
+    select((1,))
+    w.library.rate(4)
+    editor.note.setPlainText("Print at A3 for the hallway; try a warmer crop.")
+    editor.flush_note()
+    pump(lambda: not w.history.busy and w.worker.active == 0 and editor.stars.value == 4)
+    rec = w.model.record(1)
+    pump(lambda: w.images.get(rec.id) is not None and w.worker.active == 0)
+    w.details.body_scroll.ensureWidgetVisible(editor)
+    pump(lambda: True)
+    w.details.grab().save(str(out / "tag-editor.png"))
     w.statusBar().clearMessage()
 
 

@@ -277,6 +277,7 @@ class DetailsPanel(QFrame):
             name.setObjectName("fieldLabel")
             form.addRow(name, value)
             self.fields[key] = value
+        self._one_at = ol.count()  # the stars, tags and note go here: under the prompt, above the facts
         ol.addLayout(form)
         ol.addLayout(self._buttons(["copy_prompt", "copy_seed"], text=True))
         ol.addStretch(1)
@@ -302,7 +303,7 @@ class DetailsPanel(QFrame):
         # Stars, tags and note (issue 14): one editor, moved to the page shown (one image or several);
         # gui/controllers/library.py fills it and runs what it asks for.
         self.labels = LabelsEditor()
-        ol.insertWidget(ol.count() - 1, self.labels)
+        ol.insertWidget(self._one_at, self.labels)
         # As narrow as the content allows, and never narrower: the body scrolls only up and down.
         self._body = body
         body.installEventFilter(self)
@@ -348,7 +349,9 @@ class DetailsPanel(QFrame):
             self.stack.setCurrentIndex(0)
             return
         self.preview.show()
-        self._place_labels(self._many_layout if len(records) > 1 else self._one_layout)
+        many = len(records) > 1
+        self._place_labels(self._many_layout if many else self._one_layout,
+                           self._many_layout.count() - 1 if many else self._one_at)
         if len(records) > 1:
             self.record = None
             self.many_label.setText(f"{len(records)} images selected")
@@ -366,14 +369,15 @@ class DetailsPanel(QFrame):
             set_value(self.fields[key], value)
         self.stack.setCurrentIndex(1)
 
-    def _place_labels(self, layout: QVBoxLayout) -> None:
-        """The labels editor sits above the page's closing stretch."""
+    def _place_labels(self, layout: QVBoxLayout, index: int) -> None:
+        """The labels editor moves to the page shown (under the prompt of one image; under the buttons
+        of several)."""
         if layout.indexOf(self.labels) >= 0:
             return
         old = self.labels.parentWidget()
         if old is not None and old.layout() is not None:
             old.layout().removeWidget(self.labels)
-        layout.insertWidget(layout.count() - 1, self.labels)
+        layout.insertWidget(index, self.labels)
 
     def show_full(self, image_id: int, image: QImage) -> None:
         """The full image arrived from the worker; show it if that image is still selected."""

@@ -296,6 +296,7 @@ class LabelsEditor(QWidget):
     def _show_tags(self) -> None:
         for chip in self._chip_widgets:
             self.chips.removeWidget(chip)
+            chip.hide()  # at once: deleteLater waits for the event loop, and the old chip would show meanwhile
             chip.deleteLater()
         self._chip_widgets = []
         counts = self.tag_counts()
