@@ -21,13 +21,15 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-
-import keyring
-import keyring.core
-import keyring.errors
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from core.redact import register_secret
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
+
+# keyring (its backends, entry points: ~0.1 s) and cryptography load on first use: the window's
+# first page and the history command never need them (issue 16).
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ def hash_token(token: str) -> str:
 
 
 def _keyring_usable() -> tuple[bool, str]:
+    import keyring
+
     try:
         backend = keyring.get_keyring()
     except Exception as exc:  # a broken backend config must not stop the app
@@ -67,6 +71,9 @@ def _keyring_usable() -> tuple[bool, str]:
 
 def _chosen_by_user() -> bool:
     """A backend named in PYTHON_KEYRING_BACKEND or keyring's config file."""
+    import keyring
+    import keyring.core
+
     try:
         return keyring.core.load_env() is not None or keyring.core.load_config() is not None
     except Exception:  # an unloadable choice is no choice
@@ -92,6 +99,8 @@ _B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 def _key_problem(key: bytes) -> str | None:
     """Why ``key`` is not a Fernet key, in words; None if it is one."""
+    from cryptography.fernet import Fernet
+
     if not key:
         return "it is empty"
     try:
@@ -200,6 +209,8 @@ class _FileVault:
 
     def key(self) -> bytes:
         """The key, created on first use (0600 from its first byte, whole or not at all)."""
+        from cryptography.fernet import Fernet
+
         key = self._read_key()
         if key is not None:
             return key
@@ -266,6 +277,8 @@ class _FileVault:
             raise self._unwritable(exc) from None
 
     def get(self, account: str) -> str | None:
+        from cryptography.fernet import Fernet, InvalidToken
+
         token = self._load().get(account)  # replaced atomically: a reader needs no lock
         if token is None:
             return None
@@ -280,6 +293,8 @@ class _FileVault:
                                 f"{self.key_file} (one of them was replaced or damaged). {_repair_hint()}") from None
 
     def set(self, account: str, value: str) -> None:
+        from cryptography.fernet import Fernet
+
         with self._locked():
             token = Fernet(self.key()).encrypt(value.encode("utf-8")).decode("ascii")
             data = self._load()
@@ -296,6 +311,8 @@ class _FileVault:
 
     def damage(self) -> str | None:
         """What is damaged, in a sentence; None if the key file and the vault are sound."""
+        from cryptography.fernet import Fernet, InvalidToken
+
         try:
             key = self._read_key()
             data = self._load()
@@ -316,6 +333,8 @@ class _FileVault:
     def repair(self) -> tuple[bool, list[str]]:
         """Set aside a damaged key file and vault; (whether the key was replaced, the accounts whose
         cookies were lost). Nothing happens to sound files."""
+        from cryptography.fernet import Fernet
+
         with self._locked():
             if self.damage() is None:
                 return False, []
@@ -349,6 +368,8 @@ class _FileVault:
 
 
 def _decrypts(fernet: Fernet, token: str) -> bool:
+    from cryptography.fernet import InvalidToken
+
     try:
         fernet.decrypt(token.encode("ascii"))
         return True
@@ -399,6 +420,9 @@ class SecretStore:
     # --- raw get/set ---------------------------------------------------------------------
 
     def _get(self, account: str) -> str | None:
+        import keyring
+        import keyring.errors
+
         if self.uses_keyring:
             try:
                 return keyring.get_password(SERVICE, account)
@@ -407,6 +431,9 @@ class SecretStore:
         return self._vault.get(account)
 
     def _set(self, account: str, value: str) -> None:
+        import keyring
+        import keyring.errors
+
         if self.uses_keyring:
             try:
                 keyring.set_password(SERVICE, account, value)
@@ -417,6 +444,9 @@ class SecretStore:
         self._vault.set(account, value)
 
     def _delete(self, account: str) -> None:
+        import keyring
+        import keyring.errors
+
         if self.uses_keyring:
             try:
                 keyring.delete_password(SERVICE, account)
@@ -465,6 +495,8 @@ class SecretStore:
         return raw
 
     def _cipher(self) -> Fernet:
+        from cryptography.fernet import Fernet
+
         if self._fernet is None:
             if self.uses_keyring:
                 key = self._keyring_key()
@@ -495,6 +527,8 @@ class SecretStore:
         Called by ``Service.sign_in`` only after labs.google accepted the new cookie: a typo in a
         pasted cookie never costs the user their damaged-but-maybe-recoverable files.
         """
+        from cryptography.fernet import Fernet
+
         if self.uses_keyring:
             if self.damage() is None:
                 return None
@@ -524,6 +558,8 @@ class SecretStore:
         return self._cipher().encrypt(text.encode("utf-8")).decode("ascii")
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             value = self._cipher().decrypt(token.encode("ascii")).decode("utf-8")
         except (InvalidToken, UnicodeError, ValueError):
