@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -27,6 +27,7 @@ from core import (
 from core.appinfo import command
 
 if TYPE_CHECKING:
+    from core.export import ImageFacts
     from core.filters import Node
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
@@ -539,36 +540,36 @@ def _open(svc: object) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    directory = _prepare_dir(args.dir)
+    _start_embedded_early(args)  # the server starts while the service layer loads
     from core.imagefx.types import GenerationRequest
 
-    directory = _prepare_dir(args.dir)
     with _service(args, _cookie(args)) as svc:
         d = svc.settings.generation
         req = GenerationRequest(prompt=args.prompt, count=args.count or d.count, model=args.model or d.model,
                                 aspect_ratio=args.size or d.aspect_ratio, seed=args.seed)
         from core import interrupts
         from core.service import StorageFailed, UnstorableAnswer
-        from core.store import DatabaseError
 
+        opener = _Background(lambda: _open_if_up(svc))  # the database opens while ImageFX is asked
+        files = _FilesWriter(directory)
         try:
-            _open(svc)
-        except DatabaseError:
-            pass  # the database being down must not stop a generation: the spool keeps it
-        try:
-            result = svc.generate(req, retries=args.retry)
+            result = svc.generate(req, retries=args.retry, on_delivered=files.start)
         except StorageFailed as exc:
-            _save_generation(directory, exc.generation)
+            files.save(exc.generation)
             _err(f"{exc.user_message} The images are saved in {directory} only; free disk space or fix the "
                  "database.")
             return EXIT_DATABASE
         except UnstorableAnswer as exc:
-            _save_generation(directory, exc.generation)
+            files.save(exc.generation)
             _err(f"{exc.user_message} They are saved in {directory} too, but not in the library.")
             return EXIT_NETWORK
+        finally:
+            opener.join()  # its exceptions other than the database's own are raised here
         from core.export import ExportError
 
         try:
-            _save_generation(directory, result.generation)
+            files.save(result.generation)
         except ExportError as exc:  # a full disk under -d: the images are safe in the library or spool
             kept = "kept in the spool" if result.spooled else "stored in the library"
             _err(f"{exc} The images are {kept}; '{command()} export' writes them once there is room.")
@@ -588,16 +589,106 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _save_generation(directory: Path, gen: object) -> None:
+def _start_embedded_early(args: argparse.Namespace) -> None:
+    """The embedded server's start on a thread of its own (core.store.embedded.start_early): it
+    overlaps the imports and the call to ImageFX; the service's own handle takes it over."""
+    from core.config import load_settings
+
+    settings = load_settings(**({"demo": True} if args.demo else {}))
+    if settings.database.mode == "embedded" and not settings.demo:
+        from core.store.embedded import start_early
+
+        start_early(settings.embedded_db_dir)
+
+
+def _open_if_up(svc: object) -> None:
+    from core.store import DatabaseError
+
+    try:
+        _open(svc)
+    except DatabaseError:
+        pass  # the database being down must not stop a generation: the spool keeps it
+
+
+class _Background:
+    """``fn`` on a thread; :meth:`join` waits and raises what it raised."""
+
+    def __init__(self, fn: Callable[[], None]) -> None:
+        import threading
+
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn()
+            except BaseException as exc:  # noqa: B036 — handed to join()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="open the database", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+class _FilesWriter:
+    """``-d``: the images written on a thread as soon as they are in the spool, while the
+    thumbnails are made and the transaction runs (:meth:`start`); :meth:`save` waits for that
+    and prints the paths, or writes them then if nothing was started (issue 16)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._thread: Any = None
+        self._paths: list[Path] | None = None
+        self._error: BaseException | None = None
+
+    def start(self, gen: object) -> None:
+        import threading
+
+        items = _file_items(gen)
+        if items is None:
+            return  # not images: storing says why, and nothing is written
+        self._thread = threading.Thread(target=self._write, args=(items,), name="write -d files", daemon=True)
+        self._thread.start()
+
+    def _write(self, items: list[tuple[ImageFacts, bytes]]) -> None:
+        try:
+            self._paths = _write_images(self.directory, items)
+        except BaseException as exc:  # noqa: B036 — raised by save()
+            self._error = exc
+
+    def save(self, gen: object) -> None:
+        if self._thread is None:
+            items = _file_items(gen, complete=True)
+            assert items is not None
+            self._paths = _write_images(self.directory, items)
+        else:
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+        for path in self._paths or ():
+            print(path)
+            sys.stdout.flush()
+
+
+def _file_items(gen: object, *, complete: bool = False) -> list[tuple[ImageFacts, bytes]] | None:
+    """(facts, bytes) of each image for its file; facts from the header when the thumbnails
+    are not made yet (None if one is no image)."""
     import base64
 
     from core.export import facts_of_new
+    from core.service.prepare import image_facts
 
-    images = gen.images  # type: ignore[attr-defined]
-    items = [(facts_of_new(gen, img), base64.b64decode(img.encoded_image)) for img in images]  # type: ignore[arg-type]
-    for path in _write_images(directory, items):
-        print(path)
-        sys.stdout.flush()
+    items = []
+    for img in gen.images:  # type: ignore[attr-defined]
+        data = base64.b64decode(img.encoded_image)
+        faced = img if complete or img.mime_type else image_facts(img, data)
+        if faced is None:
+            return None
+        items.append((facts_of_new(gen, faced), data))  # type: ignore[arg-type]
+    return items
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

@@ -43,17 +43,25 @@ def complete_image(img: NewImage) -> NewImage:
         data = base64.b64decode(img.encoded_image, validate=True)
     except (binascii.Error, ValueError):
         raise ProtocolChanged("ImageFX sent an image that cannot be decoded.", detail="invalid base64") from None
-    info = images.sniff(data)
-    if info is None:
+    faced = image_facts(img, data)
+    if faced is None:
         raise ProtocolChanged("ImageFX sent data that is not an image.", detail="not an image")
     try:
         thumb, tw, th = images.make_thumbnail(data)
     except images.ImageError:
         raise ProtocolChanged("ImageFX sent an image that cannot be opened.", detail="undecodable") from None
+    return dataclasses.replace(faced, thumbnail=thumb, thumb_width=tw, thumb_height=th)
+
+
+def image_facts(img: NewImage, data: bytes) -> NewImage | None:
+    """``img`` with its type, size and byte count read from ``data``'s header (nothing decoded,
+    no thumbnail: what a file written before the thumbnails needs); None if it is no image."""
+    info = images.sniff(data)
+    if info is None:
+        return None
     size = images.dimensions(data)
     return dataclasses.replace(img, mime_type=info.mime, width=size[0] if size else None,
-                               height=size[1] if size else None, byte_size=len(data), thumbnail=thumb,
-                               thumb_width=tw, thumb_height=th)
+                               height=size[1] if size else None, byte_size=len(data))
 
 
 def complete(gen: NewGeneration) -> NewGeneration:

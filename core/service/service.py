@@ -482,27 +482,39 @@ class Service:
     # --- generate and fetch ----------------------------------------------------------------
 
     def generate(self, req: GenerationRequest, *, cancel: CancelToken | None = None,
-                 retries: int | None = None) -> GenerationResult:
+                 retries: int | None = None,
+                 on_delivered: Callable[[NewGeneration], None] | None = None) -> GenerationResult:
         """Generate and store one generation. The images are kept even if the database is down,
-        and from the moment they are on their way a signal is held until they are (core/interrupts.py)."""
+        and from the moment they are on their way a signal is held until they are (core/interrupts.py).
+
+        The account's session is recorded once the images are in (or the call failed), so a
+        database still starting (the CLI opens it meanwhile) does not hold up the call to ImageFX.
+        ``on_delivered`` gets the generation as soon as it is in the spool, before thumbnails and
+        the transaction (``generate -d`` writes its files then, issue 16)."""
         req = validate_request(req)
         client = self.client()
         info = client.session(cancel)
-        self._record_session(info)
-        with interrupts.guard("") as guard:
-            guard.hold("Waiting for the images ImageFX is making; the command stops once they are kept "
-                       "(interrupt again to give up on them).")
-            gen = client.generate(req, cancel, retries=retries)
-            if cancel is not None:
-                cancel.raise_if_cancelled()  # the GUI's Cancel: the user does not want them
-            guard.say("Keeping the images that arrived; the command stops once they are stored "
-                      "(interrupt again to stop now: they stay in the spool).")
-            raw = prepare.raw_generation(gen, user_email=info.email, user_name=info.name,
-                                         user_image_url=info.image_url, requested_seed=req.seed)
-            return self._store(self.deliver(raw, gen.images, gen.workflow_id, guard))
+        try:
+            with interrupts.guard("") as guard:
+                guard.hold("Waiting for the images ImageFX is making; the command stops once they are kept "
+                           "(interrupt again to give up on them).")
+                gen = client.generate(req, cancel, retries=retries)
+                if cancel is not None:
+                    cancel.raise_if_cancelled()  # the GUI's Cancel: the user does not want them
+                guard.say("Keeping the images that arrived; the command stops once they are stored "
+                          "(interrupt again to stop now: they stay in the spool).")
+                raw = prepare.raw_generation(gen, user_email=info.email, user_name=info.name,
+                                             user_image_url=info.image_url, requested_seed=req.seed)
+                new = self.deliver(raw, gen.images, gen.workflow_id, guard, on_delivered)  # the spool first
+                self._record_session(info)
+                return self._store(new)
+        except Exception:
+            self._record_session(info)  # the account's call counts even when the generation failed
+            raise
 
     def deliver(self, raw: NewGeneration, answer: tuple[GeneratedImage, ...] | list[GeneratedImage],
-                workflow_id: object = None, guard: interrupts.Guard | None = None) -> NewGeneration:
+                workflow_id: object = None, guard: interrupts.Guard | None = None,
+                on_delivered: Callable[[NewGeneration], None] | None = None) -> NewGeneration:
         """What ImageFX delivered, kept first: written to the spool (fsync'd, atomic) before
         anything that can block or fail, then checked and prepared for storing. The caller stores
         it (:meth:`_store`), which removes the spool entry once the database has it.
@@ -520,6 +532,8 @@ class Service:
         problems = protocol.answer_problems(answer, workflow_id)
         if problems:
             raise self._unstorable(raw, f"ImageFX changed its response: {problems[0]}.")
+        if on_delivered is not None:
+            on_delivered(raw)
         try:
             return prepare.complete(raw)
         except ProtocolChanged:
