@@ -29,6 +29,7 @@ from core.appinfo import command
 if TYPE_CHECKING:
     from core.export import ImageFacts
     from core.filters import Node
+    from core.store import Database
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_SAFETY, EXIT_NETWORK, EXIT_DATABASE = 0, 1, 2, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
@@ -770,6 +771,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         server.join()
     node = _filter_arg(args.filter)
     db = Database(settings)
+    _store_spooled(args, db)
     try:
         with db.session() as s:
             if args.user and repo.get_user(s, args.user.strip()) is None:
@@ -808,6 +810,21 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"{when}  {r.image_count} img  {r.model or '-'}  {aspect or '-'}  {r.seeds_text()}  "
               f"{r.user_email}  {prompt}")
     return EXIT_OK
+
+
+def _store_spooled(args: argparse.Namespace, db: Database) -> None:
+    """Images an interrupted command kept in the spool are stored before history lists them (it
+    said "stored at the next start"); a listing of the spool folder when nothing waits."""
+    from core.store import DatabaseError
+    from core.store.spool import Spool, database_target
+
+    if not Spool(db.settings.spool_dir, target=database_target(db)).pending():
+        return
+    with _service(args) as svc:
+        try:
+            _open(svc)
+        except DatabaseError:
+            pass  # history itself says the database is away
 
 
 def _filter_arg(text: str) -> Node | None:

@@ -7,8 +7,9 @@ signal's number, 130 for Ctrl-C). Inside one, where images are on their way or b
 
 - the first signal is *held*: the process says what it is finishing ("storing the images that
   arrived") and goes on; when the command has kept them it exits with that signal's code;
-- a second signal stops it at once, except inside :meth:`Guard.firm` (the spool write, a few
-  milliseconds): that always finishes first, so whatever arrived is on disk before anything gives up.
+- a second signal stops it at once, except once the answer is all in (:func:`answer_in`: its
+  parsing) and inside :meth:`Guard.firm` (the spool write, a few milliseconds): those always finish
+  first, so whatever arrived is on disk before anything gives up.
 
 SIGKILL cannot be caught; the spool (written first, atomically) is what keeps the images then.
 Signals reach the main thread only, so guards on other threads (the GUI's workers) do nothing.
@@ -55,6 +56,8 @@ class Guard:
         self.holding = False
         self.noted = False  # a signal was held
         self._firm = 0
+        self._settled = False  # the answer is coming in: firm until the spool write ends (answer_in)
+        self._give_up: Callable[[], None] | None = None  # a second signal meanwhile: end the wait soon
         self._during_firm: list[int] = []
 
     def hold(self, message: str | None = None) -> None:
@@ -75,14 +78,36 @@ class Guard:
             yield
         finally:
             self._firm -= 1
-            if not self._firm and self._during_firm:
-                arrived, self._during_firm = self._during_firm, []
+            self.unsettle()
+
+    def settle(self, give_up: Callable[[], None] | None = None) -> None:
+        """The answer is coming in: from now until :meth:`firm` ends (the spool write) nothing stops.
+        ``give_up`` is called at a second signal meanwhile (the client then waits only a moment more
+        for the rest of the answer)."""
+        if not self._settled:
+            self._settled = True
+            self._give_up = give_up
+            self._firm += 1
+
+    def unsettle(self, *, dispatch: bool = True) -> None:
+        """End what :meth:`settle` began (the answer was kept, or was no answer after all); signals
+        that arrived meanwhile count now unless ``dispatch`` is False (an error is on its way out)."""
+        if self._settled:
+            self._settled = False
+            self._give_up = None
+            self._firm -= 1
+        if not self._firm and self._during_firm:
+            arrived, self._during_firm = self._during_firm, []
+            if dispatch:
                 for signum in arrived:
                     _dispatch(signum, self)
 
     def _receive(self, signum: int) -> None:
         if self._firm and (self.noted or not self.holding):
             self._during_firm.append(signum)  # counts once the block ends
+            if self._give_up is not None:
+                give_up, self._give_up = self._give_up, None
+                give_up()
             return
         _dispatch(signum, self)
 
@@ -188,5 +213,28 @@ def guard(message: str) -> Iterator[Guard]:
     _state.guards.append(g)
     try:
         yield g
+    except BaseException:
+        g.unsettle(dispatch=False)  # what failed says why the command ends
+        raise
+    else:
+        g.unsettle()
     finally:
         _state.guards.remove(g)
+
+
+def answer_in(give_up: Callable[[], None] | None = None) -> Guard | None:
+    """An answer that may carry images is coming in (its status says so): reading the rest,
+    parsing it and writing it to the spool now finish whatever signal comes, except that a
+    second signal calls ``give_up`` (the innermost guard's :meth:`Guard.settle`). Pass the result
+    to :func:`answer_dropped` if the answer is not kept after all (cut off, does not parse)."""
+    if not _state.guards or threading.current_thread() is not threading.main_thread():
+        return None
+    g = _state.guards[-1]
+    g.settle(give_up)
+    return g
+
+
+def answer_dropped(g: Guard | None) -> None:
+    """No answer to keep after all: a signal that arrived meanwhile stops the command now."""
+    if g is not None:
+        g.unsettle()

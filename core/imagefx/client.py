@@ -31,6 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from core import interrupts
 from core.cancel import CancelToken
 from core.imagefx import protocol
 from core.imagefx.cookies import merge_set_cookies, parse_cookie, set_cookie_updates
@@ -82,6 +83,7 @@ class _Deadline:
         self.connection: HTTPConnection | None = None
         self.socket: socket.socket | None = None  # kept: http.client drops conn.sock once a reply will close
         self._lock = threading.Lock()
+        self._closed = False
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
@@ -94,6 +96,7 @@ class _Deadline:
         self._timer.cancel()
         _calls.deadline = None
         with self._lock:
+            self._closed = True
             self.connection = None  # back in the pool: a late watchdog must not touch it
             self.socket = None
 
@@ -118,6 +121,19 @@ class _Deadline:
         if expired:
             self._expire()
 
+    def shorten(self, seconds: float) -> None:
+        """End the call within ``seconds`` from now (a second Ctrl-C while an answer arrives)."""
+        with self._lock:
+            if self._closed:
+                return  # the call is over
+            if time.monotonic() + seconds >= self.at:
+                return
+            self._timer.cancel()
+            self.at = time.monotonic() + seconds
+            self._timer = threading.Timer(seconds, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
     def check(self) -> None:
         if self.expired or time.monotonic() >= self.at:
             self.expired = True
@@ -125,6 +141,10 @@ class _Deadline:
 
 
 _calls = threading.local()  # the deadline of the call this thread is making
+
+# A second Ctrl-C while an answer with images arrives: how long the rest may take before the
+# command gives up on it (a whole answer in the socket's buffer needs milliseconds).
+GIVE_UP_GRACE = 2.0
 
 
 def _cut_off(seconds: float, answering: bool) -> RequestTimeout:
@@ -256,7 +276,7 @@ class ImageFXClient:
         """``retries`` overrides the client's retry count for this call (the CLI's ``--retry``)."""
         body = protocol.generate_body(req, self._session_id)
         try:
-            data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries)
+            data = self._authed("POST", self.api_url + protocol.GENERATE_PATH, body, cancel, retries, keep=True)
         except BadRequest as err:
             if type(err) is BadRequest and protocol.rejects_model(err.detail or ""):
                 raise protocol.model_rejected(protocol.normalize_model(req.model), err) from None
@@ -270,7 +290,8 @@ class ImageFXClient:
                     retries: int | None = None) -> GeneratedImage:
         """``retries`` overrides the retry count (the web import does its own waiting: 0)."""
         try:
-            data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel, retries)
+            data = self._authed("GET", protocol.fetch_media_url(self.labs_url, media_id), None, cancel, retries,
+                                keep=True)
         except NotFound as err:
             shown = media_id if len(media_id) <= 24 else media_id[:20] + "…"
             raise NotFound(f"ImageFX has no image with the media id {shown} (deleted, mistyped, or another "
@@ -305,11 +326,13 @@ class ImageFXClient:
         return info
 
     def _authed(self, method: str, url: str, body: dict[str, Any] | None,
-                cancel: CancelToken | None, retries: int | None = None) -> Any:
-        """A call with the bearer token; one 401 triggers one token refresh and one retry."""
+                cancel: CancelToken | None, retries: int | None = None, *, keep: bool = False) -> Any:
+        """A call with the bearer token; one 401 triggers one token refresh and one retry.
+        ``keep``: the answer carries images (see :meth:`_send_once`)."""
         info = self.session(cancel)
         try:
-            return self._send(method, url, body, token=info.access_token, cancel=cancel, retries=retries)
+            return self._send(method, url, body, token=info.access_token, cancel=cancel, retries=retries,
+                              keep=keep)
         except AuthError:
             with self._token_lock:
                 if self._session is info:  # nobody refreshed meanwhile
@@ -317,18 +340,19 @@ class ImageFXClient:
             fresh = self.session(cancel)
             if fresh.access_token == info.access_token:
                 raise
-            return self._send(method, url, body, token=fresh.access_token, cancel=cancel, retries=retries)
+            return self._send(method, url, body, token=fresh.access_token, cancel=cancel, retries=retries,
+                              keep=keep)
 
     def _send(self, method: str, url: str, body: dict[str, Any] | None, *, token: str | None,
               cancel: CancelToken | None, on_session: bool = False,
-              retries: int | None = None) -> Any:
+              retries: int | None = None, keep: bool = False) -> Any:
         cancel = cancel or CancelToken()
         max_retries = self.retries if retries is None else max(0, retries)
         attempt = 0
         while True:
             cancel.raise_if_cancelled()
             try:
-                return self._send_once(method, url, body, token=token, on_session=on_session)
+                return self._send_once(method, url, body, token=token, on_session=on_session, keep=keep)
             except ImageFXError as err:
                 if attempt >= max_retries:
                     raise
@@ -342,38 +366,52 @@ class ImageFXClient:
                 attempt += 1
 
     def _send_once(self, method: str, url: str, body: dict[str, Any] | None, *, token: str | None,
-                   on_session: bool) -> Any:
+                   on_session: bool, keep: bool = False) -> Any:
+        """One request. ``keep``: an answer with images, once its status says it is one, is not
+        given up to a second Ctrl-C while the rest arrives (within :data:`GIVE_UP_GRACE`), is
+        parsed and goes to the spool (core/interrupts.py: answer_in)."""
         started = time.perf_counter()
-        with _Deadline(self.deadline) as deadline:
-            try:
-                resp = self._http.request(
-                    method, url,
-                    data=json.dumps(body).encode("utf-8") if body is not None else None,
-                    headers=protocol.headers(self._cookie, token),
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                    stream=True,
-                )
-                if deadline.expired:  # cut off in the headers: http.client takes EOF there for their end
-                    resp.close()
-                    raise _cut_off(deadline.seconds, False)
-                deadline.answering = True
+        held: interrupts.Guard | None = None
+        try:
+            with _Deadline(self.deadline) as deadline:
                 try:
-                    content = self._read_body(resp, deadline)
-                finally:
-                    resp.close()
-                if deadline.expired:  # cut off in a body without a length: EOF looks like its end
-                    raise _cut_off(deadline.seconds, True)
-            except ImageFXError:
-                raise
-            except requests.exceptions.RequestException as exc:
-                if deadline.expired:
-                    raise _cut_off(deadline.seconds, deadline.answering) from None
-                raise _request_error(exc) from None
-            except OSError:  # the watchdog shut the socket under a read
-                if deadline.expired:
-                    raise _cut_off(deadline.seconds, deadline.answering) from None
-                raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
+                    resp = self._http.request(
+                        method, url,
+                        data=json.dumps(body).encode("utf-8") if body is not None else None,
+                        headers=protocol.headers(self._cookie, token),
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                    if deadline.expired:  # cut off in the headers: http.client takes EOF there for their end
+                        resp.close()
+                        raise _cut_off(deadline.seconds, False)
+                    deadline.answering = True
+                    if keep and resp.status_code < 300:
+                        held = interrupts.answer_in(lambda: deadline.shorten(GIVE_UP_GRACE))
+                    try:
+                        content = self._read_body(resp, deadline)
+                    finally:
+                        resp.close()
+                    if deadline.expired:  # cut off in a body without a length: EOF looks like its end
+                        raise _cut_off(deadline.seconds, True)
+                except ImageFXError:
+                    raise
+                except requests.exceptions.RequestException as exc:
+                    if deadline.expired:
+                        raise _cut_off(deadline.seconds, deadline.answering) from None
+                    raise _request_error(exc) from None
+                except OSError:  # the watchdog shut the socket under a read
+                    if deadline.expired:
+                        raise _cut_off(deadline.seconds, deadline.answering) from None
+                    raise NetworkError("The connection to ImageFX broke off in the middle of the answer.") from None
+            return self._answer(resp, content, method, url, started, on_session)
+        except BaseException:
+            interrupts.answer_dropped(held)  # no answer to keep: a second signal meanwhile stops now
+            raise
+
+    def _answer(self, resp: requests.Response, content: bytes, method: str, url: str, started: float,
+                on_session: bool) -> Any:
         elapsed = (time.perf_counter() - started) * 1000
         log.debug("ImageFX %s %s -> %d in %.0f ms (%d bytes)", method, _path(url), resp.status_code,
                   elapsed, len(content))

@@ -198,6 +198,46 @@ def _signal_steps(env: dict[str, str], db_url: str, standin: StandInServer, spoo
     assert data_loss.check(db_urls=[db_url], spools=[spool], folders=[out]) == []
 
 
+@pytest.mark.fault_case("delivery: two signals the moment the answer is sent: spooled, stored by history")
+def test_two_signals_while_the_answer_is_parsed_keep_it_in_the_spool(env: dict[str, str], db_url: str,
+                                                                      standin: StandInServer, spool: Path,
+                                                                      tmp_path: Path, data_loss: DataLoss) -> None:
+    """The answer is all in but not yet parsed, decoded and spooled (tens of ms for 4 images): the
+    second Ctrl-C used to stop there and the 4 images were in neither the spool nor the library."""
+    out = tmp_path / "out"
+    procs: list[Proc] = []
+    scale, standin.image_scale = standin.image_scale, 1.0  # full-size images: an answer of ~4 MB to parse
+    try:
+        _two_signals(env, db_url, standin, spool, out, data_loss, procs)
+    finally:
+        standin.image_scale = scale
+
+
+def _two_signals(env: dict[str, str], db_url: str, standin: StandInServer, spool: Path, out: Path,
+                 data_loss: DataLoss, procs: list[Proc]) -> None:
+    with counted(data_loss, procs, db_url=db_url, spool=spool, out=out):
+        before = len(standin.delivered)
+        p = Proc(env, "generate", "-p", "two signals at once", "-n", "4", "-d", str(out))
+        procs.append(p)
+        deadline = time.monotonic() + 60
+        while len(standin.delivered) < before + 4 and time.monotonic() < deadline:
+            time.sleep(0.0005)  # the signals must come within a few ms of the last byte
+        p.popen.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 10
+        while not p.said(HELD) and time.monotonic() < deadline:  # two at once would count as one
+            time.sleep(0.0005)
+        p.popen.send_signal(signal.SIGINT)
+        assert p.finish() == 130, p.stderr
+        sent = data_loss.delivered()[-4:]
+        assert set(sent) <= spooled_media_ids(spool) | stored(db_url), p.stderr
+        # The next start may be a look at the history: it stores them first and lists them.
+        shown = subprocess.run([sys.executable, str(ROOT / "main.py"), "history", "--json"], env=env,
+                               cwd=env["HOME"], capture_output=True, text=True, timeout=90)
+        assert shown.returncode == 0, shown.stderr
+        listed = {m for g in json.loads(shown.stdout) for m in g["media_ids"]}
+        assert set(sent) <= listed and spool_files(spool) == []
+
+
 @pytest.mark.fault_case("delivery: SIGKILL once the answer is spooled, and while it is being stored")
 def test_sigkill_after_the_spool_write_loses_nothing(env: dict[str, str], db_url: str, standin: StandInServer,
                                                     spool: Path, data_loss: DataLoss, tmp_path: Path) -> None:
