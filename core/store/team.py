@@ -413,6 +413,13 @@ def add_member(conn: Any, email: str, *, name: str | None = None, login: str | N
     with conn.transaction():
         team = _require_team(conn)
         _require_manager(conn, team)
+        if admin and int(conn.execute("SHOW server_version_num").fetchone()[0]) < 160000:
+            # Before PostgreSQL 16, CREATEROLE may grant any role that is not a superuser, the owner
+            # role included: an admin member could give themselves every member's rows.
+            raise _fail("This server runs a PostgreSQL older than 16, where an admin member (CREATEROLE) could "
+                        "make themselves the team's owner and read every member's rows.",
+                        "Add members from the owner's login instead (without --admin), or move the team to "
+                        "PostgreSQL 16 or newer.")
         row = conn.execute("SELECT rolcanlogin, rolsuper, rolbypassrls, pg_has_role(oid, %s, 'USAGE') "
                            "FROM pg_roles WHERE rolname = %s", (team.owner, login)).fetchone()
         ident = sql.Identifier

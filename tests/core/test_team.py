@@ -6,7 +6,9 @@ later schema adds without a policy fails here.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -326,3 +328,28 @@ def test_a_member_whose_database_is_behind_is_told_to_ask_the_admin(team: TeamDb
     finally:
         with psycopg.connect(team.url, autocommit=True) as conn:
             conn.execute("UPDATE imagefx_schema_version SET version = %s", (SCHEMA_VERSION,))
+
+
+def test_the_owners_backup_holds_every_members_rows(team: TeamDb, tmp_path: Path) -> None:
+    """Row-level security is forced on the owner too: its login (not a superuser) still backs up
+    every member's rows (pg_dump --enable-row-security, through the owner's own policy)."""
+    from core.store.backup import backup
+
+    login, password = f"keeper_{team.name}"[:63], f"pw-{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(team.url, autocommit=True) as conn:
+        owner = conn.execute("SELECT owner_role FROM imagefx_team").fetchone()[0]  # type: ignore[index]
+        conn.execute(f'CREATE ROLE "{login}" LOGIN PASSWORD \'{password}\' IN ROLE "{owner}"')
+    try:
+        base = team.url.split("://", 1)[1].split("@", 1)[1]
+        db = Database(load_settings(), url=f"postgresql://{login}:{password}@{base}")
+        try:
+            backup(db, tmp_path / "team.sql")
+        finally:
+            db.close()
+        dump = (tmp_path / "team.sql").read_text()
+        for key in KEYS:
+            assert f"gAAAAA-cookie-of-{key}" in dump and f"{key}'s lighthouse" in dump
+    finally:
+        with psycopg.connect(team.url, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{login}"')
+            conn.execute(f'DROP ROLE "{login}"')

@@ -225,6 +225,11 @@ def test_a_removed_member_is_out_and_their_library_stays(team: TeamDb, standin: 
     cy.login = ""
     # an admin member adds someone, whose password is printed once and works
     done = run("team", "add-member", "dee@team.test", "--admin", "--login", f"dee-{team.name}")
+    with psycopg.connect(team.url) as conn:
+        version = int(conn.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
+    if version < 160000:  # CREATEROLE could grant the owner role there: no admin members
+        assert done.returncode != 0 and "older than 16" in done.stderr, done.stderr
+        return
     assert done.returncode == 0, done.stderr
     password = next(line.split(": ", 1)[1] for line in done.stdout.splitlines() if "shown only now" in line)
     team.people["dee"] = type(cy)("dee", "dee@team.test", password, f"dee-{team.name}")
