@@ -177,9 +177,9 @@ class LabelsEditor(QWidget):
         lay.setSpacing(4)
 
         # Each head above its field: the panel may be 200 px narrow (a head beside the stars widened it).
-        head = QLabel("Rating")
-        head.setObjectName("fieldLabel")
-        lay.addWidget(head)
+        self.rating_head = QLabel("Rating")
+        self.rating_head.setObjectName("fieldLabel")
+        lay.addWidget(self.rating_head)
         self.stars = StarRating()
         self.stars.chosen.connect(self.rate)
         lay.addWidget(self.stars, 0, Qt.AlignmentFlag.AlignLeft)
@@ -266,6 +266,7 @@ class LabelsEditor(QWidget):
         self.entry.setPlaceholderText("Add tags…" if len(ids) < 2 else f"Tag all {len(ids):,}…")
         self._show_tags()
         self.stars.set_value(0)
+        self.rating_head.setText("Rating")
 
     def set_labels(self, labels: dict[int, ImageLabels]) -> None:
         """The labels of (some of) the shown images were read."""
@@ -273,6 +274,8 @@ class LabelsEditor(QWidget):
         self.labels = mine
         ratings = {lab.rating for lab in mine.values()}
         self.stars.set_value(ratings.pop() if len(ratings) == 1 else None)
+        # different stars on the selected images: the head says so (beside the stars it would widen the panel)
+        self.rating_head.setText("Rating (mixed)" if self.stars.value is None else "Rating")
         self._show_tags()
         if self._note_id is not None and self._note_id in mine:
             text = mine[self._note_id].note

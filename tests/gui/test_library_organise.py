@@ -14,6 +14,13 @@ from tests.gui.helpers import fill_library, settle
 from tests.gui.test_selection import click_row
 
 
+def shortcut_text(w) -> str:
+    from PySide6.QtWidgets import QWidget
+
+    w.actions_["shortcuts"].trigger()
+    return w.shortcuts_window.findChild(QWidget, "shortcutList").toPlainText()
+
+
 def _ready(qtbot, make_window, make_service, n: int = 8):
     svc = make_service()
     fill_library(svc, n)
@@ -77,6 +84,11 @@ def test_tag_a_selection_of_two_then_the_tag_list_counts_them(qtbot, make_window
     assert editor.entry.text() == ""
     labels = svc.library.labels([a, b])
     assert sorted(labels[a].tags) == sorted(labels[b].tags) == ["evening", "sea"]
+    # Ctrl+Z takes them off again, Ctrl+Shift+Z puts them back.
+    w.actions_["undo"].trigger()
+    qtbot.waitUntil(lambda: editor.chip_names() == [] and svc.library.labels([a])[a].tags == (), timeout=5000)
+    w.actions_["redo"].trigger()
+    qtbot.waitUntil(lambda: sorted(editor.chip_names()) == ["evening", "sea"], timeout=5000)
 
     # A tag that cannot be is refused where it was typed, and the text stays to be corrected.
     QTest.keyClicks(editor.entry, "x" * 300)
@@ -158,8 +170,10 @@ def test_rename_and_merge_through_the_tag_list(qtbot, make_window, make_service)
 
 def test_keys_3_then_0_set_and_clear_the_stars(qtbot, make_window, make_service):
     w, svc = _ready(qtbot, make_window, make_service)
+    svc.library.set_rating([w.model.id_at(2)], 1)
     ids = _select_rows(qtbot, w, [0, 2])
     stars = w.details.labels.stars
+    qtbot.waitUntil(lambda: w.details.labels.rating_head.text() == "Rating (mixed)" and stars.value is None)
     w.gallery.view.setFocus()
     QTest.keyClick(w.gallery.view, Qt.Key.Key_3)
     qtbot.waitUntil(lambda: all(w.model.record_by_id(i).rating == 3 for i in ids), timeout=5000)
@@ -184,6 +198,7 @@ def test_keys_3_then_0_set_and_clear_the_stars(qtbot, make_window, make_service)
     QTest.keyClick(w.editor.prompt, Qt.Key.Key_4)
     settle(qtbot, w)
     assert "4" in w.editor.text()
+    assert "1 – 5 / 0" in shortcut_text(w)  # F1 lists the keys
     assert {lab.rating for lab in svc.library.labels(ids).values()} == {0}
 
 
