@@ -90,7 +90,7 @@ w.show()
 app.exec()
 """
 
-IDLE_MS = 1500  # how long the window idles after its first page before its resident memory is read
+IDLE_MS = 3000  # how long the window idles after its first page before its resident memory is read
 
 
 def _first_paint(cmd: list[str], env: dict[str, str], cwd: Path = ROOT) -> tuple[float, float, float]:
@@ -126,7 +126,7 @@ def bench_startup(target: Target, size: str, runs: int, before: Path | None = No
     ``before`` (another checkout, e.g. a ``git archive`` of main) that code too, in the same rounds.
 
     ``IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT=1`` makes the app print one line when the gallery's first
-    page is painted with its thumbnails, idle for ``IDLE_MS``, print its resident memory and quit
+    page is painted with its thumbnails, idle for ``IDLE_MS`` (3 s), print its resident memory and quit
     (gui/app.py)."""
     env = target.env(IMAGEFX_BENCH_EXIT_AFTER_FIRST_PAINT="1")
     codes = ([("before", before)] if before else []) + [("", ROOT)]
