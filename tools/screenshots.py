@@ -15,7 +15,9 @@ prompts with fixed seeds, captions some files, signs in through the dialog, and 
 - ``queue-panel.png``: the Queue tab mid-run: items done, one refused with Google's words,
   one waiting out a rate limit (with its countdown), the rest pending;
 - ``trash.png``: the Trash view right after a delete (the message bar offers Undo);
-- ``tag-editor.png``: the details panel's stars, tags (as chips) and note for one image.
+- ``tag-editor.png``: the details panel's stars, tags (as chips) and note for one image;
+- ``compare.png``, ``compare-slider.png``: two images of one generation compared side by side and
+  with the slider, each with its parameters (what differs in bold).
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ def _shoot(out: Path, data: Path) -> int:
     theme.apply(app, "light")
     w.set_theme("light", save=False)
 
+    _compare_view(w, pump, out)
     _queue_mid_run(w, pump, out)
 
     # A safety refusal: the message bar says what happened and keeps the prompt.
@@ -217,6 +220,23 @@ QUEUE_PROMPTS = [
     "a bowl of fresh figs on a linen cloth, top-down photo",
     "a paper boat on a rain puddle, macro photo",
 ]
+
+
+def _compare_view(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)
+    """Two lighthouses of one generation (different seeds) in the compare window, both modes."""
+    rows = [r for r in range(w.model.rowCount()) if (rec := w.model.record(r)) is not None
+            and rec.prompt.startswith("a lighthouse")][:2]
+    pair = [w.model.record(r) for r in rows]
+    cw = w.comparing.compare(pair)
+    cw.resize(1200, 780)
+    cw.splitter.setSizes([560, 220])
+    pump(lambda: all(p.img.image is not None for p in cw.panes) and w.worker.active == 0)
+    cw.grab().save(str(out / "compare.png"))
+    cw.set_mode(1)
+    cw.wipe.set_split(0.45)
+    pump(lambda: True)
+    cw.grab().save(str(out / "compare-slider.png"))
+    cw.close()
 
 
 def _queue_mid_run(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)

@@ -181,7 +181,7 @@ class CaptionCard(QFrame):
         icons.bind(copy, "copy")
         copy.clicked.connect(lambda _=False, k=i: self._copy(self.captions[k]))
         edit = QToolButton()
-        edit.setText("Edit")
+        icons.bind(edit, "edit")
         edit.setToolTip("Change this caption (it is stored; a library image's caption is exported as .txt)")
         edit.setAccessibleName(f"Edit caption {n}")
         edit.setEnabled(self.caption_ids[i] is not None)
@@ -193,9 +193,7 @@ class CaptionCard(QFrame):
         use.setAccessibleName(f"Use caption {n} as prompt")
         icons.bind(use, "remix")
         use.clicked.connect(lambda _=False, k=i: self.use_as_prompt.emit(self.captions[k]))
-        buttons = QHBoxLayout()
-        buttons.setSpacing(6)
-        buttons.addStretch(1)
+        buttons = FlowLayout(spacing=6)  # wraps on a narrow card rather than widening the window
         buttons.addWidget(copy)
         buttons.addWidget(edit)
         buttons.addWidget(use)
@@ -211,11 +209,13 @@ class CaptionCard(QFrame):
         editor.save.connect(lambda k=i: self._save(k))
         editor.cancel.connect(lambda k=i: self.stop_edit(k))
         el.addWidget(editor)
-        save = QPushButton("Save")
+        save = QToolButton()
+        save.setText("Save")
         save.setToolTip("Store the caption (Ctrl+Enter)")
         save.setAccessibleName(f"Save caption {n}")
         save.clicked.connect(lambda _=False, k=i: self._save(k))
-        cancel = QPushButton("Cancel")
+        cancel = QToolButton()
+        cancel.setText("Cancel")
         cancel.setToolTip("Keep the caption as it was (Esc)")
         cancel.clicked.connect(lambda _=False, k=i: self.stop_edit(k))
         eb = QHBoxLayout()
@@ -283,6 +283,7 @@ class _CaptionEditor(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setTabChangesFocus(True)
+        self.setMinimumWidth(60)  # the card's width rules, never the editor's
         lines = 4
         self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 14)
 

@@ -216,8 +216,9 @@ class WipeView(QWidget):
         for sign in (-1, 1):  # ‹ › on the handle
             p.drawLine(QPointF(x + sign * 3, y - 5), QPointF(x + sign * 8, y))
             p.drawLine(QPointF(x + sign * 8, y), QPointF(x + sign * 3, y + 5))
-        self._tag(p, "Left", QRect(box.left() + 6, box.top() + 6, 60, 22), Qt.AlignmentFlag.AlignLeft)
-        self._tag(p, "Right", QRect(box.right() - 66, box.top() + 6, 60, 22), Qt.AlignmentFlag.AlignRight)
+        a = self.area()  # the tags sit on the images' corners, whatever the window's shape
+        self._tag(p, "Left", QRect(a.left() + 6, a.top() + 6, 60, 22), Qt.AlignmentFlag.AlignLeft)
+        self._tag(p, "Right", QRect(a.right() - 66, a.top() + 6, 60, 22), Qt.AlignmentFlag.AlignRight)
         p.end()
 
     @staticmethod

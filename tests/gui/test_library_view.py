@@ -142,7 +142,7 @@ def test_select_generation_selects_the_images_of_one_generate(qtbot, window):
 
 
 def test_caption_edit_persists_and_export_writes_it_beside_the_image(qtbot, window, tmp_path):
-    from PySide6.QtWidgets import QPushButton, QToolButton
+    from PySide6.QtWidgets import QToolButton
 
     from core.service.exporter import Exporter
 
@@ -164,7 +164,7 @@ def test_caption_edit_persists_and_export_writes_it_beside_the_image(qtbot, wind
     assert editor.isVisible()
     editor.selectAll()
     QTest.keyClicks(editor, "A brass lantern glowing on a wooden jetty at night")
-    save = next(b for b in card.findChildren(QPushButton) if b.accessibleName() == "Save caption 1")
+    save = next(b for b in card.findChildren(QToolButton) if b.accessibleName() == "Save caption 1")
     qtbot.mouseClick(save, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: card.labels[0].isVisible() and
                     card.labels[0].text() == "A brass lantern glowing on a wooden jetty at night")
