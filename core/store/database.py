@@ -121,6 +121,9 @@ def describe_error(exc: BaseException, where: str, *, embedded: bool = False) ->
     if "password authentication failed" in low or "authentication failed" in low:
         return DatabaseError(f"The database at {where} rejected the user name or password.",
                              "Check the user and password in Settings → Database.")
+    if "does not exist" in low and 'role "' in low:  # reachable, but it has no such user
+        return DatabaseError(f"The database at {where} has no user by the name in the settings.",
+                             "Check the user name in Settings → Database (DATABASE_URL or DB_USER).")
     if "does not exist" in low and "database" in low:
         return DatabaseError(f"The database named in the settings does not exist on {where}.",
                              "Create it, or choose another database name in Settings → Database.")

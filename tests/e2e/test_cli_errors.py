@@ -135,6 +135,17 @@ def test_database_down_for_history(cli: Run) -> None:
     assert "db-secret-pw-99" not in line
 
 
+def test_a_server_without_the_user_says_so_not_unreachable(cli: Run, db_url: str) -> None:
+    """The server answers, but refuses the role: "cannot be reached, check that it is running" sent
+    the user to look at a server that was running all along."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url).set(username="no_such_role_here", password="db-secret-pw-77")
+    line = failed(cli("history", env={"DATABASE_URL": url.render_as_string(hide_password=False)}), 6,
+                  "no user by the name")
+    assert "cannot be reached" not in line and "db-secret-pw-77" not in line
+
+
 @pytest.mark.fault_case("database: unreachable at start, spooled for its own database (CLI)")
 def test_database_down_while_generating_keeps_the_images(cli: Run, tmp_path: Path) -> None:
     done = generate(cli, tmp_path, env=_dead_database())
