@@ -217,7 +217,8 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
     menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
                     "queue_remove", "queue_clear", None, "show_queue"])
     view = menu("&View", ["show_gallery", "show_caption", "show_queue", None, "search", "favorites_only",
-                          "show_trash", "viewer", "compare", None, "refresh"])
+                          "show_trash", None, "all_images", "new_board", "save_search", None, "viewer", "compare", None,
+                          "refresh"])
     theme_menu = view.addMenu("&Theme")
     group = QActionGroup(w)
     theme_actions: dict[str, QAction] = {}

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "window/geometry": QByteArray(),
     "window/main_splitter": QByteArray(),
     "window/gallery_splitter": QByteArray(),
+    "window/side_splitter": QByteArray(),
     "window/caption_splitter": QByteArray(),
     "window/tab": 0,
     "editor/prompt": "",

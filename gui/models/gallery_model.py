@@ -54,6 +54,7 @@ again (Qt's selection model reports changes *during* ``insertRows``, before ``_r
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -101,6 +102,9 @@ RecordRole = Qt.ItemDataRole.UserRole + 1
 IdRole = Qt.ItemDataRole.UserRole + 2
 FavoriteRole = Qt.ItemDataRole.UserRole + 3
 ThumbnailRole = Qt.ItemDataRole.UserRole + 4
+
+# A drag of thumbnails inside the app (onto a board) says which images: their ids, as JSON.
+IMAGE_IDS_MIME = "application/x-imagefx-image-ids"
 
 # What a cell is (GalleryModel.cell): an image, a row not loaded yet, an image on its way.
 IMAGE, UNLOADED, PENDING = 0, 1, 2
@@ -1256,14 +1260,33 @@ class GalleryModel(QStringListModel):
         return Qt.DropAction.CopyAction
 
     def mimeTypes(self) -> list[str]:
-        return ["text/uri-list", "image/png"]
+        return [IMAGE_IDS_MIME, "text/uri-list", "image/png"]
 
     def mimeData(self, indexes: list[QModelIndex]) -> QMimeData | None:  # type: ignore[override]
+        """The dragged images: their ids (for a board in this app, always), and their files and
+        pixels for other apps where they have been read already (``drag_source``)."""
         rows = sorted({i.row() for i in indexes if i.isValid()})
         records = [r for r in (self.record(row) for row in rows) if r is not None]
-        if not records or self.drag_source is None:
+        if not records:
             return None
-        return self.drag_source(records)
+        mime = self.drag_source(records) if self.drag_source is not None else None
+        if mime is None:
+            mime = QMimeData()
+        mime.setData(IMAGE_IDS_MIME, QByteArray(json.dumps([r.id for r in records]).encode("ascii")))
+        return mime
+
+
+def image_ids_from(mime: QMimeData | None) -> list[int]:
+    """The image ids a drag from the gallery carries (empty: not such a drag, or not readable)."""
+    if mime is None or not mime.hasFormat(IMAGE_IDS_MIME):
+        return []
+    try:
+        ids = json.loads(bytes(mime.data(IMAGE_IDS_MIME).data()).decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, int) and not isinstance(i, bool) and i > 0]
 
 
 def _cost(pm: QPixmap) -> int:

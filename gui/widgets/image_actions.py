@@ -117,6 +117,7 @@ class ImageActions:
             return
         m = QMenu(self)
         add_actions(m, self.actions_, TRASH_MENU if self.model.trash else GALLERY_MENU)
+        self.boards.extend_gallery_menu(m)  # Add to board ▸, Remove from this board
         m.popup(pos)  # type: ignore[arg-type]
 
     def focus_search(self: MainWindow) -> None:
@@ -428,7 +429,8 @@ class ImageActions:
             if f is None:
                 self.images.load(r.id)
         if not ready:
-            self.statusBar().showMessage("Still reading the image — drag again in a moment.", 3000)
+            self.statusBar().showMessage("Still reading the image — to drop it into another app, drag again "
+                                         "in a moment (a board takes it now).", 3000)
             return None
         if len(ready) < len(records):
             self.statusBar().showMessage(f"Dragging {len(ready)} of {len(records)} images (the rest are still "

@@ -36,6 +36,7 @@ from gui import icons, theme
 from gui.actions import TOOLBAR, add_actions, build_actions, build_menus, shortcuts_dialog
 from gui.change_bridge import ChangeBridge
 from gui.context import AppContext, ServiceFactory
+from gui.controllers.boards import BoardsController
 from gui.controllers.compare import CompareController
 from gui.controllers.generations import GenerationController
 from gui.controllers.library import LibraryController
@@ -51,6 +52,7 @@ from gui.settings import GuiSettings
 from gui.undo import UndoHistory
 from gui.widgets.account_widget import AccountWidget
 from gui.widgets.batch_actions import QUEUE_TAB, BatchActions
+from gui.widgets.boards_sidebar import BoardsSidebar
 from gui.widgets.caption_panel import CaptionPanel
 from gui.widgets.details_panel import DetailsPanel
 from gui.widgets.gallery import GalleryPanel
@@ -108,6 +110,9 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self._make_widgets()
         self.comparing = CompareController(self.images, self.gallery, self.actions_, self)  # adds "compare"
         self.generations = GenerationController(self.ctx, self.gallery, self.actions_, self)  # "select_generation"
+        self.boards = BoardsController(self.ctx, self.gallery, self.boards_sidebar, self.actions_, self,
+                                       show_gallery=lambda: self.tabs.setCurrentIndex(0))  # boards, saved searches
+        self.boards.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.theme_actions, self.switch_menu = build_menus(self)
         self.library = LibraryController(self)  # stars, tags, notes, the tag list (gui/controllers/library.py)
         self._make_toolbar()
@@ -142,8 +147,19 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.queue_panel = QueuePanel(self.queue, self.actions_)
 
         self.gallery_splitter = QSplitter(Qt.Orientation.Horizontal)
+        # The right column: the selection's details over the boards and saved searches (there, not on
+        # the left, so a 900 px window keeps the gallery's bar whole; thumbnails are dragged right).
+        self.boards_sidebar = BoardsSidebar()
+        self.side_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.side_splitter.setObjectName("sideSplitter")
+        self.side_splitter.addWidget(self.details)
+        self.side_splitter.addWidget(self.boards_sidebar)
+        self.side_splitter.setStretchFactor(0, 3)
+        self.side_splitter.setStretchFactor(1, 2)
+        self.side_splitter.setCollapsible(0, False)
+        self.side_splitter.setSizes([480, 300])
         self.gallery_splitter.addWidget(self.gallery)
-        self.gallery_splitter.addWidget(self.details)
+        self.gallery_splitter.addWidget(self.side_splitter)
         self.gallery_splitter.setStretchFactor(0, 3)  # a narrower window narrows the details too, less
         self.gallery_splitter.setStretchFactor(1, 1)
         self.gallery_splitter.setCollapsible(0, False)
@@ -172,8 +188,9 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         chain = [self.editor.recent_button, self.editor.prompt, self.editor.model, self.editor.aspect,
                  self.editor.count, self.editor.seed, self.editor.seed_lock, self.editor.new_seed,
                  self.editor.generate_button, self.editor.cancel_button, self.editor.queue_button,
-                 self.tabs.tabBar(), self.gallery.search,
-                 self.gallery.favorites, self.gallery.trash, self.gallery.view, *self.details.buttons, self.account]
+                 self.tabs.tabBar(), self.gallery.search, self.gallery.sort,
+                 self.gallery.favorites, self.gallery.trash, self.gallery.view, *self.details.buttons,
+                 self.boards_sidebar.tree, self.account]
         for a, b in zip(chain, chain[1:], strict=False):
             self.setTabOrder(a, b)
 
@@ -258,6 +275,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
                 self.setGeometry(fit_into(self.geometry(), screen.availableGeometry()))
         for key, splitter in (("window/main_splitter", self.main_splitter),
                               ("window/gallery_splitter", self.gallery_splitter),
+                              ("window/side_splitter", self.side_splitter),
                               ("window/caption_splitter", self.captions.splitter)):
             state = self.gui.get(key)
             if isinstance(state, QByteArray) and not state.isEmpty():
@@ -278,6 +296,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.gui.set("window/geometry", self.saveGeometry())
         self.gui.set("window/main_splitter", self.main_splitter.saveState())
         self.gui.set("window/gallery_splitter", self.gallery_splitter.saveState())
+        self.gui.set("window/side_splitter", self.side_splitter.saveState())
         self.gui.set("window/caption_splitter", self.captions.splitter.saveState())
         self.gui.set("gallery/favorites_only", self.model.favorites_only)
         self.gui.set("editor/prompt", self.editor.text())
