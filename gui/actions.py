@@ -212,7 +212,8 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
     menu("&File", ["caption_files", "caption_folder", "paste_caption", None, "save", "export", None, "import_web",
                    None, "settings", None, "quit"])
     menu("&Edit", ["undo", "redo", None, "copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix",
-                   "delete", "delete_forever", "restore", "empty_trash", None, "select_all", "select_generation"])
+                   "delete", "delete_forever", "restore", "empty_trash", None, "remove_from_board", None, "select_all",
+                   "select_generation"])
     menu("&Generate", ["generate", "cancel", "queue_add", None, "focus_prompt", "recent", "lock_seed"])
     menu("&Queue", ["queue_add", "queue_file", "queue_paste", None, "queue_toggle", "queue_cancel", "queue_retry",
                     "queue_remove", "queue_clear", None, "show_queue"])

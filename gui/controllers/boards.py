@@ -25,9 +25,12 @@ from core.service import Service
 from core.service.library import board_filter
 from core.store.records import BoardRecord, SavedSearchRecord
 from gui import icons
+from gui.actions import key_sequences
 from gui.context import AppContext
 from gui.widgets.boards_sidebar import BoardsSidebar
 from gui.widgets.gallery import GalleryPanel
+
+NEW_BOARD, SAVE_SEARCH, REMOVE_FROM_BOARD, ALL_IMAGES = "Ctrl+Shift+B", "Ctrl+Shift+S", "Ctrl+Alt+B", "Ctrl+Shift+A"
 
 # Changes after which the sidebar's lists (names, counts) are read again: boards and searches
 # themselves, and images leaving or coming back (a board counts the images not in the Trash).
@@ -66,10 +69,13 @@ class BoardsController(QObject):
         self._refresh_timer.setInterval(0)  # a burst of changes: one read
         self._refresh_timer.timeout.connect(self.refresh)
 
-        def action(key: str, text: str, tip: str, slot: Callable[[], object], icon: str | None = None) -> QAction:
+        def action(key: str, text: str, tip: str, slot: Callable[[], object], icon: str | None = None, *,
+                   shortcut: str) -> QAction:
             a = QAction(text, window)
-            a.setToolTip(tip)
+            a.setShortcuts(key_sequences([shortcut]))
+            a.setToolTip(f"{tip} ({shortcut})")
             a.setStatusTip(tip)
+            window.addAction(a)
             if icon:
                 icons.bind(a, icon)
             a.triggered.connect(lambda _c=False: slot())
@@ -77,15 +83,15 @@ class BoardsController(QObject):
             return a
 
         self.new_board_action = action("new_board", "New &board…", "Make a board to collect images on",
-                                       self.ask_new_board, "add")
+                                       self.ask_new_board, "add", shortcut=NEW_BOARD)
         self.save_search_action = action("save_search", "Save this &search…",
                                          "Keep the search box's filter and the sort order in the sidebar",
-                                         self.ask_save_search, "saved-search")
+                                         self.ask_save_search, "saved-search", shortcut=SAVE_SEARCH)
         self.remove_action = action("remove_from_board", "&Remove from board",
                                     "Take the selected images off the board shown (they stay in the library)",
-                                    self.remove_selected_from_board)
+                                    self.remove_selected_from_board, shortcut=REMOVE_FROM_BOARD)
         self.all_images_action = action("all_images", "&All images", "Show every image, not one board",
-                                        self.show_all, "gallery")
+                                        self.show_all, "gallery", shortcut=ALL_IMAGES)
         self.save_search_action.setEnabled(False)
         self.remove_action.setEnabled(False)
 

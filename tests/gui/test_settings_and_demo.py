@@ -153,8 +153,10 @@ def test_tab_order_follows_the_layout(qtbot, window):
             break
         qtbot.keyClick(f, Qt.Key.Key_Tab)
     assert seen[:10] == ["Prompt", "Model", "Aspect ratio", "Number of images", "Seed", "Lock seed",
-                         "New random seed", "Generate", "Add to queue", "Search prompts"]
-    assert seen[10:13] == ["Show favourites only", "Show the Trash", "Gallery"]
+                         "New random seed", "Generate", "Add to queue", "Search or filter images"]
+    assert seen[10:13] == ["Sort order", "Show favourites only", "Show the Trash"]
+    assert "Gallery" in seen[13:16]  # after the bar's thumbnail controls
+    assert seen.index("Boards and saved searches") > seen.index("Delete")  # the boards list after the details
     assert "Remix" in seen and "Delete" in seen  # the details panel's buttons, after the grid
     assert seen[-3:] == ["Account", "Recent prompts", "Prompt"]  # and round again
 
