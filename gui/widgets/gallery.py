@@ -275,11 +275,13 @@ class GalleryView(EmptyStateListView):
         first = self.indexAt(rect.topLeft() + QPoint(2, 2))
         if not first.isValid():
             return range(0)
-        last = self.indexAt(rect.bottomRight() - QPoint(2, 2))
+        gw = max(1, self.gridSize().width())
+        cols = max(1, rect.width() // gw)
+        # the last column's cell, not the few pixels the stretched columns leave at the right edge
+        last = self.indexAt(QPoint(min(rect.right(), cols * gw) - 2, rect.bottom() - 2))
         if last.isValid():
             end = last.row() + 1
         else:  # the last row of cells does not reach the corner: all rows from first to the end
-            cols = max(1, rect.width() // max(1, self.gridSize().width()))
             rows = rect.height() // max(1, self.gridSize().height()) + 2
             end = min(n, first.row() + cols * rows)
         return range(first.row(), end)

@@ -216,3 +216,19 @@ def test_caption_a_folder_shows_progress_and_each_rejects_reason(qtbot, window, 
     assert broken.status.text() == broken.rejected
     assert "2 captioned, 1 rejected" in panel.batch_label.text()
     assert not panel.progress.isVisible()
+
+
+def test_small_thumbnails_fill_the_screen_and_every_cell_on_it_gets_its_picture(qtbot, make_window, make_service):
+    from tests.gui.helpers import fill_library
+
+    svc = make_service()
+    fill_library(svc, 240, per_generation=4)
+    w = make_window(factory=lambda _d, s=svc: s)
+    v = w.gallery.view
+    w.gallery.size_slider.setValue(96)
+    qtbot.waitUntil(lambda: not w.model.loading and v.visible_thumbnails_ready(), timeout=15_000)
+    rows = v.visible_rows()
+    assert len(rows) >= 20
+    viewport = v.viewport().rect()
+    assert all(v.visualRect(w.model.index(r)).intersects(viewport) for r in rows)  # on screen, not guessed
+    assert v.gridSize().width() < 130
