@@ -113,13 +113,28 @@ def collect(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path | FileResu
         if p.is_dir():
             for root, dirs, files in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(files):
+                order = _exported_order(Path(root))
+                for name in sorted(files, key=lambda n: (0, order[n], n) if n in order else (1, 0, n)):
                     if not name.startswith(".") and name.lower().endswith(SUFFIXES):
                         yield Path(root) / name
         elif os.path.lexists(p):
             yield p
         else:
             yield FileResult(p, Outcome.REJECTED, "No such file or folder.")
+
+
+def _exported_order(folder: Path) -> dict[str, int]:
+    """File name -> its image id in the library it was exported from (metadata.jsonl): the images of
+    one generation come back in the order they had there, not in the order of their names."""
+    order: dict[str, int] = {}
+    try:
+        for record in export.read_metadata(folder):
+            name, image_id = record.get("file"), record.get("image_id")
+            if isinstance(name, str) and isinstance(image_id, int) and not isinstance(image_id, bool):
+                order[name] = image_id
+    except (export.ExportError, OSError):
+        pass  # the import says what is wrong with the file, per image
+    return order
 
 
 def _check_text(value: str | None, what: str, limit: int | None = None) -> None:

@@ -175,6 +175,20 @@ def test_exported_files_come_back_identical_in_every_field_and_only_once(
     assert rows(third_db, sql) == rows(db_url, sql)
 
 
+def test_the_images_of_a_generation_come_back_in_their_order(cli: Run, signed_in: Service, db_url: str,
+                                                             second_db: str, tmp_path: Path) -> None:
+    """Seeds 9 and 10 name the files ``…_9.png`` and ``…_10.png``, which sort the other way round:
+    the metadata.jsonl's image ids, not the names, give the order (it came back reversed)."""
+    signed_in.generate(GenerationRequest(prompt="the order of one generation", count=2, seed=9))
+    out = tmp_path / "export"
+    ok(cli("export", "-d", str(out)))
+    assert sorted(f.name.rsplit("_", 1)[1] for f in out.glob("*.png")) == ["10.png", "9.png"]
+    ok(cli("import-files", str(out), env={"DATABASE_URL": second_db}))
+    sql = "SELECT seed, media_generation_id FROM generated_images ORDER BY id"
+    assert [r[0] for r in rows(db_url, sql)] == [9, 10]
+    assert rows(second_db, sql) == rows(db_url, sql)
+
+
 def test_files_from_other_tools_come_in_and_the_rest_say_why_not(cli: Run, signed_in: Service, db_url: str,
                                                                   tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
