@@ -26,7 +26,8 @@ Keys = Sequence[str | None]
 
 TOOLBAR: Keys = ("generate", "queue_add", None, "save", "copy_image", "favorite", "remix", "delete", None, "viewer",
                  "refresh", None, "caption_files", None, "settings")
-GALLERY_MENU: Keys = ("viewer", "compare", "select_generation", None, "remix", "favorite", "caption_selected", None,
+GALLERY_MENU: Keys = ("viewer", "compare", "select_generation", None, "remix", "favorite", "rating", "add_tags",
+                      "caption_selected", None,
                       "copy_image", "copy_prompt", "copy_seed", None, "save", "export", "delete")
 
 

@@ -129,14 +129,19 @@ class LibraryController(QObject):
         return None
 
     def _add_to_menus(self) -> None:
+        """Edit → Rating ▸ and Add tags…, View → Tags…; the gallery's context menu names "rating" and
+        "add_tags" (gui/actions.py GALLERY_MENU), so they go into the window's actions too."""
+        self.rating_menu = QMenu("R&ating", self.w)
+        for n in range(1, 6):
+            self.rating_menu.addAction(self.actions[f"rate_{n}"])
+        self.rating_menu.addSeparator()
+        self.rating_menu.addAction(self.actions["rate_0"])
+        self.w.actions_["rating"] = self.rating_menu.menuAction()
+        self.w.actions_["add_tags"] = self.actions["add_tags"]
         edit = self._menu("Edit")
         if edit is not None:
             edit.addSeparator()
-            rating = edit.addMenu("R&ating")
-            for n in range(1, 6):
-                rating.addAction(self.actions[f"rate_{n}"])
-            rating.addSeparator()
-            rating.addAction(self.actions["rate_0"])
+            edit.addMenu(self.rating_menu)
             edit.addAction(self.actions["add_tags"])
         view = self._menu("View")
         if view is not None:
@@ -152,6 +157,7 @@ class LibraryController(QObject):
         for n in range(6):
             self.actions[f"rate_{n}"].setEnabled(some)
         self.actions["add_tags"].setEnabled(some)
+        self.rating_menu.setEnabled(some)
 
     # --- the selection's labels --------------------------------------------------------------------
 

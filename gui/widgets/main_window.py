@@ -190,7 +190,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
                  self.editor.generate_button, self.editor.cancel_button, self.editor.queue_button,
                  self.tabs.tabBar(), self.gallery.search, self.gallery.sort,
                  self.gallery.favorites, self.gallery.trash, self.gallery.fit, self.gallery.size_slider,
-                 self.gallery.view, *self.details.buttons,
+                 self.gallery.view, *self.details.buttons, self.details.labels.entry, self.details.labels.note,
                  self.boards_sidebar.new_board_button, self.boards_sidebar.save_search_button, self.boards_sidebar.tree,
                  self.account]
         for a, b in zip(chain, chain[1:], strict=False):
