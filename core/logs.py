@@ -38,6 +38,16 @@ class _QuietFileHandler(logging.handlers.RotatingFileHandler):
             pass
 
 
+class _ConsoleFormatter(logging.Formatter):
+    """``Warning: …`` like the CLI's own warnings (README "Command line"), not ``WARNING: …``."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.capitalize()}: {super().format(record)}"
+
+
 def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_queries: bool = False,
                   stderr_level: int | None = None) -> None:
     root = logging.getLogger()
@@ -47,7 +57,7 @@ def setup_logging(*, verbose: bool = False, log_dir: Path | None = None, log_que
         console = logging.StreamHandler(sys.stderr)
         console.setLevel(stderr_level if stderr_level is not None else
                          (logging.DEBUG if verbose else logging.WARNING))
-        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s" if not verbose else FORMAT))
+        console.setFormatter(_ConsoleFormatter() if not verbose else logging.Formatter(FORMAT))
         console.addFilter(flt)
         if not verbose:
             # Libraries report failures the app then describes in one sentence of its own (the

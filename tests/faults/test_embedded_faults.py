@@ -366,7 +366,8 @@ def test_server_settings_without_a_host_say_that_the_embedded_database_stays(dat
     env = _cli_env(data, standin, DB_NAME="team_library", DB_USER="alice", DB_PORT="6543")
     done = _cli(env, "history")
     assert done.returncode == 0, done.stderr
-    assert "DB_PORT, DB_NAME, DB_USER are set but DB_HOST is not: using the embedded database" in done.stderr
+    assert "Warning: DB_PORT, DB_NAME, DB_USER are set but DB_HOST is not: using the embedded database" \
+        in done.stderr  # as every warning starts (README "Command line"), not "WARNING:"
     assert "No generations yet" in done.stderr
     quiet = _cli({**env, "IMAGEFX_DB": "embedded"}, "history")
     assert quiet.returncode == 0 and "DB_HOST" not in quiet.stderr
