@@ -419,7 +419,8 @@ class GalleryPanel(QWidget):
         self.fit = QToolButton()
         self.fit.setCheckable(True)
         self.fit.setAccessibleName("Show whole images")
-        self.fit.setToolTip("Show each thumbnail whole, with its aspect ratio, instead of a square crop")
+        self.fit.setToolTip("Show each thumbnail whole, with its aspect ratio, instead of a square crop "
+                            "(Ctrl+wheel or Ctrl+plus/minus size them)")
         icons.bind(self.fit, "aspect")
         bar.addWidget(self.fit)
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
