@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QMenu, QMessageBox
 
 from core.changes import ChangeKind, Changes
 from core.filters import quote
@@ -69,6 +69,7 @@ class LibraryController(QObject):
         self._ids: list[int] = []
         self._read_seq = 0  # only the latest read of the labels is shown
         self._complete_seq = 0
+        self._select_after = ""  # a tag to select in the tag list once it is read again
         self._tags_timer = QTimer(self)
         self._tags_timer.setSingleShot(True)
         self._tags_timer.setInterval(TAG_LIST_DELAY_MS)
@@ -325,28 +326,35 @@ class LibraryController(QObject):
         def done(tags: list[TagCount]) -> None:
             if self.tag_dialog is not None:
                 self.tag_dialog.set_tags(tags)
+                if self._select_after:  # the tag just renamed or merged into stays selected
+                    self.tag_dialog.select_name(self._select_after)
+                    self._select_after = ""
             self.tags_read.emit(tags)
 
         self.ctx.call(lambda s: s.library.tags(), on_success=done, owner=self, name="tag list")
 
-    def _dialog_op(self, fn: Callable[[Service], Changes], message: Callable[[Changes], str]) -> None:
+    def _dialog_op(self, fn: Callable[[Service], Changes], message: Callable[[Changes], str],
+                   select: str = "") -> None:
         def failed(exc: BaseException) -> None:
             parent = self.tag_dialog if self.tag_dialog is not None else self.w
-            from PySide6.QtWidgets import QMessageBox
-
             QMessageBox.warning(parent, "Tags", gerrors.view_for(exc).text)
 
-        self.ctx.op(fn, on_success=lambda c: self.w.statusBar().showMessage(message(c), 5000), on_failure=failed,
-                    owner=self, name="tag list change")
+        def done(c: Changes) -> None:
+            self._select_after = select
+            self.w.statusBar().showMessage(message(c), 5000)
+            if self.tag_dialog is not None:
+                self.tag_dialog.show_message(message(c))
+
+        self.ctx.op(fn, on_success=done, on_failure=failed, owner=self, name="tag list change")
 
     def rename_tag(self, old: str, new: str) -> None:
         self._dialog_op(lambda s: s.library.rename_tag(old, new),
-                        lambda c: f"{old!r} is now {new!r} on {_images(c.count)}.")
+                        lambda c: f"{old!r} is now {new!r} on {_images(c.count)}.", select=new)
 
     def merge_tags(self, sources: list[str], target: str) -> None:
         self._dialog_op(lambda s: s.library.merge_tags(sources, target),
                         lambda c: f"Merged {len(sources)} tag{'s' if len(sources) != 1 else ''} into {target!r} "
-                                  f"({_images(c.count)}).")
+                                  f"({_images(c.count)}).", select=target)
 
     def delete_tags(self, names: list[str]) -> None:
         def run(s: Service) -> Changes:

@@ -95,6 +95,12 @@ class TagListDialog(QDialog):
         self.summary.setObjectName("subtle")
         self.summary.setWordWrap(True)
         lay.addWidget(self.summary)
+        self.message = QLabel()  # what the last rename, merge or delete did
+        self.message.setObjectName("subtle")
+        self.message.setWordWrap(True)
+        self.message.setAccessibleName("Last change")
+        self.message.hide()
+        lay.addWidget(self.message)
 
         row = QHBoxLayout()
         self.show_button = QPushButton("Show images")
@@ -144,6 +150,10 @@ class TagListDialog(QDialog):
         self.summary.setText(f"{n:,} tag{'s' if n != 1 else ''} in use" if n else
                              "No tags yet. Add them in the details panel beside the gallery.")
         self._update_buttons()
+
+    def show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
 
     def count_of(self, name: str) -> int | None:
         return self.counts.get(name.casefold())

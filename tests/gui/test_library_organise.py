@@ -141,6 +141,8 @@ def test_rename_and_merge_through_the_tag_list(qtbot, make_window, make_service)
     _answer([_text("seaside")])
     qtbot.mouseClick(d.rename_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: d.count_of("seaside") == 1 and d.count_of("sea") is None, timeout=5000)
+    qtbot.waitUntil(lambda: d.selected_names() == ["seaside"])  # the renamed tag stays selected
+    assert d.message.text() == "'sea' is now 'seaside' on 1 image."
 
     # Renamed into a name in use: the dialog says it merges, and after Yes the two are one.
     assert d.select_name("seaside")
@@ -159,6 +161,23 @@ def test_rename_and_merge_through_the_tag_list(qtbot, make_window, make_service)
     _answer([_text("sky")])
     qtbot.mouseClick(d.merge_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: d.count_of("sky") == 4 and d.count_of("ocean") is None, timeout=5000)
+
+    # A name that cannot be: the core's sentence in a warning, and nothing changes.
+    warned: list[str] = []
+
+    def ok(dlg: object) -> bool:
+        if not isinstance(dlg, QMessageBox):
+            return False
+        warned.append(dlg.text())
+        dlg.button(QMessageBox.StandardButton.Ok).click()
+        return True
+
+    d.select_name("sky")
+    _answer([_text("sky, sea"), ok])
+    qtbot.mouseClick(d.rename_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(warned), timeout=5000)
+    assert "comma" in warned[0]
+    assert {t.name for t in svc.library.tags()} == {"sky"}
 
     # Double-click a tag: the gallery's search box gets its filter.
     d.select_name("sky")
