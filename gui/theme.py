@@ -112,8 +112,6 @@ QLineEdit, QPlainTextEdit {{
 QLineEdit:focus, QPlainTextEdit:focus {{ border: 1px solid {c.accent}; }}
 QLineEdit[invalid="true"] {{ border: 1px solid {c.error_fg}; }}
 QLabel#filterError {{ color: {c.error_fg}; }}
-QToolButton#scopeChip {{ background: {c.alt_base}; border: 1px solid {c.accent}; border-radius: 11px;
-    padding: 2px 8px; font-weight: 600; }}
 QTreeWidget#boardsSidebar {{ background: {c.panel}; border: none; }}
 QAbstractSpinBox QLineEdit, QComboBox QLineEdit {{ border: none; padding: 0; background: transparent; }}
 QAbstractSpinBox, QComboBox {{ min-height: 22px; }}

@@ -55,13 +55,13 @@ from gui import icons, theme
 from gui.models.gallery_model import CELL, GalleryModel, RecordRole
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.gallery_delegate import GalleryDelegate
+from gui.widgets.scope_bar import ScopeBar
 from gui.widgets.trash_bar import TrashBar
 
 SEARCH_DELAY_MS = 250
 SEARCH_PLACEHOLDER, SEARCH_PLACEHOLDER_SHORT = "Search or filter, e.g. tag:sea stars:>=4  (Ctrl+F)", "Search"
 SORTS = (("Newest", "newest"), ("Oldest", "oldest"), ("Rating", "rating"))
 SORT_ARROW = 6  # px the sort button's menu arrow takes
-SCOPE_MAX = 150  # px of a board's name on the chip before it is elided (the tooltip has all of it)
 # The filter language's keys (core/filters.py), for the help popup beside the search box.
 FILTER_KEYS = (
     ("tag:sea", "tagged <i>sea</i> (<code>tag:sea*</code>: tags starting with it)"),
@@ -332,7 +332,7 @@ class GalleryPanel(QWidget):
 
     selection_changed = Signal(list)  # list[ImageRecord]
     context_menu_requested = Signal(QPoint)
-    scope_cleared = Signal()  # the board view's chip was closed: back to all images
+    scope_cleared = Signal()  # the board strip's "All images" was pressed
     query_changed = Signal()  # the filter text or the sort order the gallery shows changed
 
     def __init__(self, model: GalleryModel, parent: QWidget | None = None) -> None:
@@ -357,15 +357,6 @@ class GalleryPanel(QWidget):
         icons.bind(self._search_icon, "search")
         self._search_icon.triggered.connect(lambda: self._apply_search())
         self.search.addAction(self._search_icon, QLineEdit.ActionPosition.LeadingPosition)
-        # The board (or saved search) the gallery shows: a chip before the box; its × goes back to all.
-        self.scope_chip = QToolButton()
-        self.scope_chip.setObjectName("scopeChip")
-        self.scope_chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        icons.bind(self.scope_chip, "close")
-        self.scope_chip.setToolTip("Show all images again")
-        self.scope_chip.hide()
-        self.scope_chip.clicked.connect(self._close_scope)
-        bar.addWidget(self.scope_chip)
         bar.addWidget(self.search, 1)
         bar.addSpacing(4)
         # The filter language's keys: an (i) inside the box, so the bar keeps its width.
@@ -450,6 +441,9 @@ class GalleryPanel(QWidget):
         self._scope_filter = ""  # the board's (or saved search's) filter, ANDed with the box
         self._scope_kind = ""  # "board", "search" or "" (all images)
         self._scope_name = ""
+        self.scope_bar = ScopeBar()  # the board shown, and the way back to all images
+        self.scope_bar.closed.connect(self._close_scope)
+        layout.addWidget(self.scope_bar)
         self.trash_bar = TrashBar()
         layout.addWidget(self.trash_bar)
         self._bar = bar
@@ -508,16 +502,18 @@ class GalleryPanel(QWidget):
         self._update_empty()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_bar()
+
+    def _fit_bar(self) -> None:
         """A narrow gallery (a small window, 2× scaling) shows its filter buttons as icons (their
         tooltips say what they are) rather than clipping their names; narrower still, the size slider
         goes (Ctrl+wheel and Ctrl+plus/minus still size the thumbnails) before the search box is cut."""
-        super().resizeEvent(event)
         buttons = (self.sort, self.favorites, self.trash)
         m = self._bar.contentsMargins()
         spacing = self._bar.spacing() * 8 + 4
-        chip = self.scope_chip.sizeHint().width() + self._bar.spacing() if self.scope_chip.isVisible() else 0
         fixed = self.count_label.sizeHint().width() + self.fit.sizeHint().width() + SEARCH_MIN_WIDTH \
-            + m.left() + m.right() + spacing + SORT_ARROW + chip
+            + m.left() + m.right() + spacing + SORT_ARROW
         slider = self.size_slider.minimumWidth()
         with_text = sum(_text_width(b) for b in buttons) + fixed + slider
         style = Qt.ToolButtonStyle.ToolButtonIconOnly if self.width() < with_text \
@@ -808,11 +804,10 @@ class GalleryPanel(QWidget):
         """Show a board (``filter_text`` is its ``board_filter``) or all images (kind ""), ANDed with
         whatever the box says."""
         self._scope_kind, self._scope_name, self._scope_filter = kind, name, filter_text.strip()
-        shown = title or name
-        self.scope_chip.setText(self.scope_chip.fontMetrics().elidedText(shown, Qt.TextElideMode.ElideRight, SCOPE_MAX))
-        self.scope_chip.setToolTip(f"Showing {shown}. Press to show all images again.")
-        self.scope_chip.setAccessibleName(f"Showing {title or name}; press to show all images")
-        self.scope_chip.setVisible(bool(kind))
+        if kind:
+            self.scope_bar.show_board(title or name)
+        else:
+            self.scope_bar.hide()
         self._apply_search()
         self._update_empty()
 
@@ -830,6 +825,7 @@ class GalleryPanel(QWidget):
 
     def _update_count(self, n: int) -> None:
         self.trash_bar.set_count(n)
+        QTimer.singleShot(0, self, self._fit_bar)  # the count's width changed
         if n < 0:
             self.count_label.setText("")
             return

@@ -87,7 +87,7 @@ def test_make_a_board_drop_two_images_see_it_and_delete_it_keeping_the_images(qt
     _ready(qtbot, w, 2)
     assert sorted(_shown(w)) == sorted([ids[1], ids[3]])
     assert w.gallery.scope == ("board", "Sea picks")
-    assert w.gallery.scope_chip.isVisible() and w.gallery.scope_chip.text() == "Sea picks"
+    assert w.gallery.scope_bar.isVisible() and w.gallery.scope_bar.text() == "Board “Sea picks”"
     assert w.gallery.count_label.text() == "2 images"
 
     # The context menu adds the selection to a board ("Add to board ▸"), from all images too.
@@ -95,8 +95,9 @@ def test_make_a_board_drop_two_images_see_it_and_delete_it_keeping_the_images(qt
     w.boards.remove_action.trigger()  # remove from the board shown: it leaves the view, not the library
     qtbot.waitUntil(lambda: _shown(w) == [ids[1]] and sidebar.count_of("Sea picks") == 1, timeout=10_000)
 
-    qtbot.mouseClick(w.gallery.scope_chip, Qt.MouseButton.LeftButton)  # back to all images
+    qtbot.mouseClick(w.gallery.scope_bar.close_button, Qt.MouseButton.LeftButton)  # back to all images
     _ready(qtbot, w, 16)
+    assert not w.gallery.scope_bar.isVisible() and sidebar.current() == ("all", "")
     w.gallery.select_ids([ids[5], ids[6]])
     menu = QMenu(w)
     w.boards.extend_gallery_menu(menu)
