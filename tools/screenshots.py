@@ -16,6 +16,7 @@ prompts with fixed seeds, captions some files, signs in through the dialog, and 
   one waiting out a rate limit (with its countdown), the rest pending;
 - ``trash.png``: the Trash view right after a delete (the message bar offers Undo);
 - ``tag-editor.png``: the details panel's stars, tags (as chips) and note for one image;
+- ``board-view.png``: a board's view (1280×800) with the boards and saved searches under the details;
 - ``compare.png``, ``compare-slider.png``: two images of one generation compared side by side and
   with the slider, each with its parameters (what differs in bold).
 """
@@ -173,6 +174,7 @@ def _shoot(out: Path, data: Path) -> int:
 
     _trash_view(w, pump, out)
     _tag_editor(w, pump, out)
+    _board_view(w, pump, out)
 
     # The viewer: full size, the image's parameters beside it (I), ←/→ to its neighbours.
     w.gallery.select_ids([w.model.id_at(1)])
@@ -207,7 +209,8 @@ def _shoot(out: Path, data: Path) -> int:
 
     w.close()
     for name in ("main-window.png", "main-window-dark.png", "caption-panel.png", "sign-in.png", "message-bar.png",
-                 "queue-panel.png", "trash.png", "viewer.png", "small-window.png", "tag-editor.png"):
+                 "queue-panel.png", "trash.png", "viewer.png", "small-window.png", "tag-editor.png",
+                 "board-view.png"):
         print(out / name)
     return 0
 
@@ -324,6 +327,33 @@ def _tag_editor(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pu
     pump(lambda: True)
     w.details.grab().save(str(out / "tag-editor.png"))
     w.statusBar().clearMessage()
+
+
+def _board_view(w, pump, out: Path) -> None:  # noqa: ANN001 (MainWindow, the pump above)
+    """Three boards and two saved searches made through the window's controller; one board shown
+    (the strip above the grid names it), one of its images selected, the sidebar under the details."""
+    boards = w.boards
+    svc = w.ctx.service
+    ids = [r.id for r in svc.gallery_page(limit=200, with_thumbnails=False)]
+    for name, picked in (("Hallway prints", ids[0:3] + ids[8:11]), ("Sea and sky", ids[20:24]),
+                         ("Ideas for the cookbook cover", ids[12:14])):
+        boards.add_to_board(name, picked, create=True)
+        pump(lambda: w.worker.active == 0)
+    boards.save_search("Lighthouses, best first", "lighthouse stars:>=3", "rating")
+    boards.save_search("Square ones", "aspect:square", "newest")
+    pump(lambda: w.worker.active == 0 and len(w.boards_sidebar.names("search")) == 2
+         and len(w.boards_sidebar.names("board")) == 3)
+    w.resize(1280, 800)
+    boards.show_board("Hallway prints")
+    pump(lambda: w.model.counted and not w.model.loading and w.worker.active == 0)
+    w.gallery.select_ids([w.model.id_at(1)])
+    rec = w.model.record(1)
+    pump(lambda: w.images.get(rec.id) is not None and w.worker.active == 0)
+    w.statusBar().clearMessage()
+    w.grab().save(str(out / "board-view.png"))
+    boards.show_all()
+    w.resize(1440, 900)
+    pump(lambda: w.worker.active == 0)
 
 
 if __name__ == "__main__":
