@@ -220,14 +220,19 @@ class LibraryController(QObject):
         def undo(_c: Changes) -> Callable[[Service], Changes]:
             return lambda s: merged(s.library.set_rating(i, n) for n, i in before.items())
 
-        def text(c: Changes) -> str:
-            return f"Give {_images(c.count)} {stars} star{'s' if stars != 1 else ''}" if stars \
+        def text(c: Changes) -> str:  # the undo stack's name for it: "Undo Rate 2 images 3 stars"
+            return f"Rate {_images(c.count)} {stars} star{'s' if stars != 1 else ''}" if stars \
                 else f"Clear the stars of {_images(c.count)}"
 
+        def said(c: Changes) -> str:
+            if not c:
+                return f"The selected images have {stars} star{'s' if stars != 1 else ''} already." if stars \
+                    else "The selected images have no stars."
+            return f"{_images(c.count)} now {'has' if c.count == 1 else 'have'} " \
+                   f"{stars} star{'s' if stars != 1 else ''}." if stars else f"Stars taken off {_images(c.count)}."
+
         self.history.perform(text, lambda s: s.library.set_rating(ids, stars), undo,
-                             on_done=lambda c: self.w.statusBar().showMessage(f"{text(c)}: done." if c else
-                                                                              "The stars were already so.", 3000),
-                             name="rate")
+                             on_done=lambda c: self.w.statusBar().showMessage(said(c), 3000), name="rate")
 
     # --- tags --------------------------------------------------------------------------------------
 

@@ -197,6 +197,8 @@ def test_keys_3_then_0_set_and_clear_the_stars(qtbot, make_window, make_service)
     QTest.keyClick(w.gallery.view, Qt.Key.Key_3)
     qtbot.waitUntil(lambda: all(w.model.record_by_id(i).rating == 3 for i in ids), timeout=5000)
     qtbot.waitUntil(lambda: stars.value == 3)
+    assert w.statusBar().currentMessage() == "2 images now have 3 stars."
+    assert w.actions_["undo"].text() == "&Undo Rate 2 images 3 stars"
     assert [r for r in svc.library.labels(ids).values() if r.rating == 3].__len__() == 2
     assert w.model.record_by_id(w.model.id_at(1)).rating == 0  # not selected: not rated
     QTest.keyClick(w.gallery.view, Qt.Key.Key_0)
