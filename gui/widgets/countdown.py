@@ -12,15 +12,18 @@ import time
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QLabel
 
+NBSP = "\u00a0"
+
 
 def clock(seconds: float) -> str:
-    """``42 s``, ``3 min 05 s``, ``1 h 02 min``: short enough for a status line, exact enough to watch."""
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``: short enough for a status line, exact enough to watch.
+    A number and its unit are joined by a no-break space, so a wrapped status never reads "13" / "s."."""
     s = max(0, int(seconds + 0.999))
     if s < 60:
-        return f"{s} s"
+        return f"{s}{NBSP}s"
     if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+        return f"{s // 60}{NBSP}min {s % 60:02d}{NBSP}s"
+    return f"{s // 3600}{NBSP}h {s % 3600 // 60:02d}{NBSP}min"
 
 
 class Countdown(QObject):

@@ -37,6 +37,7 @@ from gui import icons
 from gui.actions import add_actions
 from gui.models.queue_model import ItemRole, QueueModel
 from gui.queue_runner import PAUSED_BY_USER, RUNNING, STOPPING, QueueRunner
+from gui.widgets.countdown import clock
 from gui.widgets.empty_state import EmptyLook, EmptyStateListView
 from gui.widgets.flow_layout import FlowLayout
 from gui.widgets.queue_delegate import ROW_HEIGHT, QueueDelegate
@@ -323,7 +324,7 @@ class QueuePanel(QWidget):
             self._tick.stop()
             self.show_status(self._wait_text.format(when="now"), "warning")
             return
-        self.show_status(self._wait_text.format(when=f"in {int(left + 0.99)} s"), "warning")
+        self.show_status(self._wait_text.format(when=f"in {clock(left)}"), "warning")
 
     def _on_event(self, e: QueueEvent) -> None:
         if e.item is not None:

@@ -163,7 +163,7 @@ def test_a_rate_limit_wait_and_a_network_pause_show_in_the_panel(qtbot, window, 
     w.queue.event.connect(lambda e: shown.append(w.queue_panel.status.text()
                                                  if not w.queue_panel.status.isHidden() else ""))
     run_to_end(qtbot, w)
-    assert "ImageFX asks to slow down — trying again in 1 s." in shown
+    assert "ImageFX asks to slow down — trying again in 1\u00a0s." in shown  # no-break: never "1" / "s."
     assert any(t.startswith("Offline: ImageFX cannot be reached.") for t in shown)
     assert shown[-1] == "" and w.queue_panel.status.isHidden()  # gone once it carried on
     assert states(w) == ["done"]

@@ -24,7 +24,7 @@ def test_a_short_rate_limit_counts_down_then_generates(qtbot, window, standin, d
     qtbot.mouseClick(w.editor.generate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "slow down" in w.editor.status.text(), timeout=5000)
     text = w.editor.status.text()
-    assert re.search(r"trying again in [12] s", text), text
+    assert re.search("trying again in [12]\u00a0s", text), text
     assert w.editor.cancel_button.isVisible() and w.generating
     assert w.model.pending_count == 2  # the tiles wait too
     qtbot.waitUntil(lambda: not w.generating, timeout=10_000)
@@ -39,7 +39,8 @@ def test_a_long_rate_limit_shows_minutes_and_cancel_stops_it(qtbot, window, stan
     w.editor.set_text("a lighthouse at dusk")
     qtbot.mouseClick(w.editor.generate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "slow down" in w.editor.status.text(), timeout=5000)
-    assert re.search(r"trying again in (2 h 59|3 h 00) min", w.editor.status.text()), w.editor.status.text()
+    shown = w.editor.status.text()
+    assert re.search("trying again in (2\u00a0h 59|3\u00a0h 00)\u00a0min", shown), shown
     first = w.editor.status.text()
     qtbot.waitUntil(lambda: w.editor.status.text() != first, timeout=3000)  # it counts down, second by second
     assert "trying again in" in w.editor.status.text() and w.editor.cancel_button.isVisible()
