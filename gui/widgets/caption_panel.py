@@ -411,14 +411,10 @@ class CaptionPanel(QWidget):
         head = QHBoxLayout()
         self.batch_label = QLabel("Results")
         self.batch_label.setObjectName("heading")
+        self.batch_label.setWordWrap(True)  # "Results — 12 captioned, 3 rejected, 40 to go" wraps when narrow
         head.addWidget(self.batch_label)
         head.addStretch(1)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("Captioning progress")
-        self.progress.setFormat("%v of %m")
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        head.addWidget(self.progress)
+
         self.clear_button = QToolButton()
         self.clear_button.setText("Clear")
         self.clear_button.setAccessibleName("Clear caption results")
@@ -426,6 +422,13 @@ class CaptionPanel(QWidget):
         icons.bind(self.clear_button, "close")
         head.addWidget(self.clear_button)
         ll.addLayout(head)
+        # On a row of its own (never widening the header): "3 of 12" while a batch is under way.
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Captioning progress")
+        self.progress.setFormat("%v of %m")
+        self.progress.setMinimumWidth(60)
+        self.progress.hide()
+        ll.addWidget(self.progress)
 
         self.results = QWidget()
         self.results_layout = QVBoxLayout(self.results)

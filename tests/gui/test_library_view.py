@@ -191,10 +191,10 @@ def test_caption_edit_persists_and_export_writes_it_beside_the_image(qtbot, wind
     assert card.labels[0].text() == "A brass lantern glowing on a wooden jetty at night"
 
 
-def test_caption_a_folder_shows_progress_and_each_rejects_reason(qtbot, window, tmp_path):
+def test_caption_a_folder_shows_progress_and_each_rejects_reason(qtbot, make_window, tmp_path):
     from tests.gui.helpers import write_png
 
-    w = window
+    w = make_window(size=(900, 600))  # a small window: the batch's progress must not widen it
     folder = tmp_path / "shots"
     folder.mkdir()
     write_png(folder / "a-beach.png", "#3366cc")
@@ -216,6 +216,7 @@ def test_caption_a_folder_shows_progress_and_each_rejects_reason(qtbot, window, 
     assert broken.status.text() == broken.rejected
     assert "2 captioned, 1 rejected" in panel.batch_label.text()
     assert not panel.progress.isVisible()
+    assert w.width() == 900
 
 
 def test_small_thumbnails_fill_the_screen_and_every_cell_on_it_gets_its_picture(qtbot, make_window, make_service):
