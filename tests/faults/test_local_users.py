@@ -52,6 +52,15 @@ def as_user(user: str, *cmd: str, timeout: float = 20, env: dict[str, str] | Non
                           env=env or {"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "3"}, cwd="/")
 
 
+def nobody_runs_our_python() -> None:
+    """Skip where the other account cannot run this checkout's interpreter (a venv whose Python
+    lives under root's 0700 home, say): what would fail then is the set-up, not the app."""
+    probe = subprocess.run([RUNUSER, "-u", ATTACKER, "--", sys.executable, "-c", "import core"],
+                           cwd=ROOT, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, capture_output=True)
+    if probe.returncode:
+        pytest.skip(f"user {ATTACKER} cannot run this checkout's Python ({sys.executable})")
+
+
 def kill_tree(proc: subprocess.Popen) -> None:
     """Stop a process we started and what it started (runuser forks its command), by pid."""
     try:
@@ -246,6 +255,7 @@ def test_without_fd_paths_the_socket_folder_is_made_private_and_checked(tmp_path
     folder. The app runs as ``nobody`` here and ``pgserver`` is the other user."""
     from core.store.embedded import EmbeddedServerError, _Account, _check_socket_dir
 
+    nobody_runs_our_python()
     base = Path(tempfile.mkdtemp(prefix="imagefx-nobody-"))
     shutil.chown(base, ATTACKER)
     data = base / ("long-folder-name-" * 4) / ("another-long-one-" * 4)
@@ -453,6 +463,7 @@ def test_core_dumps_are_off_for_a_running_cli_and_its_server(cli_env: dict[str, 
     limit is 0, soft and hard (inherited by the embedded server it starts), and it is not
     dumpable. The CLI runs as ``nobody`` so that "not dumpable" shows from the outside: the
     kernel then gives its /proc files to root instead of to it."""
+    nobody_runs_our_python()
     home = private_base / "home"
     home.mkdir()
     shutil.chown(home, ATTACKER)
