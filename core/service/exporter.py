@@ -88,13 +88,13 @@ class Exporter:
         self.service = service
 
     def _pages(self, image_ids: Sequence[int] | None, search: str | None, limit: int | None,
-               favorites_only: bool) -> tuple[int, Iterator[list[int]]]:
+               favorites_only: bool, filter_text: str = "") -> tuple[int, Iterator[list[int]]]:
         svc = self.service
         if image_ids is not None:
             ids = list(dict.fromkeys(image_ids))[: limit or None]
             return len(ids), (ids[i:i + PAGE] for i in range(0, len(ids), PAGE))
         text = search or ""
-        total = svc.count_images(search=text, favorites_only=favorites_only)
+        total = svc.count_images(search=text, favorites_only=favorites_only, filter=filter_text)
         if limit is not None:
             total = min(total, limit)
 
@@ -102,9 +102,8 @@ class Exporter:
             after = None
             left = total
             while left > 0:
-                with svc.db.session() as s:
-                    page = repo.gallery_page(s, after=after, limit=min(PAGE, left), search=text,
-                                             favorites_only=favorites_only, with_thumbnails=False)
+                page = svc.gallery_page(after=after, limit=min(PAGE, left), search=text, filter=filter_text,
+                                        favorites_only=favorites_only, with_thumbnails=False)
                 if not page:
                     return
                 yield [r.id for r in page]
@@ -117,11 +116,13 @@ class Exporter:
                limit: int | None = None, template: str = export.DEFAULT_TEMPLATE,
                on_progress: Callable[[ExportProgress], None] | None = None,
                cancel: CancelToken | None = None, favorites_only: bool = False,
-               captions: bool = True) -> ExportResult:
+               captions: bool = True, filter: str = "") -> ExportResult:
         """Write the images (newest first for a search; all images when neither ids nor search).
 
         ``favorites_only`` narrows a search (or the whole gallery) to favourites, as the
-        gallery's filter does, so "export what I see" exports exactly that. Raises
+        gallery's filter does, so "export what I see" exports exactly that; ``filter`` (the filter
+        language, core/filters.py: what the gallery's search box says, a board's view) narrows it
+        the same way (FilterInvalid for one that cannot be read). Raises
         ValidationError for a bad template or limit and ``core.export.ExportError`` (one
         sentence: a full disk, an unwritable folder, a planted link) when writing fails.
 
@@ -135,7 +136,7 @@ class Exporter:
         if limit is not None and limit < 1:
             raise ValidationError("The limit must be at least 1.")
         started = time.perf_counter()
-        total, pages = self._pages(image_ids, search, limit, favorites_only)
+        total, pages = self._pages(image_ids, search, limit, favorites_only, filter)
         files: list[ExportedFile] = []
         missing: list[int] = []
         cancelled = False

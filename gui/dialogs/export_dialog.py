@@ -55,7 +55,7 @@ class ExportDialog(QDialog):
     _progress = Signal(object)
 
     def __init__(self, ctx: AppContext, *, selected: list[ImageRecord], first: ImageRecord | None, search: str,
-                 favorites_only: bool, total: int, folder: str, template: str,
+                 favorites_only: bool, total: int, folder: str, template: str, filter_text: str = "",
                  parent: QWidget | None = None) -> None:
         """``first``: the gallery's first image (the preview for "all"); ``total``: how many match
         the gallery's filter (-1 when not counted yet)."""
@@ -64,6 +64,7 @@ class ExportDialog(QDialog):
         self.selected = selected
         self.first = first
         self.search = search
+        self.filter_text = filter_text  # the gallery's filter (search box, board): "all" means what it shows
         self.favorites_only = favorites_only
         self.total = total
         self.task_token: CancelToken | None = None
@@ -178,8 +179,9 @@ class ExportDialog(QDialog):
         n = "" if self.total < 0 else f"{self.total:,} "
         what = "favourite" if self.favorites_only else "image"
         plural = "s" if self.total != 1 else ""
-        if self.search:
-            return f"All {n}{what}{plural} matching “{self.search}”"
+        shown = " ".join(t for t in (self.search, self.filter_text) if t)
+        if shown:
+            return f"All {n}{what}{plural} matching “{shown}”"
         return f"All {n}{what}{plural} in the gallery" if not self.favorites_only else f"All {n}{what}{plural}"
 
     @property
@@ -215,7 +217,7 @@ class ExportDialog(QDialog):
         folder = Path(self.folder.text().strip()).expanduser()
         template = self.template.text()
         ids = [r.id for r in self.selected] if self.exporting_selection else None
-        search, fav = self.search, self.favorites_only
+        search, fav, flt = self.search, self.favorites_only, self.filter_text
         token = CancelToken()
         self.task_token = token
         total = len(ids) if ids is not None else max(self.total, 0)
@@ -236,7 +238,8 @@ class ExportDialog(QDialog):
 
             return Exporter(svc).export(folder, image_ids=ids, search=None if ids is not None else search,  # type: ignore[arg-type]
                                         template=template, on_progress=emit, cancel=token,
-                                        favorites_only=fav if ids is None else False, captions=captions)
+                                        favorites_only=fav if ids is None else False, captions=captions,
+                                        filter=flt if ids is None else "")
 
         self.ctx.call(run, on_success=self._done, on_failure=self._failed, owner=self, name="export")
 

@@ -251,7 +251,7 @@ class BatchActions:
         m = self.model
         folder = self.gui.get("export/last_dir") or str(Path.home() / "Pictures" / "ImageFX")
         dlg = ExportDialog(self.ctx, selected=self.selected(), first=m.record(0), search=m.search,
-                           favorites_only=m.favorites_only, total=m.total, folder=folder,
+                           favorites_only=m.favorites_only, total=m.total, folder=folder, filter_text=m.filter_text,
                            template=self.gui.get("export/template"), parent=self)
         dlg.exported.connect(lambda r, d=dlg: self._exported(d, r))
         self.export_dialog = dlg

@@ -171,3 +171,26 @@ def test_a_board_made_in_a_terminal_appears_in_the_sidebar_within_a_second(qtbot
     assert r.returncode == 0, r.stderr
     qtbot.waitUntil(lambda: w.boards_sidebar.count_of("From the terminal") == 1, timeout=1000)
     settle(qtbot, w)
+
+
+def test_export_all_from_a_board_view_writes_the_board_only(qtbot, make_window, make_service, tmp_path):
+    svc = make_service()
+    fill_library(svc, 16)
+    ids = _ids(svc)
+    svc.library.add_to_board("Print these", ids[2:5], create=True)
+    w = make_window()
+    _ready(qtbot, w, 16)
+    qtbot.waitUntil(lambda: w.boards_sidebar.names("board") == ["Print these"], timeout=10_000)
+    _click_item(qtbot, w, "board", "Print these")
+    _ready(qtbot, w, 3)
+    w.gallery.view.clearSelection()
+    w.actions_["export"].trigger()
+    dlg = w.export_dialog
+    assert dlg is not None and dlg.all_radio.isChecked()
+    assert dlg.all_radio.text() == 'All 3 images matching “board:"Print these"”'
+    dlg.folder.setText(str(tmp_path / "out"))
+    qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=15_000)
+    assert w.message_bar.text.startswith("Exported 3 images to"), w.message_bar.text
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+    settle(qtbot, w)
