@@ -59,6 +59,7 @@ from gui.context import AppContext
 from gui.errors import view_for
 from gui.export import image_to_png
 from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
+from gui.models.gallery_model import image_ids_from
 from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
 from gui.widgets.flow_layout import FlowLayout
 
@@ -303,6 +304,7 @@ class DropZone(QFrame):
 
     dropped_paths = Signal(list)
     dropped_image = Signal(QImage)
+    dropped_library = Signal(list)  # image ids: thumbnails dragged from the gallery
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -318,7 +320,7 @@ class DropZone(QFrame):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         md = event.mimeData()
-        if md.hasUrls() or md.hasImage():
+        if md.hasUrls() or md.hasImage() or image_ids_from(md):
             event.acceptProposedAction()
             self._set_active(True)
         else:
@@ -333,6 +335,11 @@ class DropZone(QFrame):
     def dropEvent(self, event: QDropEvent) -> None:
         self._set_active(False)
         md = event.mimeData()
+        ids = image_ids_from(md)
+        if ids:  # the gallery's own images: captioned as theirs (exported beside them), not as temp files
+            self.dropped_library.emit(ids)
+            event.acceptProposedAction()
+            return
         paths = [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile()]
         if paths:
             self.dropped_paths.emit(paths)
@@ -508,6 +515,7 @@ class CaptionPanel(QWidget):
         self.count.valueChanged.connect(lambda v: ctx.gui.set("caption/count", v))
         self.drop.dropped_paths.connect(self.add_paths)
         self.drop.dropped_image.connect(lambda img: self.add_image(img))
+        self.drop.dropped_library.connect(self.add_library_ids)
         self.setAcceptDrops(True)
 
     # --- drops on the whole panel go to the drop zone ------------------------------------
@@ -586,6 +594,13 @@ class CaptionPanel(QWidget):
     def add_image(self, image: QImage, name: str = "") -> None:
         name = name or f"Pasted image {time.strftime('%H:%M:%S')}"
         self._enqueue(CaptionJob(name=name, image=QImage(image), count=self.count.value()))
+
+    def add_library_ids(self, ids: list[int]) -> None:
+        """Gallery images dropped here: read their records on the worker, then caption them."""
+        self.ctx.call(lambda s: s.images_matching(ids, trash=False) + s.images_matching(ids, trash=True),
+                      on_success=lambda records: self.add_library_images(
+                          sorted(records, key=lambda r: ids.index(r.id) if r.id in ids else 0)),
+                      owner=self, name="caption dropped images")
 
     def _enqueue(self, job: CaptionJob, title: str = "") -> None:
         self.empty.hide()

@@ -233,3 +233,29 @@ def test_small_thumbnails_fill_the_screen_and_every_cell_on_it_gets_its_picture(
     viewport = v.viewport().rect()
     assert all(v.visualRect(w.model.index(r)).intersects(viewport) for r in rows)  # on screen, not guessed
     assert v.gridSize().width() < 130
+
+
+def test_a_thumbnail_dropped_on_the_captions_tab_is_captioned_as_that_image(qtbot, window, tmp_path):
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    from core.store import repo
+
+    w = window
+    generate(qtbot, w, "a kite over the dunes", count=1)
+    settle(qtbot, w)
+    record = w.model.record(0)
+    mime = w.model.mimeData([w.model.index(0)])  # what a drag out of the gallery carries
+    w.tabs.setCurrentIndex(1)
+    zone = w.captions.drop
+    pos = QPoint(zone.width() // 2, zone.height() // 2)
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(zone, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(zone, QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                            Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: len(w.captions.cards) == 1 and not w.captions.busy, timeout=20_000)
+    card = w.captions.cards[0]
+    assert card.title.text().startswith(f"Image #{record.id}") and card.captions
+    with w.ctx.service.db.session() as s:
+        assert repo.library_captions(s, [record.media_id]) == {record.media_id: card.captions[0]}
