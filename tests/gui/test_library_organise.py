@@ -243,9 +243,13 @@ def test_a_terminal_tag_shows_in_the_open_details_panel_within_a_second(qtbot, m
     (a,) = _select_rows(qtbot, w, [1])
     editor = w.details.labels
     qtbot.waitUntil(lambda: editor.no_tags.isVisible())
+    w.library.open_tag_list()
+    d = w.library.tag_dialog
+    qtbot.waitUntil(lambda: d.summary.text().startswith("No tags yet"))
     r = cli("tag", "add", "golden hour", str(a))
     assert r.returncode == 0, r.stderr
     qtbot.waitUntil(lambda: editor.chip_names() == ["golden hour"], timeout=1000)
+    qtbot.waitUntil(lambda: d.count_of("golden hour") == 1, timeout=1000)  # the open tag list too
     r = cli("rate", str(a), "2")
     assert r.returncode == 0, r.stderr
     qtbot.waitUntil(lambda: editor.stars.value == 2, timeout=1000)
