@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 COMPLETIONS = 10  # tags offered while typing one
 TAG_LIST_DELAY_MS = 150  # a burst of tag changes reloads the tag list once
+LABELS_MAX = 5000  # selected images whose tags the details panel lists (beyond: it says so, and still tags)
 
 
 def _images(n: int) -> str:
@@ -175,6 +176,9 @@ class LibraryController(QObject):
         self._read_seq += 1
         seq = self._read_seq
         if not ids:
+            return
+        if len(ids) > LABELS_MAX:  # Select All in a large library: typing still tags them all
+            self.editor.set_too_many()
             return
 
         def done(labels: dict[int, ImageLabels]) -> None:

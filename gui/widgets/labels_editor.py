@@ -192,6 +192,7 @@ class LabelsEditor(QWidget):
         lay.addWidget(self.chips_box)
         self.no_tags = QLabel("No tags yet")
         self.no_tags.setObjectName("subtle")
+        self.no_tags.setWordWrap(True)
         lay.addWidget(self.no_tags)
         self.entry = TagEntry()
         self.entry.setPlaceholderText("Add tags…")
@@ -268,6 +269,14 @@ class LabelsEditor(QWidget):
         self.stars.set_value(0)
         self.rating_head.setText("Rating")
 
+    def set_too_many(self) -> None:
+        """So many images are selected that their tags are not read: say so (stars and tags still apply)."""
+        self.labels = {}
+        self._show_tags()
+        self.stars.set_value(None)
+        self.no_tags.setText(f"The tags of {len(self.ids):,} images are not listed; tags typed here go on all.")
+        self.no_tags.show()
+
     def set_labels(self, labels: dict[int, ImageLabels]) -> None:
         """The labels of (some of) the shown images were read."""
         mine = {i: labels.get(i, ImageLabels(i)) for i in self.ids}
@@ -310,6 +319,7 @@ class LabelsEditor(QWidget):
             self.chips.addWidget(chip)
             self._chip_widgets.append(chip)
         self.chips_box.setVisible(bool(counts))
+        self.no_tags.setText("No tags yet")
         self.no_tags.setVisible(not counts and bool(self.labels))
         self.chips_box.updateGeometry()
 

@@ -223,7 +223,7 @@ def test_keys_3_then_0_set_and_clear_the_stars(qtbot, make_window, make_service)
     assert {lab.rating for lab in svc.library.labels(ids).values()} == {0}
 
 
-def test_a_note_is_saved_when_the_field_is_left(qtbot, make_window, make_service):
+def test_a_note_is_saved_when_the_field_is_left(qtbot, make_window, make_service, monkeypatch):
     w, svc = _ready(qtbot, make_window, make_service)
     (a,) = _select_rows(qtbot, w, [2])
     note = w.details.labels.note
@@ -234,6 +234,18 @@ def test_a_note_is_saved_when_the_field_is_left(qtbot, make_window, make_service
     qtbot.waitUntil(lambda: svc.library.note(a) == "keep for the poster", timeout=5000)
     click_row(qtbot, w, 2)
     qtbot.waitUntil(lambda: note.isEnabled() and note.toPlainText() == "keep for the poster", timeout=5000)
+
+    # More images selected than the panel lists tags for (5,000; 2 here): it says so, and typing tags them all.
+    from gui.controllers import library
+
+    monkeypatch.setattr(library, "LABELS_MAX", 2)
+    ids = _select_rows(qtbot, w, [0, 1, 3])
+    editor = w.details.labels
+    qtbot.waitUntil(lambda: editor.no_tags.isVisible() and "3 images are not listed" in editor.no_tags.text())
+    editor.entry.setFocus()
+    QTest.keyClicks(editor.entry, "batch")
+    QTest.keyClick(editor.entry, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: all(lab.tags == ("batch",) for lab in svc.library.labels(ids).values()), timeout=5000)
     settle(qtbot, w)
 
 
