@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core import images, interrupts
 from core.appinfo import command
@@ -774,12 +774,13 @@ class Service:
                                      with_thumbnails=with_thumbnails, trash=trash, node=compiled, sort=sort)
 
     def gallery_anchors(self, every: int, *, search: str = "", favorites_only: bool = False,
-                        trash: bool = False, filter: str = "") -> list[tuple[int, datetime, int]]:
-        """Every ``every``-th key of the gallery's order (:func:`core.store.repo.gallery_anchors`)."""
-        compiled = _compiled(filter)
+                        trash: bool = False, filter: str = "", sort: str = "newest") -> list[tuple[Any, ...]]:
+        """Every ``every``-th ``(position, *cursor_for(sort))`` of the gallery's order
+        (:func:`core.store.repo.gallery_anchors`)."""
+        compiled, sort = _compiled(filter), _sort(sort)
         with self.db.session() as s:
             return repo.gallery_anchors(s, every, search=search, favorites_only=favorites_only, trash=trash,
-                                        node=compiled)
+                                        node=compiled, sort=sort)
 
     def thumbnails(self, image_ids: list[int]) -> dict[int, bytes]:
         """Stored thumbnails (JPEG bytes) by image id, one query; ids without one are absent."""

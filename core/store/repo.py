@@ -330,18 +330,33 @@ def _run(s: Session, compiled: Compiled, q: sa.Select[Any], *, page: bool = Fals
 
 def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only: bool = False,
                     user_id: int | None = None, trash: bool = False,
-                    node: Node | None = None) -> list[tuple[int, datetime, int]]:
-    """The gallery's sparse index: ``(position, created_at, id)`` of every ``every``-th image in its
-    order (positions 0, every, 2·every, …). One scan of the keyset index; with it the GUI reads the
-    page at any depth with a keyset query (no OFFSET) and dates every position of its scrollbar.
-    Newest first (the rating order's keys have the stars too: page through it instead)."""
+                    node: Node | None = None, sort: str = "newest") -> list[tuple[Any, ...]]:
+    """The gallery's sparse index: ``(position, *cursor)`` of every ``every``-th image in ``sort``
+    order (positions 0, every, 2·every, …), the cursor being the record's ``cursor_for(sort)``:
+    ``(created_at, id)``, or ``(rating, created_at, id)`` for the rating order (0: unrated). One scan;
+    with it the GUI reads the page at any depth with a keyset query (no OFFSET) and dates every
+    position of its scrollbar."""
     compiled = filtering.compile_filter(s, node, search=search, complete=True)
-    rn = sa.func.row_number().over(order_by=(GeneratedImage.created_at.desc(), GeneratedImage.id.desc())) - 1
-    inner = _filtered(sa.select(GeneratedImage.created_at, GeneratedImage.id, rn.label("pos"))
-                      .select_from(images_from(compiled)), favorites_only=favorites_only,
-                      user_id=user_id, trash=trash, compiled=compiled).subquery()
-    q = sa.select(inner.c.pos, inner.c.created_at, inner.c.id).where(inner.c.pos % max(1, every) == 0) \
+    created, image_id = GeneratedImage.created_at, GeneratedImage.id
+    cols: list[Any] = [created.label("created_at"), image_id.label("id")]
+    if sort == "rating":
+        # A correlated look-up, not a join: the filter may join image_ratings itself (stars:).
+        stars = sa.func.coalesce(sa.select(ImageRating.rating).where(ImageRating.image_id == GeneratedImage.id)
+                                 .correlate(GeneratedImage).scalar_subquery(), 0)
+        cols.insert(0, stars.label("stars"))
+        order: tuple[Any, ...] = (stars.desc(), created.desc(), image_id.desc())
+    elif sort == "oldest":
+        order = (created.asc(), image_id.asc())
+    else:
+        order = (created.desc(), image_id.desc())
+    rn = sa.func.row_number().over(order_by=order) - 1
+    inner = _filtered(sa.select(*cols, rn.label("pos")).select_from(images_from(compiled)),
+                      favorites_only=favorites_only, user_id=user_id, trash=trash, compiled=compiled).subquery()
+    keys = [inner.c.stars] if sort == "rating" else []
+    q = sa.select(inner.c.pos, *keys, inner.c.created_at, inner.c.id).where(inner.c.pos % max(1, every) == 0) \
         .order_by(inner.c.pos)
+    if sort == "rating":
+        return [(int(p), int(stars), c, int(i)) for p, stars, c, i in s.execute(q)]
     return [(int(p), c, int(i)) for p, c, i in s.execute(q)]
 
 

@@ -150,10 +150,19 @@ _RANKS: dict[str, Callable[[Row], tuple[Any, ...]]] = {
     "newest": _rank_newest, "oldest": _rank_oldest, "rating": _rank_rating}
 
 
-def _through(key: Key) -> Key:
-    """The keyset cursor that *includes* ``key``: ``(c, i) <= (C, I)`` is ``(c, i) < (C, I + 1)``
-    for integer ids, so the service's "after" query starts at the anchor's own row."""
-    return key[0], key[1] + 1
+def _through(cursor: tuple[Any, ...], sort: str) -> tuple[Any, ...]:
+    """The keyset cursor that *includes* ``cursor``'s row: newest first, ``(c, i) <= (C, I)`` is
+    ``(c, i) < (C, I + 1)`` for integer ids (the rating order likewise on its last key); oldest
+    first, ``>= (C, I)`` is ``> (C, I - 1)``. So the service's "after" query starts at the anchor's
+    own row."""
+    return (*cursor[:-1], cursor[-1] - 1) if sort == "oldest" else (*cursor[:-1], cursor[-1] + 1)
+
+
+def _cursor_rank(cursor: tuple[Any, ...], sort: str) -> tuple[Any, ...]:
+    """The rank (see _RANKS) of the row a service cursor (``cursor_for(sort)``) names."""
+    if sort == "oldest":
+        return -_micros(cursor[0]), -cursor[1]
+    return tuple(cursor)
 
 
 def _as_row(r: ImageRecord) -> Row:
@@ -166,14 +175,16 @@ _decoders = ThreadPoolExecutor(max_workers=2, thread_name_prefix="thumbnails")  
 
 
 class _Anchor:
-    """A known key at a library position: every row before it sorts above ``key``, every row from
-    ``pos`` on sorts at or below it. Stays true through inserts and removals (positions shift)."""
+    """A known key at a library position: every row before it sorts above ``key`` (a rank), every
+    row from ``pos`` on sorts at or below it. Stays true through inserts and removals (positions
+    shift). ``cursor``: the same row as the service's keyset cursor (``cursor_for(sort)``)."""
 
-    __slots__ = ("key", "pos")
+    __slots__ = ("cursor", "key", "pos")
 
-    def __init__(self, pos: int, key: Key) -> None:
+    def __init__(self, pos: int, key: Key, cursor: tuple[Any, ...]) -> None:
         self.pos = pos
         self.key = key
+        self.cursor = cursor
 
 
 class _Seek:
@@ -368,7 +379,7 @@ class GalleryModel(QStringListModel):
     # --- count and anchors ----------------------------------------------------------------
 
     def _count(self) -> None:
-        epoch, flt, every = self._epoch, self._filter(), self.anchor_every
+        epoch, flt, every, sort = self._epoch, self._filter(), self.anchor_every, self.sort
 
         def counted(n: int) -> None:
             if epoch != self._epoch:
@@ -380,26 +391,24 @@ class GalleryModel(QStringListModel):
             self._complete = True  # every image has a row now (placeholders included)
             self.total = len(self._rows)
             self.total_changed.emit(self.total)
-            # A deep library: the index makes every row reachable. It is kept in the newest-first order
-            # only (core/store/repo.py gallery_anchors); other orders read page after page.
-            if self._unloaded > self.page_size and self.sort == "newest":
+            if self._unloaded > self.page_size:  # a deep library: the index makes every row reachable
                 self._anchors_pending = True
                 self._top_inserts = 0
-                self.ctx.call(lambda s: s.gallery_anchors(every, **flt),
+                self.ctx.call(lambda s: s.gallery_anchors(every, **flt, sort=sort),
                               on_success=anchored, on_failure=unanchored, owner=self, name="gallery anchors")
             else:
                 self.changed.emit()
             self._process_seeks()
             self._schedule_rows()
 
-        def anchored(keys: list[tuple[int, datetime, int]]) -> None:
+        def anchored(keys: list[tuple[Any, ...]]) -> None:
             if epoch != self._epoch:
                 return
             self._anchors_pending = False
             # Positions are as of the query; images merged on top since then moved them down.
             shift, n = self._top_inserts, len(self._rows)
-            self._anchors = [_Anchor(pos + shift, (created, image_id)) for pos, created, image_id in keys
-                             if 0 <= pos + shift < n]
+            self._anchors = [_Anchor(k[0] + shift, _cursor_rank(k[1:], sort), tuple(k[1:])) for k in keys
+                             if 0 <= k[0] + shift < n]
             self._anchor_pos = None
             self.anchors_ready.emit()
             self._process_seeks()
@@ -550,7 +559,7 @@ class GalleryModel(QStringListModel):
                 t = self._rows[a - 1] if a > 0 else None
                 start, after, how = (a, self._cursor(t), ("after", t[_ID])) if t is not None else (0, None, "top")
             else:
-                start, after, how = anchor.pos, _through(anchor.key), ("anchor", anchor)
+                start, after, how = anchor.pos, _through(anchor.cursor, self.sort), ("anchor", anchor)
         end = start
         while end < len(self._rows) and self._rows[end] is None and end - start < page:
             end += 1
@@ -1072,7 +1081,7 @@ class GalleryModel(QStringListModel):
             if t is not None:
                 return t[_CREATED]
         anchor = self._anchor_at_or_before(pos)
-        return anchor.key[0] if anchor is not None else None
+        return anchor.cursor[-2] if anchor is not None else None  # the cursors end (created_at, id)
 
     def cell(self, row: int) -> tuple[QPixmap | None, bool, int]:
         """What the delegate paints, per cell per frame: the thumbnail (asked for if missing), the

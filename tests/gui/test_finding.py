@@ -98,3 +98,31 @@ def test_sort_by_rating_and_oldest_orders_the_rows_and_the_selection_follows(qtb
     w.gallery.set_sort_order("newest")
     qtbot.waitUntil(lambda: not w.model.loading and _shown(w) == ids, timeout=10_000)
     settle(qtbot, w)
+
+
+def test_the_end_of_a_deep_library_is_one_page_away_in_every_order(qtbot, make_window, make_service):
+    """The sparse index (Service.gallery_anchors) in the order shown: End in an oldest-first or
+    rating-sorted library of 1,200 reads the last page, not the eight before it."""
+    svc = make_service()
+    fill_library(svc, 1200)
+    ids = [r.id for r in svc.gallery_page(limit=1200, with_thumbnails=False)]  # newest first
+    svc.library.set_rating(ids[600:603], 5)
+    w = make_window()
+    qtbot.waitUntil(lambda: w.model.counted and w.model.has_anchors, timeout=15_000)
+    for sort, last, first in (("oldest", ids[0], ids[-1]), ("rating", ids[-1], ids[600])):
+        w.gallery.set_sort_order(sort)
+        qtbot.waitUntil(lambda: w.model.counted and w.model.has_anchors and not w.model.loading
+                        and w.worker.active == 0, timeout=15_000)
+        assert w.model.id_at(0) == first, sort
+        before = w.model.pages_read
+        end = w.model.rowCount() - 1
+        w.model.load_rows(end, end)
+        qtbot.waitUntil(lambda: w.model.is_loaded(end), timeout=10_000)
+        assert w.model.id_at(end) == last, sort
+        assert w.model.pages_read - before <= 2, (sort, w.model.pages_read - before)
+        mid = 700
+        w.model.load_rows(mid, mid)
+        qtbot.waitUntil(lambda: w.model.is_loaded(mid), timeout=10_000)
+        expected = svc.gallery_page(limit=mid + 1, with_thumbnails=False, sort=sort)[mid].id
+        assert w.model.id_at(mid) == expected, sort
+    settle(qtbot, w)
