@@ -117,12 +117,12 @@ def test_the_end_of_a_deep_library_is_one_page_away_in_every_order(qtbot, make_w
         before = w.model.pages_read
         end = w.model.rowCount() - 1
         w.model.load_rows(end, end)
-        qtbot.waitUntil(lambda: w.model.is_loaded(end), timeout=10_000)
+        qtbot.waitUntil(lambda end=end: w.model.is_loaded(end), timeout=10_000)
         assert w.model.id_at(end) == last, sort
         assert w.model.pages_read - before <= 2, (sort, w.model.pages_read - before)
         mid = 700
         w.model.load_rows(mid, mid)
-        qtbot.waitUntil(lambda: w.model.is_loaded(mid), timeout=10_000)
+        qtbot.waitUntil(lambda mid=mid: w.model.is_loaded(mid), timeout=10_000)
         expected = svc.gallery_page(limit=mid + 1, with_thumbnails=False, sort=sort)[mid].id
         assert w.model.id_at(mid) == expected, sort
     settle(qtbot, w)
