@@ -51,9 +51,14 @@ class GenerationController(QObject):
         image_id = r.id
 
         def done(records: list[ImageRecord]) -> None:
-            model.merge(records)  # any not loaded yet come in at their places
             ids = [x.id for x in records]
-            self.gallery.select_ids(ids, current=image_id if image_id in ids else None)
+            current = image_id if image_id in ids else None
+            self.gallery.select_ids(ids, current=current)  # those loaded now
+            for x in records:  # a generation across a page boundary: find the rest, then select them too
+                if model.row_of(x.id) is None:
+                    model.locate(x.id, model.rank_of(x),
+                                 lambda row: self.gallery.select_ids(ids, current=current, scroll=False)
+                                 if row is not None else None)
 
         self.ctx.call(lambda s: s.generation_of(image_id, **flt), on_success=done, owner=self,
                       name="select generation")

@@ -259,3 +259,23 @@ def test_a_thumbnail_dropped_on_the_captions_tab_is_captioned_as_that_image(qtbo
     assert card.title.text().startswith(f"Image #{record.id}") and card.captions
     with w.ctx.service.db.session() as s:
         assert repo.library_captions(s, [record.media_id]) == {record.media_id: card.captions[0]}
+
+
+def test_select_generation_finds_the_images_beyond_the_loaded_page(qtbot, make_window, make_service):
+    from tests.gui.helpers import fill_library
+
+    svc = make_service()
+    fill_library(svc, 64, per_generation=8)
+    w = make_window(factory=lambda _d, s=svc: s)
+    w.gallery.size_slider.setValue(384)  # few cells on screen: few rows loaded
+    w.model.page_size = 3
+    w.model.reload()
+    qtbot.waitUntil(lambda: not w.model.loading and w.model.is_loaded(0), timeout=15_000)
+    settle(qtbot, w)
+    loaded = [r for r in range(w.model.rowCount()) if w.model.is_loaded(r)]
+    assert len(loaded) < 8, loaded  # the first generation is not all in
+    click_row(qtbot, w, 0)
+    w.actions_["select_generation"].trigger()
+    qtbot.waitUntil(lambda: len(w.gallery.selected_ids()) == 8, timeout=15_000)
+    assert {r.prompt for r in w.gallery.selected_records()} == {"prompt number 7"}
+    assert w.model.total == 64  # found, not added twice
