@@ -195,60 +195,75 @@ CREATE TRIGGER imagefx_notify_list AFTER INSERT OR UPDATE OR DELETE ON board_sha
 -- --- helper functions for the policies --------------------------------------------------------------
 -- SECURITY DEFINER: they read as the owner, so one policy never expands another's (no recursion, no
 -- nested checks). Each takes the role asking (current_user, as the policy sees it) and answers only
--- for a role the session may act as: a member cannot ask about someone else.
+-- for a role the session may act as: a member cannot ask about someone else. PL/pgSQL, not SQL: a
+-- session plans their queries once and keeps the plans, where a SQL function that is not inlined is
+-- planned again in every statement (at 100k images, 1.3 ms a call against 0.5 ms; a gallery page
+-- calls them four times: benchmarks/README.md).
 
 -- The member's accounts (users rows).
 CREATE OR REPLACE FUNCTION imagefx_member_uids(member NAME) RETURNS INTEGER[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM users
-    WHERE db_role = member AND pg_has_role(session_user, member, 'MEMBER')
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM users
+        WHERE db_role = member AND pg_has_role(session_user, member, 'MEMBER'));
+END;
 $$;
 
 -- The account a member's new rows belong to when the app names none (a queue item, a tag made
 -- before signing in): their oldest one.
 CREATE OR REPLACE FUNCTION imagefx_member_uid(member NAME) RETURNS INTEGER
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT min(id) FROM users WHERE db_role = member AND pg_has_role(session_user, member, 'MEMBER')
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT min(id) FROM users WHERE db_role = member AND pg_has_role(session_user, member, 'MEMBER'));
+END;
 $$;
 
 -- Boards shared with the member (with them, or with the whole team); writable: read-write shares.
 CREATE OR REPLACE FUNCTION imagefx_shared_boards(member NAME, writable BOOLEAN DEFAULT FALSE) RETURNS INTEGER[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT board_id ORDER BY board_id), '{}') FROM board_shares
-    WHERE (member_role = member OR member_role IS NULL) AND (NOT writable OR NOT read_only)
-      AND pg_has_role(session_user, member, 'MEMBER')
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT board_id ORDER BY board_id), '{}') FROM board_shares
+        WHERE (member_role = member OR member_role IS NULL) AND (NOT writable OR NOT read_only)
+          AND pg_has_role(session_user, member, 'MEMBER'));
+END;
 $$;
 
 -- Every board the member sees (own and shared), or may change the contents of (own, read-write).
 CREATE OR REPLACE FUNCTION imagefx_member_boards(member NAME, writable BOOLEAN DEFAULT FALSE) RETURNS INTEGER[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT coalesce(array_agg(id), '{}') FROM (
-        SELECT id FROM boards WHERE user_id = ANY (imagefx_member_uids(member))
-        UNION SELECT unnest(imagefx_shared_boards(member, writable))) AS b
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(id), '{}') FROM (
+            SELECT id FROM boards WHERE user_id = ANY (imagefx_member_uids(member))
+            UNION SELECT unnest(imagefx_shared_boards(member, writable))) AS b);
+END;
 $$;
 
 -- The images on boards shared with the member and other members' images on the member's own boards
 -- (writable: those of read-write shares only), not in the Trash (a trashed image is its owner's only).
 CREATE OR REPLACE FUNCTION imagefx_shared_images(member NAME, writable BOOLEAN DEFAULT FALSE) RETURNS INTEGER[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT image_id), '{}') FROM (
-        SELECT image_id FROM imagefx_share_access
-        WHERE grantee IN (member, '') AND NOT trashed AND (NOT writable OR NOT read_only)
-        UNION ALL
-        SELECT image_id FROM imagefx_board_guests
-        WHERE NOT writable AND board_owner = ANY (imagefx_member_uids(member)) AND NOT trashed) AS seen
-    WHERE pg_has_role(session_user, member, 'MEMBER')
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT image_id), '{}') FROM (
+            SELECT image_id FROM imagefx_share_access
+            WHERE grantee IN (member, '') AND NOT trashed AND (NOT writable OR NOT read_only)
+            UNION ALL
+            SELECT image_id FROM imagefx_board_guests
+            WHERE NOT writable AND board_owner = ANY (imagefx_member_uids(member)) AND NOT trashed) AS seen
+        WHERE pg_has_role(session_user, member, 'MEMBER'));
+END;
 $$;
 
 -- The prompt rows of those images (a shared image shows its prompt).
 CREATE OR REPLACE FUNCTION imagefx_shared_prompts(member NAME) RETURNS INTEGER[]
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-    SELECT coalesce(array_agg(DISTINCT prompt_id), '{}') FROM (
-        SELECT prompt_id FROM imagefx_share_access WHERE grantee IN (member, '') AND NOT trashed
-        UNION ALL
-        SELECT prompt_id FROM imagefx_board_guests
-        WHERE board_owner = ANY (imagefx_member_uids(member)) AND NOT trashed) AS seen
-    WHERE prompt_id IS NOT NULL AND pg_has_role(session_user, member, 'MEMBER')
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT prompt_id), '{}') FROM (
+            SELECT prompt_id FROM imagefx_share_access WHERE grantee IN (member, '') AND NOT trashed
+            UNION ALL
+            SELECT prompt_id FROM imagefx_board_guests
+            WHERE board_owner = ANY (imagefx_member_uids(member)) AND NOT trashed) AS seen
+        WHERE prompt_id IS NOT NULL AND pg_has_role(session_user, member, 'MEMBER'));
+END;
 $$;
 
 -- Search (core/store/filtering.py): the prompts a member sees that match a word-suffix query. Under
