@@ -248,6 +248,7 @@ GALLERY_KEYS: tuple[tuple[str, str], ...] = (
     ("Open full size", "Enter (or double-click)"),
     ("See the month while scrolling", "drag the scrollbar"),
     ("Larger / smaller thumbnails", "Ctrl++ / Ctrl+− (or Ctrl+wheel)"),
+    ("The usual thumbnail size", "Ctrl+0"),
     ("Give the selection 1–5 stars / none", "1 – 5 / 0"),  # Edit → Rating (gui/controllers/library.py)
 )
 

@@ -422,7 +422,7 @@ class GalleryPanel(QWidget):
         self.size_slider.setMinimumWidth(56)  # gives way before the search box does (a narrow window)
         self.size_slider.setMaximumWidth(110)
         self.size_slider.setAccessibleName("Thumbnail size")
-        self.size_slider.setToolTip("Thumbnail size (Ctrl+wheel, Ctrl+plus, Ctrl+minus)")
+        self.size_slider.setToolTip("Thumbnail size (Ctrl+wheel, Ctrl+plus, Ctrl+minus; Ctrl+0: the usual size)")
         bar.addWidget(self.size_slider)
         self.count_label = QLabel()
         self.count_label.setObjectName("subtle")
@@ -467,7 +467,10 @@ class GalleryPanel(QWidget):
         self.smaller = QAction("Smaller thumbnails", self)
         self.smaller.setShortcuts([QKeySequence("Ctrl+-")])
         self.smaller.triggered.connect(lambda: self.view.set_base_cell(self.view.base_cell - CELL_STEP))
-        for a in (self.larger, self.smaller):
+        self.default_size = QAction("Default thumbnail size", self)
+        self.default_size.setShortcuts([QKeySequence("Ctrl+0")])
+        self.default_size.triggered.connect(lambda: self.view.set_base_cell(CELL))
+        for a in (self.larger, self.smaller, self.default_size):
             a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             self.addAction(a)
 

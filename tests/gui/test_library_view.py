@@ -43,6 +43,9 @@ def test_slider_and_ctrl_keys_change_the_cell_size_and_it_is_remembered(qtbot, m
                      Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(v.viewport(), ev)
     assert v.base_cell == 252 and w.gallery.size_slider.value() == 252
+    QTest.keyClick(v, Qt.Key.Key_0, Qt.KeyboardModifier.ControlModifier)  # the usual size
+    assert v.base_cell == 168
+    w.gallery.size_slider.setValue(252)
     # a fresh window on the same settings opens at that size
     settle(qtbot, w)
     w.close()
