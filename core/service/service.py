@@ -863,7 +863,8 @@ class Service:
         from core.store.notify import ChangeListener
 
         self.db.connect()  # the triggers that announce changes come with the schema
-        listener = ChangeListener(self.db.url, callback, own_origin=self.origin, include_own=include_own, mode=mode)
+        listener = ChangeListener(self.db.url, callback, own_origin=self.origin, include_own=include_own, mode=mode,
+                                  on_lost=self.db.ping if self.db.is_embedded else None)
         with self._lock:
             self._listeners.append(listener)
         return listener.start()

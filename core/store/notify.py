@@ -11,7 +11,9 @@ callback (on that thread: a GUI forwards it to its UI thread with a queued signa
 - The database going away (a restart, the network) is survived: the listener reconnects with
   a growing pause (:data:`RECONNECT_MIN`…:data:`RECONNECT_MAX`) and, once back, delivers a
   descriptor naming every kind as "many" (:func:`everything`), since what happened meanwhile
-  was not heard.
+  was not heard. ``on_lost`` is called before each reconnect: the app's own embedded server,
+  killed under an idle window, is started again then (Service passes ``Database.ping``), not
+  only when the user next does something.
 - Polling only as the fallback, when a connection can connect but not ``LISTEN`` (a pooler in
   transaction mode, a standby): the listener then reads ``imagefx_change_seq`` (the triggers move
   it with every change) every :data:`POLL_SECONDS` and delivers :func:`everything` when it moved.
@@ -77,11 +79,12 @@ class ChangeListener:
 
     def __init__(self, url: Callable[[], URL], callback: Callback, *, own_origin: str = "",
                  include_own: bool = False, mode: str = "auto", poll_seconds: float = POLL_SECONDS,
-                 name: str = "imagefx-changes") -> None:
+                 name: str = "imagefx-changes", on_lost: Callable[[], object] | None = None) -> None:
         if mode not in ("auto", "poll"):
             raise ValueError(f"unknown listener mode {mode!r}")
         self._url = url
         self._callback = callback
+        self._on_lost = on_lost
         self._own = own_origin
         self._include_own = include_own
         self._force_poll = mode == "poll"
@@ -128,6 +131,8 @@ class ChangeListener:
                                        application_name="ImageFX Studio (changes)")
             except Exception as exc:  # down, restarting, not reachable: try again
                 log.debug("change listener cannot connect (%s); retrying in %.1f s", type(exc).__name__, pause)
+                if missed:
+                    self._lost()
                 self._stop.wait(pause)
                 pause = min(pause * 2, RECONNECT_MAX)
                 continue
@@ -150,6 +155,15 @@ class ChangeListener:
                 self._ready.clear()
             missed = True
         log.debug("change listener stopped")
+
+    def _lost(self) -> None:
+        """The database is away: let the owner bring it back (``on_lost``); never fails the thread."""
+        if self._on_lost is None or self._stop.is_set():
+            return
+        try:
+            self._on_lost()
+        except Exception:
+            log.debug("on_lost failed", exc_info=True)
 
     def _listen(self, conn: psycopg.Connection[Any]) -> bool:
         try:

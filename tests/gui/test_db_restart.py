@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.config import Settings
+from core.imagefx import GenerationRequest
 from core.service import Service
 from tests.core.test_embedded import postmasters, wait_until_gone
 from tests.gui.helpers import generate, settle
@@ -57,4 +58,33 @@ def test_the_window_says_the_database_is_restarted_and_recovers_by_itself(
     assert postmasters(embedded.embedded_db_dir) not in ([first], [second])  # started again by the app
     generate(qtbot, w, "after the kill", count=1)
     assert w.model.record(0).prompt == "after the kill"
+    settle(qtbot, w)
+
+
+@pytest.mark.fault_case("database: embedded server SIGKILLed under an idle window comes back unasked")
+def test_an_idle_window_starts_the_killed_embedded_server_again_without_being_asked(
+        qtbot, make_window, embedded: Settings, demo_cookie: str) -> None:  # noqa: F811
+    """Nobody presses anything: the change listener notices the server is gone and has it started
+    again (it used to wait, reconnecting to nothing, until the user next clicked), then hears a
+    terminal's generation as before."""
+    svc = Service(embedded)
+    w = make_window(factory=lambda _demo: svc)
+    svc.sign_in(demo_cookie)
+    generate(qtbot, w, "before the kill", count=1)
+    qtbot.waitUntil(lambda: w.changes.listening and w.changes.mode == "listen", timeout=20_000)
+    settle(qtbot, w)
+    qtbot.wait(1500)  # thumbnails and the first page's follow-ups are done: the window is idle
+    settle(qtbot, w)
+    [first] = postmasters(embedded.embedded_db_dir)
+    os.kill(first, signal.SIGKILL)
+    qtbot.waitUntil(lambda: postmasters(embedded.embedded_db_dir) not in ([], [first]), timeout=30_000)
+    qtbot.waitUntil(lambda: w.changes.mode == "listen", timeout=30_000)
+    other = Service(embedded)  # a terminal on the same library
+    try:
+        other.sign_in(demo_cookie)
+        other.generate(GenerationRequest(prompt="from a terminal after the kill", count=1))
+    finally:
+        other.close()
+    qtbot.waitUntil(lambda: w.model.rowCount() == 2 and not w.model.loading, timeout=20_000)
+    assert w.model.record(0).prompt == "from a terminal after the kill"
     settle(qtbot, w)
