@@ -858,6 +858,11 @@ class GalleryModel(QStringListModel):
         if self.favorites_only:
             new_kinds.append(ChangeKind.FAVORITE)
         maybe_new = frozenset().union(*(changes.ids(k) or frozenset() for k in new_kinds))
+        if self.filter_text and self.exhausted:
+            # Under a filter (a board's view, tag:, stars:) any change may make an image match: put
+            # one in that now does. Only with every row loaded: otherwise it may be one of the
+            # placeholders already (its page brings it), and a second row would be a duplicate.
+            maybe_new |= all_ids - gone
         # Images another process stored (a terminal, a queue run, another window) are announced
         # ("3 new images in your library."); this window's own generations and restores are not
         # (its operations carry its service's origin; a burst merged from several origins has none).

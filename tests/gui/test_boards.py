@@ -170,6 +170,19 @@ def test_a_board_made_in_a_terminal_appears_in_the_sidebar_within_a_second(qtbot
     r = cli("board", "add", "From the terminal", str(first))
     assert r.returncode == 0, r.stderr
     qtbot.waitUntil(lambda: w.boards_sidebar.count_of("From the terminal") == 1, timeout=1000)
+
+    # With the board's view open, an image the terminal puts on it comes in, one it takes off goes.
+    _click_item(qtbot, w, "board", "From the terminal")
+    _ready(qtbot, w, 1)
+    other = w.model.id_at(0)
+    assert other == first
+    second = make_service().gallery_page(limit=3, with_thumbnails=False)[2].id
+    r = cli("board", "add", "From the terminal", str(second))
+    assert r.returncode == 0, r.stderr
+    qtbot.waitUntil(lambda: w.model.row_of(second) is not None and w.model.total == 2, timeout=1000)
+    r = cli("board", "remove", "From the terminal", str(first))
+    assert r.returncode == 0, r.stderr
+    qtbot.waitUntil(lambda: w.model.row_of(first) is None and w.model.total == 1, timeout=1000)
     settle(qtbot, w)
 
 
