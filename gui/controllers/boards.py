@@ -27,6 +27,7 @@ from core.store.records import BoardRecord, SavedSearchRecord
 from gui import icons
 from gui.actions import key_sequences
 from gui.context import AppContext
+from gui.undo import UndoHistory
 from gui.widgets.boards_sidebar import BoardsSidebar
 from gui.widgets.gallery import GalleryPanel
 
@@ -49,13 +50,14 @@ class BoardsController(QObject):
 
     def __init__(self, ctx: AppContext, gallery: GalleryPanel, sidebar: BoardsSidebar,
                  actions: dict[str, QAction], window: QWidget, *,
-                 show_gallery: Callable[[], None] | None = None) -> None:
+                 show_gallery: Callable[[], None] | None = None, history: UndoHistory | None = None) -> None:
         super().__init__(window)
         self.ctx = ctx
         self.gallery = gallery
         self.sidebar = sidebar
         self.window_ = window
         self.show_gallery = show_gallery or (lambda: None)
+        self.history = history  # adding to and taking off a board go on the window's undo stack
         self.boards: list[BoardRecord] = []
         self.searches: list[SavedSearchRecord] = []
         self.name_dialog: QInputDialog | None = None  # the open "name it" dialog (tests fill it in)
@@ -305,18 +307,36 @@ class BoardsController(QObject):
         self._op(lambda s: s.library.delete_board(name), lambda _c: f"Board “{name}” deleted; its images stay.",
                  gone, name="delete board")
 
+    def _undoable(self, text: Callable[[Changes], str], label: Callable[[Changes], str],
+                  do: Callable[[Service], Changes], undo: Callable[[Changes], Callable[[Service], Changes]],
+                  name: str) -> None:
+        """Run ``do`` (``text``: the status bar's sentence); with an undo stack, as a command named
+        ``label`` ("Undo Add 2 images to “Sea”") that ``undo(changes)`` takes back."""
+        def done(changes: Changes) -> None:
+            self.status.emit(text(changes))
+            self.schedule_refresh()
+
+        if self.history is None:
+            self._op(do, text, name=name)
+            return
+        self.history.perform(label, do, undo, on_done=done, name=name)
+
     def add_to_board(self, name: str, image_ids: list[int], *, create: bool = False) -> None:
         ids = list(image_ids)
         if not ids:
             return
 
-        def said(c: Changes) -> str:
-            n = len(c.ids(ChangeKind.BOARDS) or ()) if c.ids(ChangeKind.BOARDS) is not None else len(ids)
-            if n == 0:
-                return f"Already on “{name}”."
-            return f"{_plural(n)} added to “{name}”."
+        def added(c: Changes) -> list[int]:
+            got = c.ids(ChangeKind.BOARDS)
+            return ids if got is None else sorted(got)  # None: the board was made for them
 
-        self._op(lambda s: s.library.add_to_board(name, ids, create=create), said, name="add to board")
+        def said(c: Changes) -> str:
+            n = len(added(c))
+            return f"Already on “{name}”." if not c else f"{_plural(n)} added to “{name}”."
+
+        self._undoable(said, lambda c: f"Add {_plural(len(added(c)))} to “{name}”",
+                       lambda s: s.library.add_to_board(name, ids, create=create),
+                       lambda c: lambda s: s.library.remove_from_board(name, added(c)), "add to board")
 
     def add_selected_to_board(self, name: str, *, create: bool = False) -> None:
         self.add_to_board(name, self.gallery.selected_ids(), create=create)
@@ -325,9 +345,14 @@ class BoardsController(QObject):
         ids = list(image_ids)
         if not ids:
             return
-        self._op(lambda s: s.library.remove_from_board(name, ids),
-                 lambda c: f"{_plural(c.count or len(ids))} taken off “{name}” (still in the library).",
-                 name="remove from board")
+        def taken(c: Changes) -> list[int]:
+            got = c.ids(ChangeKind.BOARDS)
+            return ids if got is None else sorted(got)
+
+        self._undoable(lambda c: f"{_plural(len(taken(c)))} taken off “{name}” (still in the library).",
+                       lambda c: f"Take {_plural(len(taken(c)))} off “{name}”",
+                       lambda s: s.library.remove_from_board(name, ids),
+                       lambda c: lambda s: s.library.add_to_board(name, taken(c)), "remove from board")
 
     def remove_selected_from_board(self) -> None:
         kind, name = self.gallery.scope

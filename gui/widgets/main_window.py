@@ -111,7 +111,8 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.comparing = CompareController(self.images, self.gallery, self.actions_, self)  # adds "compare"
         self.generations = GenerationController(self.ctx, self.gallery, self.actions_, self)  # "select_generation"
         self.boards = BoardsController(self.ctx, self.gallery, self.boards_sidebar, self.actions_, self,
-                                       show_gallery=lambda: self.tabs.setCurrentIndex(0))  # boards, saved searches
+                                       show_gallery=lambda: self.tabs.setCurrentIndex(0),
+                                       history=self.history)  # boards, saved searches
         self.boards.status.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.theme_actions, self.switch_menu = build_menus(self)
         self.library = LibraryController(self)  # stars, tags, notes, the tag list (gui/controllers/library.py)

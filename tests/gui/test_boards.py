@@ -94,6 +94,13 @@ def test_make_a_board_drop_two_images_see_it_and_delete_it_keeping_the_images(qt
     w.gallery.select_ids([ids[3]])
     w.boards.remove_action.trigger()  # remove from the board shown: it leaves the view, not the library
     qtbot.waitUntil(lambda: _shown(w) == [ids[1]] and sidebar.count_of("Sea picks") == 1, timeout=10_000)
+    assert w.history.stack.undoText() == "Take 1 image off “Sea picks”"
+    w.actions_["undo"].trigger()  # Ctrl+Z puts it back on the board
+    qtbot.waitUntil(lambda: sorted(_shown(w)) == sorted([ids[1], ids[3]]) and sidebar.count_of("Sea picks") == 2,
+                    timeout=10_000)
+    w.gallery.select_ids([ids[3]])
+    w.boards.remove_action.trigger()
+    qtbot.waitUntil(lambda: _shown(w) == [ids[1]] and sidebar.count_of("Sea picks") == 1, timeout=10_000)
 
     qtbot.mouseClick(w.gallery.scope_bar.close_button, Qt.MouseButton.LeftButton)  # back to all images
     _ready(qtbot, w, 16)
