@@ -81,6 +81,7 @@ class AccountWidget(QToolButton):
         self.accounts: list[Account] = []
         self.avatars: dict[str, QImage] = {}
         self.rejected: str | None = None  # the account whose cookie ImageFX refused
+        self.from_environment = False  # the current account is a cookie given for the run, not stored
         self.set_accounts([])
 
     @property
@@ -104,7 +105,9 @@ class AccountWidget(QToolButton):
             self.setText(cur.name or cur.email)
             icons.unbind(self)
             self.setIcon(round_avatar(self.avatars.get(cur.email), cur.name or cur.email))
-            self.setToolTip(f"Signed in as {cur.name} <{cur.email}>")
+            self.setToolTip(f"Signed in as {cur.name} <{cur.email}>" + (
+                " with the cookie given for this run (GOOGLE_COOKIE); it is not stored on this computer"
+                if self.from_environment else ""))
         bad = cur is not None and self.rejected == cur.email
         self.setAccessibleDescription("ImageFX refused this account's cookie: sign in again" if bad else "")
         self.setStyleSheet(f"QToolButton {{ color: {theme.colors().error_fg}; }}" if bad else "")

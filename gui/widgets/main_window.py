@@ -390,20 +390,33 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
         self.db_label.setText("Connecting…")
 
     def refresh_accounts(self) -> None:
-        def load(s: Service) -> tuple[list[Account], bool]:
-            return s.accounts(), s.has_cookie()
+        def load(s: Service) -> tuple[list[Account], bool, bool]:
+            accounts, has_cookie = s.accounts(), s.has_cookie()
+            if has_cookie and not s.demo and not any(a.current for a in accounts):
+                # A cookie given for this run (GOOGLE_COOKIE) and none stored: Generate works as the
+                # account it signs in as, so the button names that account, not "Sign in".
+                try:
+                    who = s.whoami()
+                except Exception:  # offline, or the cookie is refused: the button says "Sign in"
+                    log.info("the cookie given for this run did not say whose it is", exc_info=True)
+                else:
+                    return [Account(email=who.email, name=who.name or who.email, image_url=who.image_url,
+                                    current=True), *accounts], has_cookie, True
+            return accounts, has_cookie, False
 
         self.ctx.call(load, on_success=self._accounts_loaded, owner=self, name="accounts")
 
-    def _accounts_loaded(self, result: tuple[list[Account], bool]) -> None:
-        accounts, has_cookie = result
+    def _accounts_loaded(self, result: tuple[list[Account], bool, bool]) -> None:
+        accounts, has_cookie, from_environment = result
         if self.is_demo and not any(a.current for a in accounts):
             # Demo: the service signs in with the stand-in's cookie; show that account.
             from core.standin import DEMO_EMAIL, DEMO_NAME
 
             accounts = [Account(email=DEMO_EMAIL, name=DEMO_NAME, image_url=None, current=True)]
+        self.account.from_environment = from_environment
         self.account.set_accounts(accounts)
-        self.actions_["sign_out"].setEnabled(any(a.current for a in accounts) and not self.is_demo)
+        self.actions_["sign_out"].setEnabled(any(a.current for a in accounts) and not self.is_demo
+                                             and not from_environment)  # nothing stored to sign out of
         self.switch_menu.clear()
         for acc in accounts:
             act = self.switch_menu.addAction(f"{acc.name} <{acc.email}>")
