@@ -79,6 +79,11 @@ def main(args: dict) -> int:
     wait(lambda: not w.captions.busy and w.worker.active == 0, 30)
     w.gallery.select_ids([w.model.id_at(0)])
     found.extend(f"two commands on {k}: {v}" for k, v in shared_keys(w).items())  # X11's key bindings
+    # a board with a long name holding two images, and a saved search: the board's view at every size
+    board = "Prints for the long hallway upstairs, second try"
+    w.boards.add_to_board(board, [w.model.id_at(0), w.model.id_at(1)], create=True)
+    w.boards.save_search("Everything with a lighthouse, best first", "lighthouse", "rating")
+    wait(lambda: board in w.boards_sidebar.names("board") and w.boards_sidebar.names("search"), 10)
     for text in args["sizes"]:
         width, height = (int(x) for x in text.split("x"))
         size = QSize(min(width, screen.width()), min(height, screen.height()))
@@ -94,6 +99,15 @@ def main(args: dict) -> int:
                              f"{w.frameGeometry().width()}x{w.frameGeometry().height()}")
             look(w, f"{text} {name}", f"{tag}-{text}-{name}")
         w.tabs.setCurrentIndex(0)
+        w.boards.show_board(board)
+        wait(lambda: w.model.counted and not w.model.loading and w.model.total == 2, 10)
+        settle(250)
+        if w.frameGeometry().width() > size.width() + 2 or w.frameGeometry().height() > size.height() + 2:
+            found.append(f"{text} board: the window cannot be that small, its layouts need "
+                         f"{w.frameGeometry().width()}x{w.frameGeometry().height()}")
+        look(w, f"{text} board", f"{tag}-{text}-board")
+        w.boards.show_all()
+        wait(lambda: w.model.counted and not w.model.loading, 10)
     # the offline demo's look: its badges in the toolbar and the status bar, at the smallest size
     w.is_demo = True
     w._update_title()
