@@ -218,7 +218,8 @@ class _FloorCluster:
         self.psql("CREATE TABLE prompts (id serial PRIMARY KEY, created_at timestamptz, prompt_text text, "
                   "seed int); INSERT INTO prompts (created_at, prompt_text, seed) SELECT now() - i * "
                   "interval '1 minute', repeat('a lighthouse at dusk ', 4), i FROM generate_series(1, 2500) i; "
-                  "CREATE INDEX ON prompts (created_at DESC, id DESC); VACUUM ANALYZE prompts")
+                  "CREATE INDEX ON prompts (created_at DESC, id DESC)")
+        self.psql("VACUUM ANALYZE prompts")
         self.stop()
 
     def start(self) -> None:
