@@ -214,3 +214,39 @@ def test_export_all_from_a_board_view_writes_the_board_only(qtbot, make_window, 
     assert w.message_bar.text.startswith("Exported 3 images to"), w.message_bar.text
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
     settle(qtbot, w)
+
+
+def test_rename_a_board_from_its_menu_while_it_is_shown_and_delete_it_with_the_key(qtbot, make_window, make_service):
+    svc = make_service()
+    fill_library(svc, 8)
+    ids = _ids(svc)
+    svc.library.add_to_board("Drafts", ids[:2], create=True)
+    w = make_window()
+    _ready(qtbot, w, 8)
+    qtbot.waitUntil(lambda: w.boards_sidebar.names("board") == ["Drafts"], timeout=10_000)
+    _click_item(qtbot, w, "board", "Drafts")
+    _ready(qtbot, w, 2)
+    w.boards.ask_rename_board("Drafts")
+    _name_it(qtbot, w, "Keepers")
+    qtbot.waitUntil(lambda: w.boards_sidebar.names("board") == ["Keepers"], timeout=10_000)
+    assert w.gallery.scope == ("board", "Keepers") and w.gallery.scope_bar.text() == "Board “Keepers”"
+    _ready(qtbot, w, 2)  # the view follows the new name
+    assert w.boards_sidebar.current() == ("board", "Keepers")
+
+    # A name the library refuses (far too long) says why and changes nothing.
+    w.boards.rename_board("Keepers", "x" * 5000)
+    qtbot.waitUntil(lambda: w.message_bar.text != "", timeout=10_000)
+    assert "characters long; the limit is" in w.message_bar.text, w.message_bar.text
+    assert [b.name for b in svc.library.boards()] == ["Keepers"]
+
+    tree = w.boards_sidebar.tree
+    tree.setFocus()
+    tree.setCurrentItem(w.boards_sidebar.item_for("board", "Keepers"))
+    qtbot.keyClick(tree, Qt.Key.Key_Delete)  # asks first
+    box = w.boards.confirm_box
+    assert box is not None and box.isVisible() and "Keepers" in box.text()
+    qtbot.mouseClick(next(b for b in box.buttons() if b.text() == "Delete board"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: w.boards_sidebar.names("board") == [], timeout=10_000)
+    _ready(qtbot, w, 8)  # back to all images, every one still there
+    assert svc.count_images() == 8
+    settle(qtbot, w)
