@@ -92,9 +92,9 @@ def build_actions(w: MainWindow) -> dict[str, QAction]:
 
     A("caption_files", "&Caption images…", "caption", ["Ctrl+O"], w._caption_browse,
       "Choose image files to caption")
-    A("caption_folder", "Caption a &folder…", "folder", None, lambda: (
+    A("caption_folder", "Caption a &folder…", "folder", ["Ctrl+Alt+O"], lambda: (
         w.tabs.setCurrentIndex(1), w.captions.browse_folder()), "Caption every image in a folder, one after another")
-    A("caption_selected", "Ca&ption", "caption", None, lambda: (
+    A("caption_selected", "Ca&ption", "caption", ["Ctrl+Alt+K"], lambda: (
         w.tabs.setCurrentIndex(1), w.captions.add_library_images(w.selected())),
       "Caption the selected images; Export writes each one's caption beside it as .txt")
     A("paste_caption", "&Paste image to caption", "paste", ["Ctrl+Shift+V"], w._caption_paste)
@@ -210,8 +210,8 @@ def build_menus(w: MainWindow) -> tuple[dict[str, QAction], QMenu]:
         add_actions(m, a, keys)
         return m
 
-    menu("&File", ["caption_files", "caption_folder", "paste_caption", None, "save", "export", None, "import_web",
-                   None, "settings", None, "quit"])
+    menu("&File", ["caption_files", "caption_folder", "caption_selected", "paste_caption", None, "save", "export",
+                   None, "import_web", None, "settings", None, "quit"])
     menu("&Edit", ["undo", "redo", None, "copy_image", "copy_prompt", "copy_seed", None, "favorite", "remix",
                    "delete", "delete_forever", "restore", "empty_trash", None, "remove_from_board", None, "select_all",
                    "select_generation"])
