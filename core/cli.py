@@ -761,10 +761,30 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     settings = load_settings(**({"demo": True} if args.demo else {}))  # --demo: the demo's own library
     server = None
-    if settings.database.mode == "embedded" or settings.demo:  # pg_ctl's wait overlaps the imports below
+    embedded = settings.database.mode == "embedded" or settings.demo
+    if embedded:  # pg_ctl's wait overlaps the imports below
         from core.store.embedded import start_early
 
         server = start_early(settings.embedded_db_dir)
+    plain = not (args.images or args.filter or args.search or args.user) and args.sort == "newest"
+    if embedded and plain:
+        from core.store.embedded import EmbeddedServer
+        from core.store.quick import embedded_history
+
+        handle = EmbeddedServer(settings.embedded_db_dir)
+        try:
+            server.join()  # type: ignore[union-attr]
+            quick = embedded_history(handle, limit=args.limit,
+                                     connect_timeout=settings.database.connect_timeout)
+            if quick is not None:  # no SQLAlchemy loaded (issue 16)
+                return _print_history(quick, args, node=None)
+            return _history_full(args, settings, None)
+        finally:
+            handle.stop()  # after the full path's own handle, if it ran: one start, one stop
+    return _history_full(args, settings, server)
+
+
+def _history_full(args: argparse.Namespace, settings: Any, server: Any) -> int:
     from core.store import Database, repo
 
     if server is not None:
@@ -797,6 +817,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         else:
             library_cli.print_images(records, labels, as_json=args.json)
         return EXIT_OK
+    return _print_history(rows, args, node=node)
+
+
+def _print_history(rows: Sequence[Any], args: argparse.Namespace, *, node: object) -> int:
     if args.json:
         print(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
         return EXIT_OK

@@ -19,17 +19,12 @@ from core.appinfo import shipped
 from core.config import DatabaseSettings, Settings
 from core.redact import redact, redact_url, register_secret
 from core.store.embedded import EmbeddedServer, EmbeddedServerError
+from core.store.version import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 query_log = logging.getLogger("imagefx.sql")
 
 SCHEMA_FILE = shipped("schema.sql")  # package data in a wheel, the checkout's top level otherwise
-# 2: generation_queue, web_import_state (issue 7); 3: images stored uncompressed; 4: prompt_folded (issue 4);
-# 5: the Trash, generated_images.trashed_at and the gallery's partial indexes (issue 11)
-# 6: ratings, tags, boards, notes, saved searches, the word-suffix index, NOTIFY triggers (issue 14);
-# 7: indexes for the counts of words, models and aspect ratios (issue 14)
-# 8: imagefx_user_directory, the view of who made an image (issue 15: team databases have their own)
-SCHEMA_VERSION = 8
 POOL_SIZE = 5
 MAX_OVERFLOW = 15  # pool of at most 20 connections, as the original document says
 _BOOTSTRAP_LOCK_KEY = 0x1AF0_5C4E  # pg_advisory lock id for schema bootstrap
