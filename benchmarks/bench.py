@@ -214,6 +214,13 @@ class _FloorCluster:
             shutil.chown(self.data, "pgserver", "pgserver")
         subprocess.run(_as_server_user([str(self.bin / "initdb"), "-A", "trust", "-U", "postgres", "-E", "utf8",
                                         "--no-sync", "-D", str(self.data)]), check=True, capture_output=True)
+        try:
+            self._fill()
+        except BaseException:
+            self.close()  # never leave its server running
+            raise
+
+    def _fill(self) -> None:
         self.start()
         self.psql("CREATE TABLE prompts (id serial PRIMARY KEY, created_at timestamptz, prompt_text text, "
                   "seed int); INSERT INTO prompts (created_at, prompt_text, seed) SELECT now() - i * "
