@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 from core.store import ImageRecord
 from gui import icons
 from gui.actions import key_sequences
-from gui.widgets.details_panel import FIELDS, WrapAnywhere, facts, field_value, set_value
+from gui.widgets.details_panel import add_field_rows, facts, set_value
 
 BACKGROUND = "#111114"  # as the viewer's: images are judged on a neutral dark ground
 DEFAULT_SIZE = QSize(1200, 820)
@@ -265,14 +265,7 @@ class Parameters(QFrame):
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setVerticalSpacing(2)
-        self.fields: dict[str, QLabel | WrapAnywhere] = {}
-        for key, label in FIELDS:
-            value = field_value(key)
-            value.setAccessibleName(label)
-            name = QLabel(label)
-            name.setObjectName("fieldLabel")
-            form.addRow(name, value)
-            self.fields[key] = value
+        self.fields = add_field_rows(form)
         lay.addLayout(form)
         lay.addStretch(1)
         scroll.setWidget(inner)

@@ -122,6 +122,20 @@ def field_value(key: str) -> QLabel | WrapAnywhere:
     return value
 
 
+def add_field_rows(form: QFormLayout) -> dict[str, QLabel | WrapAnywhere]:
+    """One row a field of :data:`FIELDS` (its name, then :func:`field_value`), for the details
+    panel, the viewer's info panel and each side of Compare; the value widgets by key."""
+    fields: dict[str, QLabel | WrapAnywhere] = {}
+    for key, label in FIELDS:
+        value = field_value(key)
+        value.setAccessibleName(label)
+        name = QLabel(label)
+        name.setObjectName("fieldLabel")
+        form.addRow(name, value)
+        fields[key] = value
+    return fields
+
+
 class Preview(QWidget):
     """Draws an image scaled to fit, centred, with rounded corners."""
 
@@ -269,14 +283,7 @@ class DetailsPanel(QFrame):
         form.setVerticalSpacing(4)
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # narrow: the name above its value
-        self.fields: dict[str, QLabel | WrapAnywhere] = {}
-        for key, label in FIELDS:
-            value = field_value(key)
-            value.setAccessibleName(label)
-            name = QLabel(label)
-            name.setObjectName("fieldLabel")
-            form.addRow(name, value)
-            self.fields[key] = value
+        self.fields = add_field_rows(form)
         self._one_at = ol.count()  # the stars, tags and note go here: under the prompt, above the facts
         ol.addLayout(form)
         ol.addLayout(self._buttons(["copy_prompt", "copy_seed"], text=True))

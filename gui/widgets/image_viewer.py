@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 from core.store import ImageRecord
 from gui import icons
 from gui.actions import key_sequences
-from gui.widgets.details_panel import FIELDS, WrapAnywhere, facts, field_value, set_value
+from gui.widgets.details_panel import add_field_rows, facts, set_value
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 16.0
 DEFAULT_SIZE = QSize(1000, 760)
@@ -223,14 +223,7 @@ class ImageViewer(QWidget):
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # label above value: nothing clipped
         form.setVerticalSpacing(2)
-        self.info_fields: dict[str, QLabel | WrapAnywhere] = {}
-        for key, label in FIELDS:
-            value = field_value(key)
-            value.setAccessibleName(label)
-            name = QLabel(label)
-            name.setObjectName("fieldLabel")
-            form.addRow(name, value)
-            self.info_fields[key] = value
+        self.info_fields = add_field_rows(form)
         lay.addLayout(form)
         lay.addStretch(1)
         scroll.setWidget(inner)
