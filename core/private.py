@@ -28,14 +28,31 @@ def private_dir(path: Path, *, tighten: bool = True) -> Path:
             folder.mkdir(mode=DIR_MODE)
         except FileExistsError:  # made by another process meanwhile
             pass
-    if tighten and not missing and os.name != "nt":
-        st = path.stat()
-        if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
-            try:
-                path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
-            except OSError:  # a read-only file system: whoever writes next says so
-                pass
+    if tighten and not missing:
+        _tighten(path)
     return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and 0600 if missing; take group/other bits off an existing one of ours
+    (for a file another writer rewrites keeping its mode, such as QSettings' INI file)."""
+    try:
+        os.close(open_private(path))
+    except FileExistsError:
+        _tighten(path)
+    return path
+
+
+def _tighten(path: Path) -> None:
+    """Take group/other bits off ``path`` if it is ours (not on Windows: no such bits)."""
+    if os.name == "nt":
+        return
+    st = path.stat()
+    if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
+        except OSError:  # a read-only file system: whoever writes next says so
+            pass
 
 
 def open_private(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_EXCL) -> int:

@@ -8,16 +8,13 @@ stays in ``settings.json``; this file only holds what the GUI remembers between 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
 from core.config import Settings
-from core.private import FILE_MODE, private_dir
+from core.private import private_dir, private_file
 
 DEFAULTS: dict[str, Any] = {
     "window/geometry": QByteArray(),
@@ -44,18 +41,6 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _private_file(path: Path) -> None:
-    """Create ``path`` empty and 0600 if missing; take group/other bits off one of ours."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-    except FileExistsError:
-        if os.name != "nt":
-            st = path.stat()
-            if st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
-                with contextlib.suppress(OSError):  # read-only: QSettings says so when it writes
-                    path.chmod(stat.S_IMODE(st.st_mode) & ~0o077)
-
-
 class GuiSettings:
     """Typed get/set over one INI file; unknown keys are a bug, so they raise."""
 
@@ -63,7 +48,7 @@ class GuiSettings:
         # The draft prompt and the folders last used are the user's own: 0600 in a 0700 folder
         # (issue 12). QSettings rewrites the file keeping its mode, so the mode is set here once.
         private_dir(path.parent)
-        _private_file(path)
+        private_file(path)
         self.path = path
         self._q = QSettings(str(path), QSettings.Format.IniFormat)
 
