@@ -119,10 +119,6 @@ _PROMPT_ID = _FIELDS.index("prompt_id")
 _RATING = _FIELDS.index("rating")
 
 
-def _key(t: Row) -> Key:
-    return t[_CREATED], t[_ID]
-
-
 SORTS = ("newest", "oldest", "rating")  # the service's orders (core/store/filtering.py)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
