@@ -167,9 +167,6 @@ class BoardsController(QObject):
             return
         self.show_all()
 
-    def board_names(self) -> list[str]:
-        return [b.name for b in self.boards]
-
     # --- views -----------------------------------------------------------------------------------
 
     def show_all(self) -> None:
