@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, Figure, Target, clean_process_env, load_average, ms, report
+from benchmarks.common import ROOT, Figure, Target, clean_process_env, load_average, ms, report, server_gone
 
 TARGETS: dict[str, dict[str, float]] = {
     # figure: {size: target}; ms unless the name says MB
@@ -181,15 +181,6 @@ def _history_once(env: dict[str, str], code: Path = ROOT) -> float:
     return ms(t1 - t0)
 
 
-def _server_gone(pgdata: Path, timeout: float = 30.0) -> None:
-    """Wait until no server runs on ``pgdata`` (its ``postmaster.pid`` removed on shutdown)."""
-    deadline = time.monotonic() + timeout
-    while (pgdata / "postmaster.pid").exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server of {pgdata} is still running")
-        time.sleep(0.02)
-
-
 def _as_server_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "pgserver", "--", *cmd] if os.geteuid() == 0 else cmd
 
@@ -305,7 +296,7 @@ def bench_history(target: Target, size: str, runs: int, before: Path | None = No
         try:
             for i in range(runs + 1):
                 for label, code in codes:
-                    _server_gone(pgdata)
+                    server_gone(pgdata)
                     a = _history_once(env, code)
                     if i > 0:
                         cold[label].append(a)
@@ -317,7 +308,7 @@ def bench_history(target: Target, size: str, runs: int, before: Path | None = No
                     cold_floor.append(ms(time.perf_counter() - t))
         finally:
             floor.close()
-        _server_gone(pgdata)
+        server_gone(pgdata)
         fl = statistics.median(cold_floor)
         figures.append(Figure("floor: pg_ctl start + psql + pg_ctl stop", "ms", cold_floor))
         for label, samples in cold.items():

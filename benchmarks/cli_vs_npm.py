@@ -30,7 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from benchmarks.common import ROOT, Figure, Target, clean_process_env, load_average, ms, report
+from benchmarks.common import ROOT, Figure, Target, clean_process_env, load_average, ms, report, server_gone
 
 NPM_PACKAGE = "@rohitaryal/imagefx-api@3.0.3"
 NPM_DIR = Path("/var/tmp/imagefx-bench-npm")
@@ -60,14 +60,6 @@ def npm_cli(url: str) -> Path | None:
             text = text.replace(base, url)
         js.write_text(text)
     return dist / "cli.js"
-
-
-def _server_gone(pgdata: Path, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (pgdata / "postmaster.pid").exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server of {pgdata} is still running")
-        time.sleep(0.02)
 
 
 def _timed(cmd: list[str], env: dict[str, str], cwd: Path, out_dir: Path) -> float:
@@ -132,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.runs + 1):  # the first round warms caches and is not counted
             for label, code in codes:
                 if target.mode == "embedded":
-                    _server_gone(target.data_dir / "pgdata")
+                    server_gone(target.data_dir / "pgdata")
                 took = _timed([sys.executable, str(code / "main.py"), "generate", "-p", f"{PROMPT} {i}", "-n", "4",
                                "-d", str(out)], {**env, "PYTHONPATH": str(code)}, code, out)
                 if i > 0:
@@ -166,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     report(f"[{target.label}] generate -n 4 vs the original CLI (load {load_average()})", figures, args.json_out,
            {"target": target.label, "bench": "cli_vs_npm", "load_after": load_average()})
     if target.mode == "embedded":
-        _server_gone(target.data_dir / "pgdata")
+        server_gone(target.data_dir / "pgdata")
     shutil.rmtree(scratch, ignore_errors=True)
     return 0
 

@@ -13,6 +13,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +141,15 @@ def report(title: str, figures: Sequence[Figure], json_out: Path | None = None, 
                 existing = []
         existing.append({"title": title, **(meta or {}), "figures": [f.to_json() for f in figures]})
         json_out.write_text(json.dumps(existing, indent=1, default=str))
+
+
+def server_gone(pgdata: Path, timeout: float = 30.0) -> None:
+    """Wait until no server runs on ``pgdata`` (its ``postmaster.pid`` removed on shutdown)."""
+    deadline = time.monotonic() + timeout
+    while (pgdata / "postmaster.pid").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server of {pgdata} is still running")
+        time.sleep(0.02)
 
 
 def load_average() -> str:
