@@ -344,11 +344,9 @@ def gallery_anchors(s: Session, every: int, *, search: str = "", favorites_only:
         stars = sa.func.coalesce(sa.select(ImageRating.rating).where(ImageRating.image_id == GeneratedImage.id)
                                  .correlate(GeneratedImage).scalar_subquery(), 0)
         cols.insert(0, stars.label("stars"))
-        order: tuple[Any, ...] = (stars.desc(), created.desc(), image_id.desc())
-    elif sort == "oldest":
-        order = (created.asc(), image_id.asc())
+        order: list[Any] = [stars.desc(), *filtering.order_by("newest")]
     else:
-        order = (created.desc(), image_id.desc())
+        order = list(filtering.order_by(sort))
     rn = sa.func.row_number().over(order_by=order) - 1
     inner = _filtered(sa.select(*cols, rn.label("pos")).select_from(images_from(compiled)),
                       favorites_only=favorites_only, user_id=user_id, trash=trash, compiled=compiled).subquery()
@@ -440,7 +438,7 @@ def generation_ids(s: Session, image_id: int) -> list[int]:
     if found.prompt_id is None:
         return [int(found.id)]
     rows = s.execute(sa.select(GeneratedImage.id).where(GeneratedImage.prompt_id == found.prompt_id)
-                     .order_by(GeneratedImage.created_at.desc(), GeneratedImage.id.desc()))
+                     .order_by(*filtering.order_by("newest")))
     return [int(i) for i in rows.scalars()]
 
 
