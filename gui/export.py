@@ -17,12 +17,32 @@ import shiboken6
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QTemporaryDir, QUrl
 from PySide6.QtGui import QGuiApplication, QImage
 
+from core.images import sniff
 from core.store import ImageRecord
 
 if TYPE_CHECKING:  # core.export loads Pillow: on first use, not at start-up
     from core.export import FolderWriter
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def image_format(data: bytes) -> str:
+    """Qt's name for the format of ``data`` by its magic bytes ("" when unknown).
+
+    Readers are told the format so Qt does not ask every image plugin in turn: the SVG plugin's
+    probe builds a ``QTextStream``, which takes Qt's signal-slot lock while this thread holds the
+    GIL, and a worker decoding thumbnails deadlocked that way against the UI thread (which held
+    the lock in a ``disconnect`` and waited for the GIL)."""
+    info = sniff(data)
+    if info is None:
+        return ""
+    return "png" if info.kind == "apng" else info.kind
+
+
+def decode_image(data: bytes) -> QImage:
+    """``QImage.fromData`` with the format named (see :func:`image_format`); thread-safe."""
+    fmt = image_format(data)
+    return QImage.fromData(data, fmt) if fmt else QImage.fromData(data)
 DEFAULT_TEMPLATE = "{date}_{prompt:40}_{seed}"  # core.export.DEFAULT_TEMPLATE (tests/gui/test_gallery.py)
 
 __all__ = ["PNG_MAGIC", "drag_file", "image_to_png", "mime_for", "template", "to_clipboard", "to_png"]
@@ -48,7 +68,7 @@ def to_png(data: bytes) -> bytes:
     """The image as PNG bytes (stored images are PNG already; anything else is converted)."""
     if data.startswith(PNG_MAGIC):
         return data
-    img = QImage.fromData(data)
+    img = decode_image(data)
     if img.isNull():
         raise ValueError("The stored image cannot be decoded.")
     return image_to_png(img)
@@ -89,7 +109,7 @@ def mime_for(items: list[tuple[ImageRecord, bytes]], first_image: QImage | None 
         png = to_png(items[0][1])
         mime.setData("image/png", QByteArray(png))
         mime.setImageData(first_image if first_image is not None and not first_image.isNull()
-                          else QImage.fromData(png))
+                          else decode_image(png))
     return mime
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QImage
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -30,6 +30,7 @@ from core.userfiles import read_text
 from gui import icons
 from gui.context import AppContext
 from gui.errors import view_for
+from gui.export import decode_image
 from gui.widgets.account_widget import round_avatar
 
 INSTRUCTIONS = """
@@ -250,7 +251,7 @@ class SignInDialog(QDialog):
 
     def _avatar(self, data: bytes | None) -> None:
         if data and self.account is not None:
-            img = QImage.fromData(data)
+            img = decode_image(data)
             if not img.isNull():
                 self.avatar.setPixmap(round_avatar(img, self.account.name, 48))
 

@@ -84,6 +84,7 @@ from core.changes import ChangeKind, Changes
 from core.service import Service
 from core.store import ImageRecord
 from gui.context import AppContext
+from gui.export import image_format
 
 PAGE_SIZE = 150
 ANCHOR_EVERY = PAGE_SIZE  # the sparse index: the key of every N-th image (a jump reads at most one page)
@@ -1365,6 +1366,9 @@ def decode_cover_image(data: bytes, side: int, *, fit: bool = False) -> QImage |
     buf.setData(QByteArray(data))
     buf.open(QIODevice.OpenModeFlag.ReadOnly)
     reader = QImageReader(buf)
+    fmt = image_format(data)
+    if fmt:
+        reader.setFormat(fmt.encode())  # not every plugin probed in turn (gui.export.image_format)
     size = reader.size()
     edge = max if fit else min
     if size.isValid() and edge(size.width(), size.height()) > side:

@@ -19,6 +19,7 @@ from PySide6.QtGui import QImage
 
 from core.service import Service
 from gui.context import AppContext
+from gui.export import decode_image
 
 MAX_BYTES = 160 * 1024 * 1024
 
@@ -67,7 +68,7 @@ class ImageCache(QObject):
 
         def read(s: Service) -> FullImage:
             data = s.image_bytes(image_id)
-            img = QImage.fromData(data)
+            img = decode_image(data)
             return FullImage(image_id, data, img)
 
         def done(item: FullImage) -> None:

@@ -57,7 +57,7 @@ from core.service import CaptionResult, Service
 from gui import icons
 from gui.context import AppContext
 from gui.errors import view_for
-from gui.export import image_to_png
+from gui.export import decode_image, image_to_png
 from gui.models.caption_history_model import CaptionHistoryModel, CaptionRole
 from gui.models.gallery_model import image_ids_from
 from gui.widgets.caption_history_delegate import CaptionHistoryDelegate
@@ -92,7 +92,7 @@ def caption_job(service: Service, job: CaptionJob) -> JobResult:
     else:
         data = job.data if job.data is not None else image_to_png(job.image) if job.image is not None else b""
         result = service.caption_bytes(data, job.name, count=job.count)
-    preview = QImage.fromData(result.sent)
+    preview = decode_image(result.sent)
     if not preview.isNull():
         preview = preview.scaled(PREVIEW * 2, PREVIEW * 2, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QGuiApplication, QImage, QResizeEvent
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QResizeEvent
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -43,6 +43,7 @@ from gui.controllers.library import LibraryController
 from gui.dialogs.placement import default_geometry, fit_into, present
 from gui.dialogs.settings import SettingsDialog
 from gui.dialogs.sign_in import SignInDialog
+from gui.export import decode_image
 from gui.importing import GalleryDropImport
 from gui.maintenance import Maintenance
 from gui.models.gallery_model import GalleryModel
@@ -440,7 +441,7 @@ class MainWindow(GenerationFlow, ImageActions, BatchActions, QMainWindow):
 
     def _avatar_loaded(self, email: str, data: bytes | None) -> None:
         if data:
-            img = QImage.fromData(data)
+            img = decode_image(data)
             if not img.isNull():
                 self.account.set_avatar(email, img)
 
