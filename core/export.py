@@ -49,6 +49,7 @@ from typing import Any
 
 from core import imagemeta
 from core.imagefx import protocol
+from core.private import fsync_dir
 from core.store.records import ImageRecord, NewGeneration, NewImage
 
 PARAMETERS_KEY = imagemeta.KEY
@@ -571,19 +572,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return  # Windows cannot open folders; NTFS journals the rename
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _create_temp(folder: Path, name: str) -> tuple[int, Path]:
     """A new hidden file next to ``name``, created exclusively (no link followed): (fd, path)."""
     short = _truncate_bytes(name, 60)
@@ -801,7 +789,7 @@ class FolderWriter:
             tmp = _write_temp(self.folder, name, out, self.durable)
             _place(tmp, final)
             if self.durable:
-                _fsync_dir(self.folder)
+                fsync_dir(self.folder)
         except FileExistsError:
             raise
         except OSError as exc:

@@ -45,7 +45,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.private import private_dir
+from core.private import fsync_dir, private_dir
 from core.store.database import DatabaseError, DatabaseRejected, DatabaseUnavailable
 from core.store.records import GenerationRecord, NewGeneration
 
@@ -151,7 +151,7 @@ class Spool:
                 if hold and fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX)  # a new file: nobody else can hold it yet
                 os.replace(tmp, final)
-                _fsync_dir(self.directory)
+                fsync_dir(self.directory)
             except BaseException:
                 os.close(fd)
                 raise
@@ -394,20 +394,6 @@ class Spool:
             return
         path.unlink(missing_ok=True)
         result.stored.append(record)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """The rename itself is durable only once the folder is synced (POSIX); Windows has no such call."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- the entry's shape ------------------------------------------------------------------------------
